@@ -1,0 +1,19 @@
+"""FAD-D2: FAD (ECCV 2020) fast object-detector architecture search, as a detectron2 project."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="fad",
+    version="0.1.0",
+    description="Representation-sharing detector head search (FAD, ECCV 2020) on detectron2",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["fad", "fad.*"]),
+    # detectron2 is installed from its public source (see README): it is on no package index,
+    # so it cannot be declared here. The NAS core (fad.nas, fad.genotypes) works without it.
+    install_requires=["torch>=1.13", "numpy", "Pillow"],
+    extras_require={
+        "dev": ["pytest>=7", "ruff>=0.4", "tensorboard", "fvcore"],
+    },
+)
