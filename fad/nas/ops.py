@@ -1,0 +1,135 @@
+"""Candidate operations of the FAD search space (FAD_DESIGN section 2).
+
+Every op is a stack of "layers", each ``conv -> GroupNorm(32) -> ReLU`` at the cell's op width C:
+
+- ``std``: 3x3 conv with bias;
+- ``sinSep`` (single separable): 3x3 depthwise conv without bias, then 1x1 pointwise conv with bias;
+- ``dil``: 3x3 depthwise conv with dilation 2 (with bias), then 1x1 pointwise conv with bias;
+- ``dil3``: as ``dil`` with dilation 3 (the paper's 12-candidate space only; the authors' code
+  dropped it because it hurt detection, so it is an option here).
+
+An op name reads as its stack: ``std_conv_3x3_x2+dil_conv_3x3`` is std, std, dil. These are the
+*derived* ops, built alone when a genotype is trained; the search-time mixed op that shares their
+computation lives in :mod:`fad.nas.mixed_op`.
+"""
+
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+__all__ = [
+    "BASE_TYPES",
+    "PRIMITIVES",
+    "PRIMITIVES_DIL3",
+    "NONE",
+    "ConvLayer",
+    "Zero",
+    "build_op",
+    "op_layers",
+    "primitives",
+]
+
+NONE = "none"
+
+#: Base layer types of the two representation-sharing chains, in alpha order.
+BASE_TYPES: Tuple[str, ...] = ("std", "sinSep")
+
+_BASE_NAME = {"std": "std_conv_3x3", "sinSep": "sinSep_conv_3x3"}
+_DIL_SUFFIX = {"dil": "+dil_conv_3x3", "dil3": "+dil_conv_3x3_r3"}
+
+
+def _candidates(base: str, *, dil3: bool) -> List[Tuple[str, List[str]]]:
+    """Names and layer stacks of one base type's candidates, in alpha order.
+
+    The order is the order in which the shared chain produces them (FAD_DESIGN section 3):
+    base, base+dil, [base+dil3], base_x2, base_x2+dil, base_x3.
+    """
+    name = _BASE_NAME[base]
+    cands = [(name, [base]), (name + _DIL_SUFFIX["dil"], [base, "dil"])]
+    if dil3:
+        cands.append((name + _DIL_SUFFIX["dil3"], [base, "dil3"]))
+    cands += [
+        (name + "_x2", [base, base]),
+        (name + "_x2" + _DIL_SUFFIX["dil"], [base, base, "dil"]),
+        (name + "_x3", [base, base, base]),
+    ]
+    return cands
+
+
+def _space(*, dil3: bool) -> Dict[str, List[str]]:
+    return {n: layers for b in BASE_TYPES for n, layers in _candidates(b, dil3=dil3)}
+
+
+_OP_LAYERS: Dict[str, List[str]] = _space(dil3=True)
+
+#: The published 10 + none candidates, in the order of the architecture weights.
+PRIMITIVES: Tuple[str, ...] = tuple(_space(dil3=False)) + (NONE,)
+#: The paper's 12 + none candidates (dilation-3 variants added after each ``+dil_conv_3x3``).
+PRIMITIVES_DIL3: Tuple[str, ...] = tuple(_OP_LAYERS) + (NONE,)
+
+
+def op_layers(name: str) -> List[str]:
+    """Layer types that make up the named op, e.g. ``['std', 'std', 'dil']``.
+
+    Raises:
+        KeyError: for an unknown name (``none`` has no layers and is unknown here).
+    """
+    return list(_OP_LAYERS[name])
+
+
+class ConvLayer(nn.Sequential):
+    """One FAD layer: conv (std, sinSep, dil or dil3 form) -> GroupNorm(32) -> ReLU.
+
+    Args:
+        kind: ``"std"``, ``"sinSep"``, ``"dil"`` or ``"dil3"``.
+        channels: input and output channels C (a multiple of 32 for GroupNorm(32)).
+
+    Shapes: (N, C, H, W) -> (N, C, H, W).
+    """
+
+    def __init__(self, *, kind: str, channels: int):
+        c = channels
+        if kind == "std":
+            convs = [nn.Conv2d(c, c, 3, padding=1)]
+        elif kind == "sinSep":
+            convs = [nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, c, 1)]
+        elif kind in ("dil", "dil3"):
+            d = 2 if kind == "dil" else 3
+            # The original FAD code keeps the depthwise bias in dilated layers (unlike sinSep);
+            # keeping it makes the paper's genotypes build the same parameter count.
+            convs = [nn.Conv2d(c, c, 3, padding=d, dilation=d, groups=c), nn.Conv2d(c, c, 1)]
+        else:
+            raise ValueError(f"unknown layer kind {kind!r}")
+        super().__init__(*convs, nn.GroupNorm(32, c), nn.ReLU(inplace=True))
+        self.kind = kind
+
+
+class Zero(nn.Module):
+    """The ``none`` op of a derived cell: zeros of the input's shape (never used by the mixed op,
+    which skips ``none`` without computing anything)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(x.shape)
+
+
+def build_op(name: str, *, channels: int) -> nn.Module:
+    """Build a candidate op on its own (derived mode).
+
+    Args:
+        name: an op name of :data:`PRIMITIVES_DIL3` (``none`` included).
+        channels: op width C.
+
+    Returns:
+        A module mapping (N, C, H, W) -> (N, C, H, W).
+    """
+    if name == NONE:
+        return Zero()
+    if name not in _OP_LAYERS:
+        raise ValueError(f"unknown FAD op {name!r}; known ops: {', '.join(PRIMITIVES_DIL3)}")
+    return nn.Sequential(*(ConvLayer(kind=k, channels=channels) for k in _OP_LAYERS[name]))
+
+
+def primitives(*, dil3: bool = False) -> Sequence[str]:
+    """The candidate list of the 10-op (default) or 12-op search space, ``none`` last."""
+    return PRIMITIVES_DIL3 if dil3 else PRIMITIVES

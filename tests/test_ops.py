@@ -1,0 +1,119 @@
+"""Candidate ops and the mixed ops (FAD_DESIGN sections 2-4)."""
+
+import pytest
+import torch
+
+from fad.nas.mixed_op import MixedOp, RepShareMixedOp
+from fad.nas.ops import PRIMITIVES, PRIMITIVES_DIL3, build_op, op_layers, primitives
+
+C = 32  # the smallest width GroupNorm(32) allows
+
+
+def test_primitives_are_the_published_names_in_alpha_order():
+    assert PRIMITIVES == (
+        "std_conv_3x3",
+        "std_conv_3x3+dil_conv_3x3",
+        "std_conv_3x3_x2",
+        "std_conv_3x3_x2+dil_conv_3x3",
+        "std_conv_3x3_x3",
+        "sinSep_conv_3x3",
+        "sinSep_conv_3x3+dil_conv_3x3",
+        "sinSep_conv_3x3_x2",
+        "sinSep_conv_3x3_x2+dil_conv_3x3",
+        "sinSep_conv_3x3_x3",
+        "none",
+    )
+    assert len(PRIMITIVES_DIL3) == 13 and PRIMITIVES_DIL3[-1] == "none"
+    assert set(PRIMITIVES) <= set(PRIMITIVES_DIL3)
+    assert op_layers("sinSep_conv_3x3_x2+dil_conv_3x3") == ["sinSep", "sinSep", "dil"]
+
+
+def _params(c_in_out: int, *, std: int = 0, sin: int = 0, dil: int = 0) -> int:
+    """Parameter count of an op from the original code's layer definitions."""
+    gn = 2 * c_in_out
+    std_layer = 9 * c_in_out**2 + c_in_out + gn  # 3x3 conv with bias
+    sin_layer = 9 * c_in_out + c_in_out**2 + c_in_out + gn  # dw (no bias) + pw (bias)
+    dil_layer = 9 * c_in_out + c_in_out + c_in_out**2 + c_in_out + gn  # dw (bias) + pw (bias)
+    return std * std_layer + sin * sin_layer + dil * dil_layer
+
+
+@pytest.mark.parametrize("name", [p for p in PRIMITIVES_DIL3 if p != "none"])
+def test_every_op_alone_shape_gradients_and_parameters(name):
+    op = build_op(name, channels=C)
+    x = torch.randn(2, C, 9, 11)
+    y = op(x)
+    assert y.shape == x.shape
+    y.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in op.parameters())
+    layers = op_layers(name)
+    expected = _params(
+        C,
+        std=layers.count("std"),
+        sin=layers.count("sinSep"),
+        dil=layers.count("dil") + layers.count("dil3"),
+    )
+    assert sum(p.numel() for p in op.parameters()) == expected
+
+
+def test_none_op_is_zero_and_unknown_op_is_refused():
+    x = torch.randn(1, C, 4, 4)
+    assert torch.equal(build_op("none", channels=C)(x), torch.zeros_like(x))
+    with pytest.raises(ValueError, match="unknown FAD op 'sep_conv_3x3'"):
+        build_op("sep_conv_3x3", channels=C)
+
+
+@pytest.mark.parametrize("op_cls", [RepShareMixedOp, MixedOp])
+@pytest.mark.parametrize("dil3", [False, True])
+def test_mixed_op_shape_and_gradients_reach_every_weight_and_alpha(op_cls, dil3):
+    torch.manual_seed(0)
+    op = op_cls(channels=C, dil3=dil3)
+    alpha = torch.randn(len(primitives(dil3=dil3)), requires_grad=True)
+    x = torch.randn(2, C, 8, 8)
+    y = op(x, alpha.softmax(0))
+    assert y.shape == x.shape
+    y.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in op.parameters())
+    # Every alpha, 'none' included, moves the softmax and so gets a gradient.
+    assert (alpha.grad.abs() > 0).all()
+
+
+@pytest.mark.parametrize("op_cls", [RepShareMixedOp, MixedOp])
+def test_mixed_op_all_weight_on_none_returns_zeros(op_cls):
+    op = op_cls(channels=C)
+    weights = torch.zeros(len(PRIMITIVES))
+    weights[-1] = 1.0
+    y = op(torch.randn(2, C, 6, 6), weights)
+    assert torch.equal(y, torch.zeros_like(y))
+
+
+def test_sharing_op_reads_each_candidate_off_the_shared_chain():
+    """A one-hot weight selects exactly the candidate FAD_DESIGN section 3 says it computes."""
+    torch.manual_seed(0)
+    op = RepShareMixedOp(channels=C).eval()
+    x = torch.randn(1, C, 7, 7)
+    chain = op.chains[1]  # sinSep
+    l1 = chain.layers[0](x)
+    l2 = chain.layers[1](l1)
+    expected = {
+        "sinSep_conv_3x3": chain.decouple[0](l1),
+        "sinSep_conv_3x3+dil_conv_3x3": chain.dil[0](l1),
+        "sinSep_conv_3x3_x2": chain.decouple[1](l2),
+        "sinSep_conv_3x3_x2+dil_conv_3x3": chain.dil[1](l2),
+        "sinSep_conv_3x3_x3": chain.layers[2](l2),
+    }
+    for name, want in expected.items():
+        weights = torch.zeros(len(PRIMITIVES))
+        weights[PRIMITIVES.index(name)] = 1.0
+        torch.testing.assert_close(op(x, weights), want)
+
+
+def test_sharing_runs_three_base_layers_per_type_instead_of_nine():
+    shared = RepShareMixedOp(channels=C)
+    plain = MixedOp(channels=C)
+
+    def count(module, kind):
+        return sum(getattr(m, "kind", None) == kind for m in module.modules())
+
+    assert count(shared, "std") == 3 and count(plain, "std") == 9
+    assert count(shared, "sinSep") == 3 and count(plain, "sinSep") == 9
+    assert count(shared, "dil") == 4 and count(plain, "dil") == 4
