@@ -1,0 +1,362 @@
+"""Genotypes: the discrete result of a FAD search, and their text, file and plain-data forms.
+
+A genotype describes one tower's cell. ``normal`` lists the intermediate nodes; each node sums two
+edges ``(op_name, source_index)`` where source 0 is the cell input s0, 1 is s1 and k >= 2 is
+intermediate node k - 2. ``normal_concat`` is always ``range(2, 2 + num_nodes)``: the cell output
+concatenates every intermediate node (FAD_DESIGN sections 5 and 7).
+
+The text form is the original FAD one, ``str(genotype)``::
+
+    Genotype(normal=[[('std_conv_3x3', 0), ('std_conv_3x3_x2', 1)], ...], normal_concat=range(2, 5))
+
+It is parsed with :mod:`ast` and never executed: the original code ran ``eval`` on it, so a
+genotype file could run any code.
+"""
+
+import ast
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+
+from fad.nas.ops import NONE, PRIMITIVES, PRIMITIVES_DIL3, primitives
+
+__all__ = [
+    "Genotype",
+    "PRIMITIVES",
+    "PRIMITIVES_DIL3",
+    "NUM_NODES",
+    "FAD_PAPER_BOX",
+    "FAD_PAPER_CLS",
+    "FAD_OTHER_BOX",
+    "FAD_OTHER_CLS",
+    "as_genotype",
+    "derive_genotype",
+    "load_genotype_file",
+    "save_genotype_file",
+]
+
+#: Intermediate nodes of a FAD cell.
+NUM_NODES = 3
+#: Edges kept per node when a genotype is derived (as in DARTS).
+EDGES_PER_NODE = 2
+_OPS = frozenset(PRIMITIVES_DIL3) - {NONE}
+
+Edge = Tuple[str, int]
+
+
+@dataclass(frozen=True, eq=True)
+class Genotype:
+    """One searched cell: nodes of two ``(op_name, source_index)`` edges each.
+
+    Construction validates the structure and raises ``ValueError`` naming the first problem.
+
+    Attributes:
+        normal: list of nodes, each a list of two ``(op_name, source_index)`` tuples.
+        normal_concat: ``range(2, 2 + len(normal))``.
+    """
+
+    normal: List[List[Edge]]
+    normal_concat: range
+
+    def __post_init__(self):
+        nodes = _check_nodes(self.normal)
+        concat = self.normal_concat
+        expected = range(2, 2 + len(nodes))
+        if not isinstance(concat, range) or concat != expected:
+            raise ValueError(
+                f"normal_concat must be {expected!r} for {len(nodes)} nodes, got {concat!r}"
+            )
+        object.__setattr__(self, "normal", nodes)
+
+    def __str__(self) -> str:
+        # repr() of lists of (str, int) tuples is exactly the original text format.
+        return f"Genotype(normal={self.normal!r}, normal_concat={self.normal_concat!r})"
+
+    __repr__ = __str__
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.normal)
+
+    @classmethod
+    def from_str(cls, text: str, *, num_nodes: Optional[int] = None) -> "Genotype":
+        """Parse the original text form without executing anything.
+
+        Args:
+            text: ``Genotype(normal=[...], normal_concat=range(2, N))``.
+            num_nodes: if given, the number of intermediate nodes the genotype must have.
+
+        Raises:
+            ValueError: naming what is wrong for anything but a well-formed genotype.
+        """
+        if not isinstance(text, str):
+            raise ValueError(f"a genotype text must be a string, got {type(text).__name__}")
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError as e:
+            raise ValueError(
+                f"not a genotype (syntax error: {e.msg}): {text.strip()[:80]!r}"
+            ) from None
+        call = tree.body
+        if not (isinstance(call, ast.Call) and _is_name(call.func, "Genotype")):
+            raise ValueError(
+                f"expected Genotype(normal=..., normal_concat=...), got {_snippet(call)!r}"
+            )
+        if call.args:
+            raise ValueError("Genotype(...) takes keyword arguments normal= and normal_concat=")
+        kwargs = {kw.arg: kw.value for kw in call.keywords}
+        if set(kwargs) != {"normal", "normal_concat"} or len(call.keywords) != 2:
+            raise ValueError(
+                "Genotype(...) needs exactly the keywords normal= and normal_concat=, got "
+                + ", ".join(str(kw.arg) for kw in call.keywords)
+            )
+        concat = kwargs["normal_concat"]
+        if not (
+            isinstance(concat, ast.Call)
+            and _is_name(concat.func, "range")
+            and not concat.keywords
+            and len(concat.args) == 2
+        ):
+            raise ValueError(f"normal_concat must be range(2, N), got {_snippet(concat)!r}")
+        start, stop = (_literal(a) for a in concat.args)
+        if not all(type(v) is int for v in (start, stop)):
+            raise ValueError(f"normal_concat must be range(2, N), got {_snippet(concat)!r}")
+        genotype = cls(normal=_literal(kwargs["normal"]), normal_concat=range(start, stop))
+        return genotype._checked(num_nodes)
+
+    def to_plain(self) -> dict:
+        """Plain data (dicts, lists, strings, ints) that YAML and LazyConfig keep as they are.
+
+        Returns:
+            ``{"normal": [[[op, src], [op, src]], ...], "normal_concat": [2, 3, 4]}``.
+        """
+        return {
+            "normal": [[[op, src] for op, src in node] for node in self.normal],
+            "normal_concat": list(self.normal_concat),
+        }
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any], *, num_nodes: Optional[int] = None) -> "Genotype":
+        """Inverse of :meth:`to_plain` (also accepts OmegaConf containers).
+
+        Raises:
+            ValueError: for anything but a well-formed genotype.
+        """
+        if not isinstance(data, Mapping) or set(data.keys()) != {"normal", "normal_concat"}:
+            raise ValueError(
+                "a plain-data genotype is a mapping with exactly the keys 'normal' and "
+                f"'normal_concat', got {data!r}"
+            )
+        concat = data["normal_concat"]
+        if not isinstance(concat, Sequence) or isinstance(concat, str) or len(concat) == 0:
+            raise ValueError(f"normal_concat must be a list of node indices, got {concat!r}")
+        concat = list(concat)
+        expected = list(range(2, 2 + len(concat)))
+        if concat != expected:
+            raise ValueError(f"normal_concat must be {expected}, got {concat}")
+        genotype = cls(normal=data["normal"], normal_concat=range(2, 2 + len(concat)))
+        return genotype._checked(num_nodes)
+
+    def _checked(self, num_nodes: Optional[int]) -> "Genotype":
+        if num_nodes is not None and self.num_nodes != num_nodes:
+            raise ValueError(f"expected {num_nodes} nodes, the genotype has {self.num_nodes}")
+        return self
+
+
+def _check_nodes(normal: Any) -> List[List[Edge]]:
+    """Validate ``normal`` and return it as a fresh list of lists of ``(str, int)`` tuples."""
+    if not _is_seq(normal) or len(normal) == 0:
+        raise ValueError(f"normal must be a non-empty list of nodes, got {normal!r}")
+    nodes = []
+    for i, node in enumerate(normal):
+        if not _is_seq(node) or len(node) != EDGES_PER_NODE:
+            raise ValueError(f"node {i} must have exactly {EDGES_PER_NODE} edges, got {node!r}")
+        edges = []
+        for j, edge in enumerate(node):
+            where = f"node {i} edge {j}"
+            if not _is_seq(edge) or len(edge) != 2:
+                raise ValueError(f"{where}: an edge is (op_name, source_index), got {edge!r}")
+            op, src = edge
+            if not isinstance(op, str) or op not in _OPS:
+                raise ValueError(
+                    f"{where}: unknown op {op!r}; known ops: {', '.join(PRIMITIVES_DIL3[:-1])}"
+                )
+            if type(src) is not int or not 0 <= src < 2 + i:
+                raise ValueError(
+                    f"{where}: source index {src!r} is not available to node {i} "
+                    f"(it can read 0..{1 + i})"
+                )
+            edges.append((op, src))
+        nodes.append(edges)
+    return nodes
+
+
+def _is_seq(x: Any) -> bool:
+    return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _snippet(node: ast.AST) -> str:
+    return ast.unparse(node)[:80]
+
+
+def _literal(node: ast.AST) -> Any:
+    """Turn list/tuple/str/int literals into values; refuse every other expression."""
+    if isinstance(node, (ast.List, ast.Tuple)):
+        values = [_literal(e) for e in node.elts]
+        return values if isinstance(node, ast.List) else tuple(values)
+    if isinstance(node, ast.Constant) and type(node.value) in (str, int):
+        return node.value
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) is int
+    ):
+        return -node.operand.value
+    raise ValueError(
+        f"only list, tuple, string and integer literals may appear, got {_snippet(node)!r}"
+    )
+
+
+GenotypeLike = Union[Genotype, str, Mapping[str, Any]]
+
+
+def as_genotype(value: GenotypeLike, *, num_nodes: Optional[int] = None) -> Genotype:
+    """Accept a genotype as a :class:`Genotype`, its text form or its plain-data form.
+
+    This is what configs hold: ``model.head.box_genotype`` may be any of the three.
+
+    Raises:
+        ValueError: if the value is not a well-formed genotype (with ``num_nodes`` nodes, if given).
+    """
+    if isinstance(value, Genotype):
+        return value._checked(num_nodes)
+    if isinstance(value, str):
+        return Genotype.from_str(value, num_nodes=num_nodes)
+    if isinstance(value, Mapping):
+        return Genotype.from_plain(value, num_nodes=num_nodes)
+    raise ValueError(
+        "a genotype must be a Genotype, its text or its plain-data form, "
+        f"got {type(value).__name__}"
+    )
+
+
+def load_genotype_file(path: str, *, num_nodes: Optional[int] = None) -> Tuple[Genotype, Genotype]:
+    """Read a ``genotype.log``: box tower genotype, then class tower genotype.
+
+    Blank lines and lines starting with ``#`` are ignored.
+
+    Returns:
+        (box_genotype, cls_genotype).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: naming the file and line for a malformed genotype, or if the file does not
+            hold exactly two genotypes.
+    """
+    with open(path, encoding="utf-8") as f:
+        lines = [
+            (n, line.strip())
+            for n, line in enumerate(f, start=1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    if len(lines) != 2:
+        raise ValueError(
+            f"{path}: expected 2 genotypes (box tower line, then class tower line), "
+            f"found {len(lines)}"
+        )
+    genotypes = []
+    for n, line in lines:
+        try:
+            genotypes.append(Genotype.from_str(line, num_nodes=num_nodes))
+        except ValueError as e:
+            raise ValueError(f"{path} line {n}: {e}") from None
+    return genotypes[0], genotypes[1]
+
+
+def save_genotype_file(path: str, box: GenotypeLike, cls: GenotypeLike) -> None:
+    """Write a ``genotype.log`` (box tower line first), atomically: a reader never sees half."""
+    text = f"{as_genotype(box)}\n{as_genotype(cls)}\n"
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".genotype.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def derive_genotype(
+    alphas: Sequence[torch.Tensor],
+    *,
+    dil3: bool = False,
+    rank: str = "softmax",
+) -> Genotype:
+    """Derive a genotype from one tower's architecture weights (FAD_DESIGN section 7).
+
+    For each node, an incoming edge's strength is its best op weight outside ``none``; the two
+    strongest edges are kept, strongest first, each with that best op.
+
+    Args:
+        alphas: per node i, a tensor of shape (2 + i, len(primitives)), ``none`` last.
+        dil3: the alphas are over the 12-op space.
+        rank: ``"softmax"`` ranks softmax weights, as DARTS does; ``"raw"`` ranks the raw
+            alphas, as the original FAD code did (it can keep different edges), for comparison
+            with old runs.
+
+    Returns:
+        The derived :class:`Genotype`.
+    """
+    if rank not in ("softmax", "raw"):
+        raise ValueError(f"rank must be 'softmax' or 'raw', got {rank!r}")
+    names = primitives(dil3=dil3)
+    normal = []
+    for i, alpha in enumerate(alphas):
+        if tuple(alpha.shape) != (2 + i, len(names)):
+            raise ValueError(
+                f"alpha of node {i} must have shape {(2 + i, len(names))}, got {tuple(alpha.shape)}"
+            )
+        alpha = alpha.detach().float()
+        scores = alpha.softmax(dim=-1) if rank == "softmax" else alpha
+        strength, best_op = scores[:, :-1].max(dim=1)  # the last column is 'none'
+        edges = strength.topk(EDGES_PER_NODE).indices.tolist()
+        normal.append([(names[best_op[e]], e) for e in edges])
+    return Genotype(normal=normal, normal_concat=range(2, 2 + len(normal)))
+
+
+# The architectures published in the paper and in the original README (box tower, class tower).
+FAD_PAPER_BOX = Genotype.from_str(
+    "Genotype(normal=[[('sinSep_conv_3x3_x3', 0), ('std_conv_3x3_x3', 1)], "
+    "[('std_conv_3x3', 2), ('sinSep_conv_3x3+dil_conv_3x3', 1)], "
+    "[('sinSep_conv_3x3_x2', 2), ('std_conv_3x3_x2', 3)]], normal_concat=range(2, 5))"
+)
+FAD_PAPER_CLS = Genotype.from_str(
+    "Genotype(normal=[[('sinSep_conv_3x3_x2+dil_conv_3x3', 1), ('std_conv_3x3_x3', 0)], "
+    "[('sinSep_conv_3x3_x2+dil_conv_3x3', 0), ('sinSep_conv_3x3', 2)], "
+    "[('sinSep_conv_3x3_x2', 2), ('std_conv_3x3', 3)]], normal_concat=range(2, 5))"
+)
+# "Other good architectures" of the original README.
+FAD_OTHER_BOX = Genotype.from_str(
+    "Genotype(normal=[[('std_conv_3x3_x3', 0), ('std_conv_3x3_x2', 1)], "
+    "[('std_conv_3x3', 0), ('std_conv_3x3+dil_conv_3x3', 2)], "
+    "[('std_conv_3x3_x2+dil_conv_3x3', 3), ('std_conv_3x3+dil_conv_3x3', 2)]], "
+    "normal_concat=range(2, 5))"
+)
+FAD_OTHER_CLS = Genotype.from_str(
+    "Genotype(normal=[[('std_conv_3x3_x3', 1), ('sinSep_conv_3x3+dil_conv_3x3', 0)], "
+    "[('sinSep_conv_3x3', 0), ('sinSep_conv_3x3+dil_conv_3x3', 2)], "
+    "[('std_conv_3x3', 1), ('std_conv_3x3_x3', 0)]], normal_concat=range(2, 5))"
+)

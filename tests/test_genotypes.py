@@ -1,0 +1,214 @@
+"""Genotype text, file and plain-data forms; derivation from alphas (FAD_DESIGN section 7)."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from fad import genotypes as gt
+from fad.genotypes import Genotype, derive_genotype, load_genotype_file, save_genotype_file
+
+SEED_README = Path(__file__).resolve().parents[2] / "shared" / "seed" / "FAD_README.md"
+
+# The four architectures of the original README, verbatim.
+PUBLISHED = [
+    "Genotype(normal=[[('sinSep_conv_3x3_x3', 0), ('std_conv_3x3_x3', 1)], [('std_conv_3x3', 2), ('sinSep_conv_3x3+dil_conv_3x3', 1)], [('sinSep_conv_3x3_x2', 2), ('std_conv_3x3_x2', 3)]], normal_concat=range(2, 5))",  # noqa: E501
+    "Genotype(normal=[[('sinSep_conv_3x3_x2+dil_conv_3x3', 1), ('std_conv_3x3_x3', 0)], [('sinSep_conv_3x3_x2+dil_conv_3x3', 0), ('sinSep_conv_3x3', 2)], [('sinSep_conv_3x3_x2', 2), ('std_conv_3x3', 3)]], normal_concat=range(2, 5))",  # noqa: E501
+    "Genotype(normal=[[('std_conv_3x3_x3', 0), ('std_conv_3x3_x2', 1)], [('std_conv_3x3', 0), ('std_conv_3x3+dil_conv_3x3', 2)], [('std_conv_3x3_x2+dil_conv_3x3', 3), ('std_conv_3x3+dil_conv_3x3', 2)]], normal_concat=range(2, 5))",  # noqa: E501
+    "Genotype(normal=[[('std_conv_3x3_x3', 1), ('sinSep_conv_3x3+dil_conv_3x3', 0)], [('sinSep_conv_3x3', 0), ('sinSep_conv_3x3+dil_conv_3x3', 2)], [('std_conv_3x3', 1), ('std_conv_3x3_x3', 0)]], normal_concat=range(2, 5))",  # noqa: E501
+]
+
+
+@pytest.mark.parametrize("text", PUBLISHED)
+def test_published_architectures_round_trip_exactly(text):
+    g = Genotype.from_str(text, num_nodes=3)
+    assert str(g) == text
+    assert Genotype.from_plain(g.to_plain()) == g
+    assert gt.as_genotype(g.to_plain()) == gt.as_genotype(text) == g
+
+
+def test_published_architectures_match_the_seed_readme():
+    if not SEED_README.exists():
+        pytest.skip(f"{SEED_README} is not beside this checkout")
+    lines = [ln.strip() for ln in SEED_README.read_text().splitlines()]
+    assert PUBLISHED == [ln for ln in lines if ln.startswith("Genotype(")]
+
+
+def test_presets_are_the_published_architectures():
+    presets = [gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS, gt.FAD_OTHER_BOX, gt.FAD_OTHER_CLS]
+    assert [str(g) for g in presets] == PUBLISHED
+
+
+def test_genotype_fields():
+    g = gt.FAD_PAPER_BOX
+    assert g.normal[1] == [("std_conv_3x3", 2), ("sinSep_conv_3x3+dil_conv_3x3", 1)]
+    assert g.normal_concat == range(2, 5) and g.num_nodes == 3
+    plain = g.to_plain()
+    assert plain["normal_concat"] == [2, 3, 4]
+    assert plain["normal"][0] == [["sinSep_conv_3x3_x3", 0], ["std_conv_3x3_x3", 1]]
+
+
+def _good(normal="[[('std_conv_3x3', 0), ('std_conv_3x3', 1)]]", concat="range(2, 3)"):
+    return f"Genotype(normal={normal}, normal_concat={concat})"
+
+
+BAD = {
+    "unknown op": (
+        _good("[[('sep_conv_3x3', 0), ('std_conv_3x3', 1)]]"),
+        "unknown op 'sep_conv_3x3'",
+    ),
+    "none op": (_good("[[('none', 0), ('std_conv_3x3', 1)]]"), "unknown op 'none'"),
+    "source too large": (
+        _good("[[('std_conv_3x3', 0), ('std_conv_3x3', 2)]]"),
+        "node 0 edge 1: source index 2 is not available",
+    ),
+    "negative source": (_good("[[('std_conv_3x3', -1), ('std_conv_3x3', 1)]]"), "source index -1"),
+    "bool source": (_good("[[('std_conv_3x3', True), ('std_conv_3x3', 1)]]"), "not allowed|only"),
+    "one edge": (_good("[[('std_conv_3x3', 0)]]"), "node 0 must have exactly 2 edges"),
+    "three edges": (
+        _good("[[('std_conv_3x3', 0), ('std_conv_3x3', 1), ('std_conv_3x3', 0)]]"),
+        "exactly 2 edges",
+    ),
+    "no nodes": (_good("[]", "range(2, 2)"), "non-empty"),
+    "range mismatch": (_good(concat="range(2, 5)"), r"normal_concat must be range\(2, 3\)"),
+    "range from 0": (_good(concat="range(0, 3)"), "normal_concat"),
+    "concat not range": (_good(concat="[2]"), "normal_concat must be range"),
+    "function call": (_good("[[(open('/etc/passwd').read(), 0)]]"), "only list, tuple"),
+    "import": ("__import__('os').system('touch pwned')", "expected Genotype"),
+    "lambda": (_good("(lambda: 1)()"), "only list, tuple"),
+    "attribute": (_good(concat="range(2, os.sep)"), "only list, tuple"),
+    "extra keyword": (
+        "Genotype(normal=[[('std_conv_3x3', 0), ('std_conv_3x3', 1)]], normal_concat=range(2, 3), "
+        "reduce=[])",
+        "exactly the keywords",
+    ),
+    "positional": ("Genotype([], range(2, 2))", "keyword arguments"),
+    "syntax": ("Genotype(normal=[[", "syntax error"),
+    "two statements": ("x = 1; Genotype()", "syntax error"),
+    "not a string": (42, "must be a string"),
+}
+
+
+@pytest.mark.parametrize("text,message", BAD.values(), ids=list(BAD))
+def test_malformed_and_malicious_text_raises_value_error_without_side_effects(
+    text, message, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        Genotype.from_str(text)
+    assert list(tmp_path.iterdir()) == []  # nothing ran: no file was touched
+
+
+def test_wrong_number_of_nodes_for_the_configured_cell():
+    with pytest.raises(ValueError, match="expected 4 nodes, the genotype has 3"):
+        Genotype.from_str(PUBLISHED[0], num_nodes=4)
+    with pytest.raises(ValueError, match="expected 2 nodes"):
+        gt.as_genotype(gt.FAD_PAPER_CLS, num_nodes=2)
+
+
+def test_plain_data_errors():
+    plain = gt.FAD_PAPER_BOX.to_plain()
+    with pytest.raises(ValueError, match="exactly the keys"):
+        Genotype.from_plain({"normal": plain["normal"]})
+    with pytest.raises(ValueError, match=r"normal_concat must be \[2, 3, 4\]"):
+        Genotype.from_plain({**plain, "normal_concat": [2, 3, 5]})
+    plain["normal"][2][0] = ["conv_9x9", 2]
+    with pytest.raises(ValueError, match="node 2 edge 0: unknown op 'conv_9x9'"):
+        Genotype.from_plain(plain)
+    with pytest.raises(ValueError, match="a genotype must be"):
+        gt.as_genotype(3.0)
+
+
+def test_plain_data_survives_omegaconf_yaml(tmp_path):
+    omegaconf = pytest.importorskip("omegaconf", reason="omegaconf comes with detectron2")
+    cfg = omegaconf.OmegaConf.create({"g": gt.FAD_PAPER_CLS.to_plain(), "t": str(gt.FAD_PAPER_BOX)})
+    path = tmp_path / "c.yaml"
+    omegaconf.OmegaConf.save(cfg, path)
+    back = omegaconf.OmegaConf.load(path)
+    assert gt.as_genotype(back.g) == gt.FAD_PAPER_CLS
+    assert gt.as_genotype(back.t) == gt.FAD_PAPER_BOX
+
+
+def test_genotype_file_round_trip_with_comments(tmp_path):
+    path = tmp_path / "out" / "genotype.log"
+    save_genotype_file(str(path), gt.FAD_PAPER_BOX, str(gt.FAD_PAPER_CLS))
+    assert path.read_text() == PUBLISHED[0] + "\n" + PUBLISHED[1] + "\n"
+    assert [p.name for p in path.parent.iterdir()] == ["genotype.log"]  # no temp file left
+    commented = tmp_path / "c.log"
+    commented.write_text("# box\n\n" + PUBLISHED[2] + "\n   \n# cls\n" + PUBLISHED[3] + "\n")
+    assert load_genotype_file(str(commented)) == (gt.FAD_OTHER_BOX, gt.FAD_OTHER_CLS)
+
+
+def test_genotype_file_errors_name_the_file_and_line(tmp_path):
+    path = tmp_path / "genotype.log"
+    path.write_text("# header\n" + PUBLISHED[0] + "\n\nGenotype(normal=[[('x', 0)]])\n")
+    with pytest.raises(ValueError, match=rf"{path} line 4: "):
+        load_genotype_file(str(path))
+    path.write_text(PUBLISHED[0] + "\n")
+    with pytest.raises(ValueError, match="expected 2 genotypes .* found 1"):
+        load_genotype_file(str(path))
+    path.write_text("\n".join(PUBLISHED[:3]))
+    with pytest.raises(ValueError, match="found 3"):
+        load_genotype_file(str(path))
+    with pytest.raises(FileNotFoundError):
+        load_genotype_file(str(tmp_path / "missing.log"))
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "genotype.log"
+    save_genotype_file(str(path), gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS)
+    with pytest.raises(ValueError):
+        save_genotype_file(str(path), gt.FAD_PAPER_BOX, "Genotype(")
+    assert load_genotype_file(str(path)) == (gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS)
+    assert os.listdir(tmp_path) == ["genotype.log"]
+
+
+def _alphas_for(genotype, *, num_ops=11):
+    """Alphas whose derivation is ``genotype``: its edges strong, others weak."""
+    alphas = [torch.zeros(2 + i, num_ops) for i in range(genotype.num_nodes)]
+    for i, node in enumerate(genotype.normal):
+        for rank, (op, src) in enumerate(node):
+            alphas[i][src, gt.PRIMITIVES.index(op)] = 5.0 - rank
+    return alphas
+
+
+@pytest.mark.parametrize("genotype", [gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS, gt.FAD_OTHER_CLS])
+def test_derivation_recovers_the_strongest_edges(genotype):
+    assert derive_genotype(_alphas_for(genotype)) == genotype
+
+
+def test_derivation_ignores_none_and_ranks_softmax_not_raw_alphas():
+    # Node 0 has edges from s0 and s1 only; add a node-1 alpha with three edges.
+    a0 = torch.zeros(2, 11)
+    a0[0, 10] = 100.0  # 'none' dominates edge 0 but never counts as an op
+    a0[0, 0] = 1.0
+    a0[1, 5] = 0.5
+    # Edge 0 of node 1: raw best 3.0 but spread (other ops high too) -> smaller softmax weight.
+    a1 = torch.zeros(3, 11)
+    a1[0, :10] = 2.9
+    a1[0, 2] = 3.0
+    a1[1, 4] = 2.0  # raw 2.0, but alone: largest softmax weight
+    a1[2, 7] = 1.0
+    soft = derive_genotype([a0, a1], rank="softmax")
+    raw = derive_genotype([a0, a1], rank="raw")
+    # Softmax: edge 0's 'none' takes nearly all its weight, so edge 1 ranks first.
+    assert soft.normal[0] == [("sinSep_conv_3x3", 1), ("std_conv_3x3", 0)]
+    assert raw.normal[0] == [("std_conv_3x3", 0), ("sinSep_conv_3x3", 1)]
+    # Node 1 keeps different edges under the two rankings.
+    assert soft.normal[1] == [("std_conv_3x3_x3", 1), ("sinSep_conv_3x3_x2", 2)]
+    assert raw.normal[1] == [("std_conv_3x3_x2", 0), ("std_conv_3x3_x3", 1)]
+    with pytest.raises(ValueError, match="rank must be"):
+        derive_genotype([a0], rank="max")
+    with pytest.raises(ValueError, match=r"alpha of node 1 must have shape \(3, 11\)"):
+        derive_genotype([a0, a0])
+
+
+def test_derivation_in_the_dil3_space():
+    a = [torch.zeros(2 + i, 13) for i in range(3)]
+    for node in a:
+        node[0, gt.PRIMITIVES_DIL3.index("std_conv_3x3+dil_conv_3x3_r3")] = 3.0
+        node[1, 0] = 2.0
+    g = derive_genotype(a, dil3=True)
+    assert g.normal[0][0] == ("std_conv_3x3+dil_conv_3x3_r3", 0)
+    assert Genotype.from_str(str(g)) == g
