@@ -1,0 +1,69 @@
+"""Pieces shared by search and derived cells and towers (FAD_DESIGN sections 5 and 6)."""
+
+from typing import Callable, List, Optional
+
+import torch
+from torch import nn
+
+__all__ = ["Tower", "bottleneck", "preprocess"]
+
+
+def preprocess(in_channels: int, node_channels: int) -> nn.Module:
+    """Bring a cell input to the node width: 1x1 conv (bias) -> GN(32) -> ReLU, or nothing.
+
+    Args:
+        in_channels: channels of the input state.
+        node_channels: C_node, the width of every node state (the FPN width, 256).
+    """
+    if in_channels == node_channels:
+        return nn.Identity()
+    return nn.Sequential(
+        nn.Conv2d(in_channels, node_channels, 1),
+        nn.GroupNorm(32, node_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def bottleneck(op: nn.Module, *, node_channels: int, op_channels: int, bias: bool) -> nn.ModuleList:
+    """The stages of a cell edge: 1x1 conv C_node -> C, the op at width C, 1x1 conv C -> C_node.
+
+    The op runs at the narrower width C (96 by default), which is what makes a searched
+    tower cheaper than its 256-wide node states suggest. Search edges use bias-free 1x1 convs,
+    derived edges 1x1 convs with bias, as in the original code.
+    """
+    return nn.ModuleList(
+        [
+            nn.Conv2d(node_channels, op_channels, 1, bias=bias),
+            op,
+            nn.Conv2d(op_channels, node_channels, 1, bias=bias),
+        ]
+    )
+
+
+class Tower(nn.Module):
+    """A chain of cells: ``s0, s1 = s1, cell(s0, s1)``; the output is the last cell's output.
+
+    Subclasses fill ``self.cells``. The box tower reads the FPN feature as both inputs; the class
+    tower reads ``(bbox_feature, feature)``, so it sees the box tower's result (section 6).
+    """
+
+    cells: nn.ModuleList
+
+    def _run(self, s0: torch.Tensor, s1: Optional[torch.Tensor], cell_fn: Callable) -> torch.Tensor:
+        if s1 is None:
+            s1 = s0
+        for cell in self.cells:
+            s0, s1 = s1, cell_fn(cell, s0, s1)
+        return s1
+
+    @staticmethod
+    def cell_input_channels(
+        *, in_channels: int, node_channels: int, num_cells: int, num_nodes: int
+    ) -> List[tuple]:
+        """(C_s0, C_s1) of every cell: a cell's output concatenates its num_nodes nodes."""
+        c_pp, c_p, out = in_channels, in_channels, node_channels * num_nodes
+        channels = []
+        for _ in range(num_cells):
+            channels.append((c_pp, c_p))
+            c_pp, c_p = c_p, out
+        return channels

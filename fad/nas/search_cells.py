@@ -1,0 +1,150 @@
+"""Search cell and search tower: every edge a mixed op, weighted by the tower's alphas."""
+
+from typing import List, Optional, Sequence
+
+import torch
+from torch import nn
+
+from fad.genotypes import Genotype, derive_genotype
+
+from .cell_base import Tower, bottleneck, preprocess
+from .mixed_op import MixedOp, RepShareMixedOp
+from .ops import primitives
+
+__all__ = ["SearchCell", "SearchTower"]
+
+
+class SearchCell(nn.Module):
+    """A cell of the continuous relaxation (FAD_DESIGN section 5).
+
+    Node i sums mixed edges from all 2 + i earlier states. Each edge is a bottleneck
+    (bias-free 1x1 conv to the op width, mixed op, bias-free 1x1 conv back to the node width).
+    The output concatenates the intermediate nodes.
+
+    Args:
+        in_channels: channels of (s0, s1); an input narrower or wider than ``node_channels`` is
+            pre-processed (1x1 conv, GN, ReLU) first, which lets towers stack search cells.
+        node_channels: C_node, width of node states (the FPN width, 256).
+        op_channels: C, width of the mixed ops (96 in the paper).
+        num_nodes: intermediate nodes (3 in FAD).
+        dil3: the 12-candidate space.
+        share: use representation sharing; ``False`` builds the plain DARTS mixed op.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: Sequence[int],
+        node_channels: int,
+        op_channels: int,
+        num_nodes: int,
+        dil3: bool = False,
+        share: bool = True,
+    ):
+        super().__init__()
+        self.preprocess = nn.ModuleList(preprocess(c, node_channels) for c in in_channels)
+        mixed_op = RepShareMixedOp if share else MixedOp
+        self.dag = nn.ModuleList(
+            nn.ModuleList(
+                bottleneck(
+                    mixed_op(channels=op_channels, dil3=dil3),
+                    node_channels=node_channels,
+                    op_channels=op_channels,
+                    bias=False,
+                )
+                for _ in range(2 + i)
+            )
+            for i in range(num_nodes)
+        )
+
+    def forward(
+        self, s0: torch.Tensor, s1: torch.Tensor, weights: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
+        """
+        Args:
+            s0, s1: (N, C_in, H, W) cell inputs.
+            weights: per node i, softmaxed alphas of shape (2 + i, num_ops).
+
+        Returns:
+            (N, num_nodes * C_node, H, W).
+        """
+        states = [self.preprocess[0](s0), self.preprocess[1](s1)]
+        for edges, w in zip(self.dag, weights):
+            states.append(
+                sum(post(op(pre(s), wj)) for (pre, op, post), s, wj in zip(edges, states, w))
+            )
+        return torch.cat(states[2:], dim=1)
+
+
+class SearchTower(Tower):
+    """A searched tower: ``num_cells`` search cells sharing one set of architecture weights.
+
+    The tower owns its alphas (``self.alphas``, one (2 + i, num_ops) parameter per node,
+    initialised 1e-3 * N(0, 1) as in DARTS), so a tower is searched and derived on its own.
+
+    Args:
+        in_channels: channels of the tower inputs (the FPN width).
+        op_channels: C, width of the candidate ops (96; 128 for the X-101 model).
+        node_channels: C_node; defaults to ``in_channels``.
+        num_cells: cells in the tower (1 during the search in the paper).
+        num_nodes: intermediate nodes per cell (3).
+        dil3: search the 12-candidate space with dilation-3 variants.
+        share: use representation sharing (the FAD op); ``False`` for the plain DARTS ablation.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 256,
+        op_channels: int = 96,
+        node_channels: Optional[int] = None,
+        num_cells: int = 1,
+        num_nodes: int = 3,
+        dil3: bool = False,
+        share: bool = True,
+    ):
+        super().__init__()
+        node_channels = node_channels or in_channels
+        self.dil3 = dil3
+        self.num_nodes = num_nodes
+        self.out_channels = node_channels * num_nodes
+        num_ops = len(primitives(dil3=dil3))
+        self.alphas = nn.ParameterList(
+            nn.Parameter(1e-3 * torch.randn(2 + i, num_ops)) for i in range(num_nodes)
+        )
+        self.cells = nn.ModuleList(
+            SearchCell(
+                in_channels=c,
+                node_channels=node_channels,
+                op_channels=op_channels,
+                num_nodes=num_nodes,
+                dil3=dil3,
+                share=share,
+            )
+            for c in self.cell_input_channels(
+                in_channels=in_channels,
+                node_channels=node_channels,
+                num_cells=num_cells,
+                num_nodes=num_nodes,
+            )
+        )
+
+    def arch_parameters(self) -> List[nn.Parameter]:
+        """The alphas, node by node."""
+        return list(self.alphas)
+
+    def forward(self, s0: torch.Tensor, s1: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """
+        Args:
+            s0: (N, C_in, H, W) first input.
+            s1: (N, C_in, H, W) second input; ``s0`` when omitted (the box tower).
+
+        Returns:
+            (N, num_nodes * C_node, H, W).
+        """
+        weights = [a.softmax(dim=-1) for a in self.alphas]
+        return self._run(s0, s1, lambda cell, a, b: cell(a, b, weights))
+
+    def genotype(self, *, rank: str = "softmax") -> Genotype:
+        """The discrete cell the current alphas stand for (see :func:`derive_genotype`)."""
+        return derive_genotype(list(self.alphas), dil3=self.dil3, rank=rank)

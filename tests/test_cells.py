@@ -1,0 +1,119 @@
+"""Search and derived cells and towers (FAD_DESIGN sections 5-7)."""
+
+import pytest
+import torch
+
+from fad import genotypes as gt
+from fad.nas.derived_cells import DerivedTower
+from fad.nas.ops import op_layers
+from fad.nas.search_cells import SearchTower
+
+
+def _op_params(name: str, c: int) -> int:
+    """Parameters of a derived op, from the original code's layer definitions."""
+    gn = 2 * c
+    per_layer = {
+        "std": 9 * c * c + c + gn,  # 3x3 conv with bias, GN
+        "sinSep": 9 * c + c * c + c + gn,  # depthwise (no bias), pointwise (bias), GN
+        "dil": 9 * c + c + c * c + c + gn,  # depthwise dilated (bias), pointwise (bias), GN
+    }
+    return sum(per_layer[k] for k in op_layers(name))
+
+
+def _original_tower_params(genotype, *, c_node: int, c: int, num_cells: int) -> int:
+    """Parameter count of the original FAD AugmentRCNN tower for ``genotype``.
+
+    Each edge is Sequential(1x1 conv C_node->C with bias, op, 1x1 conv C->C_node with bias);
+    a cell whose input has 3 * C_node channels pre-processes it with StdConv 1x1 (bias, GN).
+    """
+    edges = sum(
+        c_node * c + c + _op_params(op, c) + c * c_node + c_node
+        for node in genotype.normal
+        for op, _ in node
+    )
+    preproc = 3 * c_node * c_node + c_node + 2 * c_node
+    # Cell 0 reads (feature, feature); cell k >= 1 reads a 3 * C_node-wide s1 (and s0 from k >= 2).
+    preprocs = sum(min(k, 2) for k in range(num_cells))
+    return num_cells * edges + preprocs * preproc
+
+
+def _n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    "genotype", [gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS, gt.FAD_OTHER_BOX, gt.FAD_OTHER_CLS]
+)
+@pytest.mark.parametrize("c", [96, 128])
+def test_derived_tower_has_the_original_parameter_count(genotype, c):
+    tower = DerivedTower(genotype=genotype, in_channels=256, op_channels=c, num_cells=2)
+    assert _n_params(tower) == _original_tower_params(genotype, c_node=256, c=c, num_cells=2)
+
+
+def test_paper_box_tower_figure():
+    # A number to recognise in logs and the README: R-50 1x box tower, C = 96, two cells.
+    assert _n_params(DerivedTower(genotype=gt.FAD_PAPER_BOX)) == 1_935_552
+
+
+def test_derived_tower_layers_and_widths():
+    tower = DerivedTower(genotype=gt.FAD_PAPER_BOX, in_channels=64, op_channels=32)
+    edge = tower.cells[0].dag[0][0]  # ('sinSep_conv_3x3_x3', 0): 1x1, 3 sinSep layers, 1x1
+    shapes = [tuple(m.weight.shape) for m in edge.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert shapes == [(32, 64, 1, 1)] + [(32, 1, 3, 3), (32, 32, 1, 1)] * 3 + [(64, 32, 1, 1)]
+    assert isinstance(tower.cells[0].preprocess[1], torch.nn.Identity)
+    assert not isinstance(tower.cells[1].preprocess[1], torch.nn.Identity)  # 192 -> 64
+
+
+def test_derived_tower_forward_box_and_class_wiring():
+    torch.manual_seed(0)
+    box = DerivedTower(genotype=gt.FAD_PAPER_BOX, in_channels=64, op_channels=32)
+    cls = DerivedTower(genotype=gt.FAD_PAPER_CLS, in_channels=64, op_channels=32)
+    feature = torch.randn(2, 64, 10, 12)
+    bbox_out = box(feature)
+    assert bbox_out.shape == (2, 192, 10, 12)
+    torch.testing.assert_close(bbox_out, box(feature, feature))
+    bbox_feature = bbox_out[:, :64]
+    out = cls(bbox_feature, feature)
+    assert out.shape == (2, 192, 10, 12)
+    out.mean().backward()
+    assert all(p.grad is not None for p in cls.parameters())
+
+
+def test_derived_tower_accepts_text_and_plain_genotypes_and_checks_nodes():
+    a = DerivedTower(genotype=str(gt.FAD_PAPER_CLS), in_channels=64, op_channels=32)
+    b = DerivedTower(genotype=gt.FAD_PAPER_CLS.to_plain(), in_channels=64, op_channels=32)
+    assert a.genotype == b.genotype == gt.FAD_PAPER_CLS
+    with pytest.raises(ValueError, match="expected 4 nodes"):
+        DerivedTower(genotype=gt.FAD_PAPER_CLS, num_nodes=4)
+    with pytest.raises(ValueError, match="unknown op"):
+        DerivedTower(genotype="Genotype(normal=[[('x', 0), ('x', 1)]], normal_concat=range(2, 3))")
+
+
+@pytest.mark.parametrize("num_cells", [1, 2])
+@pytest.mark.parametrize("share", [True, False])
+def test_search_tower_alphas_forward_and_gradients(num_cells, share):
+    torch.manual_seed(0)
+    tower = SearchTower(in_channels=64, op_channels=32, num_cells=num_cells, share=share)
+    assert [tuple(a.shape) for a in tower.arch_parameters()] == [(2, 11), (3, 11), (4, 11)]
+    assert all(a.abs().max() < 0.01 for a in tower.alphas)  # 1e-3 * N(0, 1)
+    s0, s1 = torch.randn(2, 64, 6, 7), torch.randn(2, 64, 6, 7)
+    out = tower(s0, s1)
+    assert out.shape == (2, 192, 6, 7)
+    out.square().mean().backward()
+    assert all(a.grad is not None and (a.grad.abs() > 0).all() for a in tower.alphas)
+    genotype = tower.genotype()
+    assert genotype.num_nodes == 3 and gt.Genotype.from_str(str(genotype)) == genotype
+
+
+def test_search_tower_dil3_space():
+    tower = SearchTower(in_channels=32, op_channels=32, dil3=True, num_nodes=2)
+    assert [tuple(a.shape) for a in tower.alphas] == [(2, 13), (3, 13)]
+    assert tower(torch.randn(1, 32, 5, 5)).shape == (1, 64, 5, 5)
+
+
+def test_search_cell_edges_are_bias_free_bottlenecks():
+    tower = SearchTower(in_channels=64, op_channels=32)
+    pre, _, post = tower.cells[0].dag[2][3]
+    assert pre.weight.shape == (32, 64, 1, 1) and pre.bias is None
+    assert post.weight.shape == (64, 32, 1, 1) and post.bias is None
+    assert [len(node) for node in tower.cells[0].dag] == [2, 3, 4]
