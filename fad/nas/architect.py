@@ -1,0 +1,147 @@
+"""Architecture-weight gradients of the bilevel search problem (DARTS, as used by FAD).
+
+The architect is independent of detectron2: it takes the parameters and two callables that
+compute the training and the validation loss on a batch fixed by the caller.
+
+Two defects of the original FAD code are fixed here (FAD_DESIGN section 10):
+- the first-order gradient is taken at the model's *current* weights (the original used a copy
+  of the model made at start and never updated, so its gradients came from stale weights);
+- the second-order finite-difference term is scaled by 1 / (2 eps) (the original wrote
+  ``/ 2. * eps``, i.e. eps / 2).
+"""
+
+from typing import Callable, List, Optional, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = ["Architect", "average_across_ranks"]
+
+LossFn = Callable[[], torch.Tensor]
+
+
+def average_across_ranks(tensors: Sequence[torch.Tensor]) -> None:
+    """Average tensors in place over all ranks (a no-op without ``torch.distributed``).
+
+    All tensors travel in one flat all-reduce, not one collective each.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset : offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+class Architect:
+    """Computes ``alpha.grad`` for one architecture step.
+
+    Args:
+        arch_parameters: the alphas.
+        weight_parameters: the weights w of the inner problem (everything else that trains).
+        second_order: use the unrolled (second-order) approximation; first-order otherwise.
+        momentum: the weight optimizer's momentum, for the virtual step.
+        weight_decay: the weight optimizer's weight decay, for the virtual step.
+        weight_optimizer: the weight optimizer, whose momentum buffers enter the virtual step
+            (optional: without buffers the virtual step is plain SGD).
+
+    The loss callables return a scalar tensor computed on fixed batches; the architect calls
+    them at different weights. With ``torch.distributed`` initialised, alpha gradients are
+    averaged across ranks, so alphas stay identical everywhere after an optimizer step.
+    """
+
+    def __init__(
+        self,
+        *,
+        arch_parameters: Sequence[nn.Parameter],
+        weight_parameters: Sequence[nn.Parameter],
+        second_order: bool = False,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        weight_optimizer: Optional[torch.optim.Optimizer] = None,
+    ):
+        self.alphas: List[nn.Parameter] = list(arch_parameters)
+        self.weights: List[nn.Parameter] = [w for w in weight_parameters if w.requires_grad]
+        self.second_order = second_order
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.weight_optimizer = weight_optimizer
+
+    def step(self, *, val_loss_fn: LossFn, train_loss_fn: Optional[LossFn] = None, xi: float = 0.0):
+        """Set ``alpha.grad`` (replacing any previous value) and return the validation loss.
+
+        Args:
+            val_loss_fn: computes L_val(w, alpha) on the validation batch.
+            train_loss_fn: computes L_train(w, alpha) on a training batch (second order only).
+            xi: learning rate of the virtual step (the weights' current lr; second order only).
+
+        Returns:
+            The validation loss, detached (at the unrolled weights w' in second order).
+        """
+        if self.second_order:
+            if train_loss_fn is None:
+                raise ValueError("the second-order architect step needs train_loss_fn")
+            loss, grads = self._unrolled_grads(val_loss_fn, train_loss_fn, xi)
+        else:
+            loss = val_loss_fn()
+            grads = self._grad(loss, self.alphas)
+        average_across_ranks(grads)
+        for a, g in zip(self.alphas, grads):
+            a.grad = g
+        return loss.detach()
+
+    @staticmethod
+    def _grad(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+    def _unrolled_grads(self, val_loss_fn: LossFn, train_loss_fn: LossFn, xi: float):
+        """d/d alpha L_val(w', alpha) - xi * Hessian-vector term, with w' the virtual step."""
+        backup = [w.detach().clone() for w in self.weights]
+        try:
+            # w' = w - xi * (momentum * buffer + grad_w L_train + wd * w): SGD's next step.
+            g_train = self._grad(train_loss_fn(), self.weights)
+            with torch.no_grad():
+                for w, g in zip(self.weights, g_train):
+                    step = g + self.weight_decay * w
+                    buf = self._momentum_buffer(w)
+                    if buf is not None:
+                        step = step + self.momentum * buf
+                    w.sub_(xi * step)
+            loss = val_loss_fn()
+            grads = self._grad(loss, self.alphas + self.weights)
+            d_alpha, d_w = grads[: len(self.alphas)], grads[len(self.alphas) :]
+            hessian = self._hessian_vector(d_w, train_loss_fn, backup)
+        finally:
+            self._restore(backup)
+        return loss, [da - xi * h for da, h in zip(d_alpha, hessian)]
+
+    def _hessian_vector(self, d_w, train_loss_fn: LossFn, backup) -> List[torch.Tensor]:
+        """(grad_alpha L_train(w+) - grad_alpha L_train(w-)) / (2 eps), w+- = w +- eps d_w.
+
+        eps = 0.01 / ||d_w|| (DARTS). The weights are set from the exact backup for each side,
+        so no rounding error accumulates.
+        """
+        norm = torch.cat([d.reshape(-1) for d in d_w]).norm()
+        eps = 0.01 / norm.clamp_min(1e-12)
+        sides = []
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                for w, w0, d in zip(self.weights, backup, d_w):
+                    w.copy_(w0 + sign * eps * d)
+            sides.append(self._grad(train_loss_fn(), self.alphas))
+        return [(p - n) / (2 * eps) for p, n in zip(*sides)]
+
+    def _momentum_buffer(self, w: torch.Tensor) -> Optional[torch.Tensor]:
+        if self.weight_optimizer is None:
+            return None
+        return self.weight_optimizer.state.get(w, {}).get("momentum_buffer")
+
+    def _restore(self, backup: Sequence[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for w, w0 in zip(self.weights, backup):
+                w.copy_(w0)
