@@ -1,0 +1,42 @@
+"""Datasets for FAD: the synthetic shapes generator and detectron2 dataset registration.
+
+:mod:`fad.data.synthetic` is pure (numpy + Pillow) and importable without detectron2. The
+registration API of :mod:`fad.data.datasets` needs detectron2; it is imported (registering the
+synthetic splits, and detectron2's builtin COCO / VOC splits) and re-exported here only when
+detectron2 is installed, so the pure generator stays usable without it. The check is on whether
+detectron2 is installed, not on whether importing it fails, so that errors in our own code or in
+a broken detectron2 installation are never hidden.
+"""
+
+import importlib.util
+
+from .synthetic import SYNTHETIC_CLASSES, generate_synthetic_coco, render_synthetic_image
+
+__all__ = ["SYNTHETIC_CLASSES", "generate_synthetic_coco", "render_synthetic_image"]
+
+if importlib.util.find_spec("detectron2") is not None:
+    from .datasets import (
+        SYNTHETIC_SPLITS,
+        SyntheticSplit,
+        add_dataset_arguments,
+        check_dataset_files,
+        dataset_num_classes,
+        ensure_synthetic_dataset,
+        register_coco_dataset,
+        register_datasets_from_args,
+        register_synthetic_dataset,
+        synthetic_root,
+    )
+
+    __all__ += [
+        "SYNTHETIC_SPLITS",
+        "SyntheticSplit",
+        "add_dataset_arguments",
+        "check_dataset_files",
+        "dataset_num_classes",
+        "ensure_synthetic_dataset",
+        "register_coco_dataset",
+        "register_datasets_from_args",
+        "register_synthetic_dataset",
+        "synthetic_root",
+    ]
