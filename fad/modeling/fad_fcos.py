@@ -1,0 +1,61 @@
+"""FADFCOS: detectron2's FCOS with the FAD head, and what the search trainer needs of it."""
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.modeling.meta_arch.fcos import FCOS
+from torch import nn
+
+from fad.genotypes import Genotype
+
+from .fad_head import FADHead
+
+__all__ = ["FADFCOS"]
+
+
+@META_ARCH_REGISTRY.register()
+class FADFCOS(FCOS):
+    """FCOS (losses, target assignment, inference unchanged) whose head is a :class:`FADHead`.
+
+    Takes the same arguments as detectron2's :class:`FCOS`. In search mode it adds
+    :meth:`arch_parameters`, :meth:`weight_parameters`, :meth:`genotypes` and
+    :meth:`losses_with_frozen_features`, the alpha step's forward.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(self.head, FADHead):
+            raise TypeError(f"FADFCOS needs a FADHead, got {type(self.head).__name__}")
+
+    @property
+    def search(self) -> bool:
+        return self.head.search
+
+    def arch_parameters(self) -> List[nn.Parameter]:
+        """The architecture weights: per searched tower (box first) one tensor per node."""
+        return self.head.arch_parameters()
+
+    def weight_parameters(self) -> List[nn.Parameter]:
+        """Every trainable parameter that is not an architecture weight."""
+        alphas = {id(a) for a in self.arch_parameters()} if self.search else set()
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in alphas]
+
+    def genotypes(self, *, rank: str = "softmax") -> Tuple[Optional[Genotype], Optional[Genotype]]:
+        """(box, cls) genotypes of the current architecture weights (``None``: not searched)."""
+        return self.head.genotypes(rank=rank)
+
+    def losses_with_frozen_features(self, batched_inputs: List[dict]) -> Dict[str, torch.Tensor]:
+        """Training losses with the backbone run without autograd.
+
+        The alpha step needs gradients for the architecture weights only, which live in the
+        head; running the backbone and FPN without a graph saves their backward and the memory
+        of their activations.
+        """
+        images = self.preprocess_image(batched_inputs)
+        with torch.no_grad():
+            features = self.backbone(images.tensor)
+        features = [features[f] for f in self.head_in_features]
+        predictions = self.head(features)
+        gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+        return self.forward_training(images, features, predictions, gt_instances)

@@ -1,0 +1,162 @@
+"""The FAD head: FCOS's head with searched box and class towers (FAD_DESIGN section 6)."""
+
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from detectron2.layers import ShapeSpec
+from torch import nn
+
+from fad.genotypes import Genotype, GenotypeLike
+from fad.nas.derived_cells import DerivedTower
+from fad.nas.search_cells import SearchTower
+
+__all__ = ["FADHead"]
+
+TOWERS = ("box", "cls")
+
+
+def _fcos_tower(channels: int, num_convs: int) -> nn.Sequential:
+    """FCOS's own tower (num_convs x conv3x3-GN-ReLU), for a tower that is not searched."""
+    layers = []
+    for _ in range(num_convs):
+        layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.GroupNorm(32, channels), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class FADHead(nn.Module):
+    """A drop-in head for detectron2's ``FCOS``: per level ``(logits, bbox_reg, ctrness)``.
+
+    Wiring (section 6): the box tower reads the FPN feature; ``box_reduce`` (1x1 conv) maps its
+    output to ``bbox_feature``, which box regression and centerness read. The class tower reads
+    ``(bbox_feature, feature)``, so it sees the box tower's result; ``cls_reduce`` then the class
+    logits conv follow. A tower left out of ``towers`` is FCOS's plain conv tower (no reduce conv),
+    as in the original, where searching only one tower was possible.
+
+    Args:
+        input_shape: shapes of the FPN levels (one channel count shared by all levels).
+        num_classes: number of foreground classes.
+        search: build search towers with architecture weights (search mode); otherwise build
+            derived towers from the genotypes.
+        towers: which towers are FAD towers, a subset of ``("box", "cls")``.
+        box_genotype, cls_genotype: derived mode: the genotypes of the FAD towers, as
+            :class:`Genotype`, its text, or its plain-data form (so configs can hold them).
+        op_channels: C, width of the candidate ops (96; 128 for the X-101 model).
+        num_cells: cells per FAD tower; ``None`` means the paper's 1 in search, 2 in training.
+        num_nodes: intermediate nodes per cell.
+        dil3: search mode: the 12-candidate space with dilation-3 ops.
+        share: search mode: representation sharing (``False``: plain DARTS mixed ops).
+        fcos_num_convs: depth of a plain FCOS tower.
+        prior_prob: prior of the class logits' bias init (focal loss).
+    """
+
+    def __init__(
+        self,
+        *,
+        input_shape: List[ShapeSpec],
+        num_classes: int,
+        search: bool = False,
+        towers: Sequence[str] = TOWERS,
+        box_genotype: Optional[GenotypeLike] = None,
+        cls_genotype: Optional[GenotypeLike] = None,
+        op_channels: int = 96,
+        num_cells: Optional[int] = None,
+        num_nodes: int = 3,
+        dil3: bool = False,
+        share: bool = True,
+        fcos_num_convs: int = 4,
+        prior_prob: float = 0.01,
+    ):
+        super().__init__()
+        channels = {s.channels for s in input_shape}
+        if len(channels) != 1:
+            raise ValueError(f"FADHead needs one channel count on all levels, got {channels}")
+        c = channels.pop()
+        unknown = set(towers) - set(TOWERS)
+        if unknown:
+            raise ValueError(f"towers must be a subset of {TOWERS}, got {tuple(towers)}")
+        self.search = search
+        self.towers = tuple(t for t in TOWERS if t in towers)
+        self._num_levels = len(input_shape)
+        num_cells = num_cells or (1 if search else 2)
+        genotypes = {"box": box_genotype, "cls": cls_genotype}
+
+        def fad_tower(name: str) -> nn.Module:
+            if search:
+                return SearchTower(
+                    in_channels=c,
+                    op_channels=op_channels,
+                    num_cells=num_cells,
+                    num_nodes=num_nodes,
+                    dil3=dil3,
+                    share=share,
+                )
+            if genotypes[name] is None:
+                raise ValueError(f"a derived FAD {name} tower needs {name}_genotype")
+            try:
+                return DerivedTower(
+                    genotype=genotypes[name],
+                    in_channels=c,
+                    op_channels=op_channels,
+                    num_cells=num_cells,
+                    num_nodes=num_nodes,
+                )
+            except ValueError as e:
+                raise ValueError(f"{name}_genotype does not fit the configured cells: {e}") from None
+
+        self.bbox_tower = fad_tower("box") if "box" in self.towers else _fcos_tower(c, fcos_num_convs)
+        self.cls_tower = fad_tower("cls") if "cls" in self.towers else _fcos_tower(c, fcos_num_convs)
+        self.box_reduce = nn.Conv2d(c * num_nodes, c, 1) if "box" in self.towers else nn.Identity()
+        self.cls_reduce = nn.Conv2d(c * num_nodes, c, 1) if "cls" in self.towers else nn.Identity()
+        self.cls_score = nn.Conv2d(c, num_classes, 3, padding=1)
+        self.bbox_pred = nn.Conv2d(c, 4, 3, padding=1)
+        self.ctrness = nn.Conv2d(c, 1, 3, padding=1)
+
+        # Section 6: predictor and reduce convs (and plain FCOS towers, as detectron2's head
+        # does) start from N(0, 0.01) with zero bias; the searched towers keep PyTorch's init.
+        init = [self.cls_score, self.bbox_pred, self.ctrness, self.box_reduce, self.cls_reduce]
+        init += [t for name, t in zip(TOWERS, (self.bbox_tower, self.cls_tower)) if name not in self.towers]
+        for module in init:
+            for layer in module.modules():
+                if isinstance(layer, nn.Conv2d):
+                    nn.init.normal_(layer.weight, std=0.01)
+                    nn.init.constant_(layer.bias, 0)
+        nn.init.constant_(self.cls_score.bias, -math.log((1 - prior_prob) / prior_prob))
+
+    def forward(
+        self, features: List[torch.Tensor]
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
+        """
+        Args:
+            features: FPN levels, each (N, C, Hi, Wi).
+
+        Returns:
+            logits (N, K, Hi, Wi), bbox_reg (N, 4, Hi, Wi) and ctrness (N, 1, Hi, Wi) per level.
+        """
+        if len(features) != self._num_levels:
+            raise ValueError(f"expected {self._num_levels} feature levels, got {len(features)}")
+        logits, bbox_reg, ctrness = [], [], []
+        for feature in features:
+            bbox_feature = self.box_reduce(self.bbox_tower(feature))
+            bbox_reg.append(self.bbox_pred(bbox_feature))
+            ctrness.append(self.ctrness(bbox_feature))
+            if "cls" in self.towers:
+                cls_feature = self.cls_tower(bbox_feature, feature)
+            else:
+                cls_feature = self.cls_tower(feature)
+            logits.append(self.cls_score(self.cls_reduce(cls_feature)))
+        return logits, bbox_reg, ctrness
+
+    def _search_towers(self) -> List[Tuple[str, SearchTower]]:
+        if not self.search:
+            raise RuntimeError("the head is in derived mode: it has no architecture weights")
+        return [(n, t) for n, t in zip(TOWERS, (self.bbox_tower, self.cls_tower)) if n in self.towers]
+
+    def arch_parameters(self) -> List[nn.Parameter]:
+        """Architecture weights, box tower first, node by node (six tensors for both towers)."""
+        return [a for _, tower in self._search_towers() for a in tower.arch_parameters()]
+
+    def genotypes(self, *, rank: str = "softmax") -> Tuple[Optional[Genotype], Optional[Genotype]]:
+        """(box, cls) genotypes of the searched towers; ``None`` for a plain FCOS tower."""
+        found = {name: tower.genotype(rank=rank) for name, tower in self._search_towers()}
+        return found.get("box"), found.get("cls")
