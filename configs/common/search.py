@@ -1,0 +1,20 @@
+"""Search options and the architecture-weight optimizer (FAD_DESIGN section 8)."""
+
+import torch
+from detectron2.config import LazyCall as L
+
+from fad.solver import get_arch_optimizer_params
+
+# Adam on the alphas; `params.model` is set to the model by search_net.py.
+arch_optimizer = L(torch.optim.Adam)(
+    params=L(get_arch_optimizer_params)(),
+    lr=3e-4,
+    betas=(0.5, 0.999),
+    weight_decay=1e-3,
+)
+
+search = dict(
+    second_order=False,  # DARTS first-order by default; True for the unrolled gradient
+    clip_grad_norm=20.0,  # gradient-norm clip on the weights
+    genotype_rank="softmax",  # "raw" ranks raw alphas, as the original code did
+)

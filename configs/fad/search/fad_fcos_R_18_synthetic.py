@@ -1,0 +1,26 @@
+"""A CPU-sized search on the synthetic dataset: ResNet-18 FPN-64, op width 32, 128-px images.
+
+For tests and the quick start; same procedure as the VOC search, fewer and smaller steps.
+"""
+
+from ...common.data.synthetic import dataloader
+from ...common.models.fad_fcos_search import model
+from ...common.models.r18_small import shrink
+from ...common.optim import SGD as optimizer
+from ...common.schedule import step_schedule
+from ...common.search import arch_optimizer, search  # noqa: F401
+from ...common.train import train
+
+shrink(model, num_classes=3)
+optimizer.lr = 0.01
+# Alphas move faster than in the 17,500-iteration VOC search so that a short run decides.
+arch_optimizer.lr = 3e-3
+lr_multiplier = step_schedule(max_iter=200, step=150, warmup_iters=20)
+
+train.max_iter = 200
+train.checkpointer.period = 100
+train.eval_period = 0
+train.log_period = 10
+train.init_checkpoint = ""
+train.device = "cpu"
+train.output_dir = "./output/search/fad_fcos_R_18_synthetic"
