@@ -6,7 +6,7 @@ The baseline whose towers FAD replaces, for side-by-side comparisons.
 from ..common.data.coco import dataloader
 from ..common.models.fcos import model
 from ..common.optim import SGD as optimizer
-from ..common.schedule import lr_multiplier_1x as lr_multiplier  # noqa: F401
+from ..common.schedule import lr_multiplier_1x as lr_multiplier
 from ..common.train import train
 
 optimizer.lr = 0.01

@@ -20,7 +20,11 @@ def _fcos_tower(channels: int, num_convs: int) -> nn.Sequential:
     """FCOS's own tower (num_convs x conv3x3-GN-ReLU), for a tower that is not searched."""
     layers = []
     for _ in range(num_convs):
-        layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.GroupNorm(32, channels), nn.ReLU()]
+        layers += [
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(32, channels),
+            nn.ReLU(),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -102,12 +106,19 @@ class FADHead(nn.Module):
                     num_nodes=num_nodes,
                 )
             except ValueError as e:
-                raise ValueError(f"{name}_genotype does not fit the configured cells: {e}") from None
+                raise ValueError(
+                    f"{name}_genotype does not fit the configured cells: {e}"
+                ) from None
 
-        self.bbox_tower = fad_tower("box") if "box" in self.towers else _fcos_tower(c, fcos_num_convs)
-        self.cls_tower = fad_tower("cls") if "cls" in self.towers else _fcos_tower(c, fcos_num_convs)
-        self.box_reduce = nn.Conv2d(c * num_nodes, c, 1) if "box" in self.towers else nn.Identity()
-        self.cls_reduce = nn.Conv2d(c * num_nodes, c, 1) if "cls" in self.towers else nn.Identity()
+        plain = [name for name in TOWERS if name not in self.towers]
+        tower = {
+            n: fad_tower(n) if n in self.towers else _fcos_tower(c, fcos_num_convs) for n in TOWERS
+        }
+        reduce = {
+            n: nn.Identity() if n in plain else nn.Conv2d(c * num_nodes, c, 1) for n in TOWERS
+        }
+        self.bbox_tower, self.cls_tower = tower["box"], tower["cls"]
+        self.box_reduce, self.cls_reduce = reduce["box"], reduce["cls"]
         self.cls_score = nn.Conv2d(c, num_classes, 3, padding=1)
         self.bbox_pred = nn.Conv2d(c, 4, 3, padding=1)
         self.ctrness = nn.Conv2d(c, 1, 3, padding=1)
@@ -115,7 +126,7 @@ class FADHead(nn.Module):
         # Section 6: predictor and reduce convs (and plain FCOS towers, as detectron2's head
         # does) start from N(0, 0.01) with zero bias; the searched towers keep PyTorch's init.
         init = [self.cls_score, self.bbox_pred, self.ctrness, self.box_reduce, self.cls_reduce]
-        init += [t for name, t in zip(TOWERS, (self.bbox_tower, self.cls_tower)) if name not in self.towers]
+        init += [tower[name] for name in plain]
         for module in init:
             for layer in module.modules():
                 if isinstance(layer, nn.Conv2d):
@@ -150,7 +161,8 @@ class FADHead(nn.Module):
     def _search_towers(self) -> List[Tuple[str, SearchTower]]:
         if not self.search:
             raise RuntimeError("the head is in derived mode: it has no architecture weights")
-        return [(n, t) for n, t in zip(TOWERS, (self.bbox_tower, self.cls_tower)) if n in self.towers]
+        towers = {"box": self.bbox_tower, "cls": self.cls_tower}
+        return [(name, towers[name]) for name in self.towers]
 
     def arch_parameters(self) -> List[nn.Parameter]:
         """Architecture weights, box tower first, node by node (six tensors for both towers)."""

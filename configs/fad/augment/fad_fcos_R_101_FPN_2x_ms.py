@@ -6,7 +6,7 @@ Op width C = 96.
 from ...common.data.coco import dataloader, multi_scale
 from ...common.models.fad_fcos import model
 from ...common.optim import SGD as optimizer
-from ...common.schedule import lr_multiplier_2x as lr_multiplier  # noqa: F401
+from ...common.schedule import lr_multiplier_2x as lr_multiplier
 from ...common.train import train
 
 model.backbone.bottom_up.stages.depth = 101

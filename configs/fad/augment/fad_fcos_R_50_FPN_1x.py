@@ -7,7 +7,7 @@ Use searched ones with train_net.py --genotype-file OUTPUT/genotype.log.
 from ...common.data.coco import dataloader
 from ...common.models.fad_fcos import model
 from ...common.optim import SGD as optimizer
-from ...common.schedule import lr_multiplier_1x as lr_multiplier  # noqa: F401
+from ...common.schedule import lr_multiplier_1x as lr_multiplier
 from ...common.train import train
 
 optimizer.lr = 0.01

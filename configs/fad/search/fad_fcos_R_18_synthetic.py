@@ -8,7 +8,7 @@ from ...common.models.fad_fcos_search import model
 from ...common.models.r18_small import shrink
 from ...common.optim import SGD as optimizer
 from ...common.schedule import step_schedule
-from ...common.search import arch_optimizer, search  # noqa: F401
+from ...common.search import arch_optimizer, search
 from ...common.train import train
 
 shrink(model, num_classes=3)

@@ -9,7 +9,7 @@ from ...common.data.voc_search import dataloader
 from ...common.models.fad_fcos_search import model
 from ...common.optim import SGD as optimizer
 from ...common.schedule import step_schedule
-from ...common.search import arch_optimizer, search  # noqa: F401
+from ...common.search import arch_optimizer, search
 from ...common.train import train
 
 model.num_classes = 20
