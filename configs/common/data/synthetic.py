@@ -18,8 +18,10 @@ from .voc_search import search_loader
 NUM_CLASSES = 3
 
 dataloader = OmegaConf.create()
-dataloader.train = search_loader("fad_synthetic_train", short_side=128, max_size=128, batch_size=4)
-dataloader.arch = search_loader("fad_synthetic_arch", short_side=128, max_size=128, batch_size=4)
+# Images without boxes stay in (detectron2 drops them by default): FCOS learns background there.
+_size = dict(short_side=128, max_size=128, batch_size=4, filter_empty=False)
+dataloader.train = search_loader("fad_synthetic_train", **_size)
+dataloader.arch = search_loader("fad_synthetic_arch", **_size)
 dataloader.test = L(build_detection_test_loader)(
     dataset=L(get_detection_dataset_dicts)(names="fad_synthetic_val", filter_empty=False),
     mapper=L(DatasetMapper)(

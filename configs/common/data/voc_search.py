@@ -14,10 +14,12 @@ from detectron2.data import (
 from omegaconf import OmegaConf
 
 
-def search_loader(names: str, *, short_side: int, max_size: int, batch_size: int):
+def search_loader(
+    names: str, *, short_side: int, max_size: int, batch_size: int, filter_empty: bool = True
+):
     """A training loader config (random flip, fixed short side) over the named datasets."""
     return L(build_detection_train_loader)(
-        dataset=L(get_detection_dataset_dicts)(names=names),
+        dataset=L(get_detection_dataset_dicts)(names=names, filter_empty=filter_empty),
         mapper=L(DatasetMapper)(
             is_train=True,
             augmentations=[

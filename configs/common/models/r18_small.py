@@ -1,7 +1,8 @@
 """Shrink a FCOS/FAD model config to a CPU-sized ResNet-18 FPN (tests and the quick start).
 
 ResNet-18 from scratch (no weights can be downloaded in tests), BasicBlock stages with
-res5 at 512 channels, a 64-wide FPN, and an op width of 32 (the smallest GroupNorm(32) allows).
+res5 at 512 channels, a 64-wide FPN and ops. Width 32 would leave GroupNorm(32) one channel
+per group, and a single value per group on the 1x1 P7 map of a 128-px image, which torch refuses.
 """
 
 from detectron2.layers import ShapeSpec
@@ -21,6 +22,6 @@ def shrink(model, *, num_classes: int) -> None:
     model.backbone.top_block.in_channels = FPN_CHANNELS
     model.head.input_shape = [ShapeSpec(channels=FPN_CHANNELS)] * 5
     if "op_channels" in model.head:
-        model.head.op_channels = 32
+        model.head.op_channels = FPN_CHANNELS
     else:
         model.head.conv_dims = [FPN_CHANNELS] * 4

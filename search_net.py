@@ -1,0 +1,131 @@
+#!/usr/bin/env python
+"""FAD architecture search (FAD_DESIGN section 8), modelled on detectron2's lazyconfig_train_net.
+
+Each iteration takes an alpha step on a batch of ``dataloader.arch`` and a weight step on a batch
+of ``dataloader.train``. Every ``train.checkpointer.period`` iterations and at the end it writes
+``genotype.log`` (box tower line, class tower line), ``cell_{box,cls}.{dot,png}``, a checkpoint
+and TensorBoard curves under ``train.output_dir``.
+
+    python search_net.py --config-file configs/fad/search/fad_fcos_R_50_FPN_voc.py --num-gpus 1
+    python search_net.py --config-file ... --resume            # continue from the last checkpoint
+    python search_net.py --config-file ... --eval-only train.init_checkpoint=OUT/model_final.pth
+        # writes the genotypes of a search checkpoint, genotype_<checkpoint>.log
+"""
+
+import logging
+import os
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+from detectron2.engine import default_setup, default_writers, hooks
+from detectron2.utils import comm
+
+import fad.data  # noqa: F401  (registers the synthetic datasets)
+from fad.engine import AtomicCheckpointer, GenotypeWriter, SearchTrainer
+from fad.engine.defaults import (
+    create_ddp_model_for,
+    fad_argument_parser,
+    launch_checked,
+    load_config,
+)
+from fad.genotypes import save_genotype_file
+
+logger = logging.getLogger("detectron2")
+
+
+def build_search_model(cfg):
+    model = instantiate(cfg.model)
+    if not getattr(model, "search", False):
+        raise ValueError("search_net.py needs a search-mode FAD model (model.head.search=True)")
+    return model.to(cfg.train.device)
+
+
+def export_genotypes(cfg) -> str:
+    """Write the genotypes of the checkpoint ``train.init_checkpoint`` beside the run's files."""
+    model = build_search_model(cfg)
+    DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+    box, cls = model.genotypes(rank=cfg.search.genotype_rank)
+    stem = os.path.splitext(os.path.basename(cfg.train.init_checkpoint))[0]
+    path = os.path.join(cfg.train.output_dir, f"genotype_{stem}.log")
+    save_genotype_file(path, box, cls)
+    logger.info(f"Genotypes of {cfg.train.init_checkpoint} written to {path}:\n{box}\n{cls}")
+    return path
+
+
+def do_search(args, cfg) -> None:
+    model = build_search_model(cfg)
+    logger.info(f"Model:\n{model}")
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)
+    cfg.arch_optimizer.params.model = model
+    arch_optimizer = instantiate(cfg.arch_optimizer)
+    train_loader = instantiate(cfg.dataloader.train)
+    arch_loader = instantiate(cfg.dataloader.arch)
+
+    model = create_ddp_model_for(model, ddp=cfg.train.ddp)
+    trainer = SearchTrainer(
+        model,
+        train_loader,
+        optimizer,
+        arch_data_loader=arch_loader,
+        arch_optimizer=arch_optimizer,
+        second_order=cfg.search.second_order,
+        clip_grad_norm=cfg.search.clip_grad_norm,
+    )
+    checkpointer = AtomicCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    main = comm.is_main_process()
+    trainer.register_hooks(
+        [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+            hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
+            # On every rank: it compares the ranks' alphas before the main process writes.
+            GenotypeWriter(
+                output_dir=cfg.train.output_dir,
+                period=cfg.train.checkpointer.period,
+                rank=cfg.search.genotype_rank,
+            ),
+            hooks.PeriodicWriter(
+                default_writers(cfg.train.output_dir, cfg.train.max_iter),
+                period=cfg.train.log_period,
+            )
+            if main
+            else None,
+        ]
+    )
+    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
+    # A checkpoint stores the iteration that just finished: continue at the next one.
+    start_iter = trainer.iter + 1 if args.resume and checkpointer.has_checkpoint() else 0
+    trainer.train(start_iter, cfg.train.max_iter)
+
+
+def check(args):
+    cfg = load_config(args, loaders=[] if args.eval_only else ["train", "arch"])
+    if (
+        not args.eval_only
+        and cfg.dataloader.train.dataset.names == cfg.dataloader.arch.dataset.names
+    ):
+        raise ValueError(
+            "dataloader.train and dataloader.arch read the same datasets "
+            f"({cfg.dataloader.train.dataset.names}): the alphas must learn on held-out data"
+        )
+    return cfg
+
+
+def main(args) -> None:
+    cfg = check(args)
+    default_setup(cfg, args)
+    if args.eval_only:
+        export_genotypes(cfg)
+    else:
+        do_search(args, cfg)
+
+
+def invoke_main() -> None:
+    parser = fad_argument_parser(epilog=__doc__, genotype_file=False)
+    args = parser.parse_args()
+    launch_checked(main, args, check=check)
+
+
+if __name__ == "__main__":
+    invoke_main()

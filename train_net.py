@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Train and evaluate a detector with searched towers, modelled on detectron2's
+lazyconfig_train_net.py.
+
+    python train_net.py --config-file configs/fad/augment/fad_fcos_R_50_FPN_1x.py --num-gpus 8 \
+        --genotype-file output/search/fad_fcos_R_50_FPN_voc/genotype.log
+    python train_net.py --config-file OUTPUT/config.yaml --eval-only \
+        train.init_checkpoint=OUTPUT/model_final.pth
+
+The run's config.yaml records the genotypes, so it rebuilds the same model.
+"""
+
+import logging
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+from detectron2.engine import AMPTrainer, SimpleTrainer, default_setup, default_writers, hooks
+from detectron2.evaluation import inference_on_dataset, print_csv_format
+from detectron2.utils import comm
+
+import fad.data  # noqa: F401  (registers the synthetic datasets)
+from fad.engine import AtomicCheckpointer
+from fad.engine.defaults import (
+    create_ddp_model_for,
+    fad_argument_parser,
+    launch_checked,
+    load_config,
+)
+
+logger = logging.getLogger("detectron2")
+
+
+def do_test(cfg, model):
+    if "evaluator" in cfg.dataloader:
+        ret = inference_on_dataset(
+            model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator)
+        )
+        print_csv_format(ret)
+        return ret
+    return None
+
+
+def do_train(args, cfg) -> None:
+    model = instantiate(cfg.model)
+    logger.info(f"Model:\n{model}")
+    model.to(cfg.train.device)
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)
+    train_loader = instantiate(cfg.dataloader.train)
+
+    model = create_ddp_model_for(model, ddp=cfg.train.ddp)
+    trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(
+        model, train_loader, optimizer
+    )
+    checkpointer = AtomicCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    main = comm.is_main_process()
+    trainer.register_hooks(
+        [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+            hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
+            hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
+            hooks.PeriodicWriter(
+                default_writers(cfg.train.output_dir, cfg.train.max_iter),
+                period=cfg.train.log_period,
+            )
+            if main
+            else None,
+        ]
+    )
+    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
+    start_iter = trainer.iter + 1 if args.resume and checkpointer.has_checkpoint() else 0
+    trainer.train(start_iter, cfg.train.max_iter)
+
+
+def check(args):
+    return load_config(args, loaders=["test"] if args.eval_only else ["train", "test"])
+
+
+def main(args) -> None:
+    cfg = check(args)
+    default_setup(cfg, args)
+    if args.eval_only:
+        model = instantiate(cfg.model)
+        model.to(cfg.train.device)
+        model = create_ddp_model_for(model)
+        DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+        print(do_test(cfg, model))
+    else:
+        do_train(args, cfg)
+
+
+def invoke_main() -> None:
+    parser = fad_argument_parser(epilog=__doc__, genotype_file=True)
+    args = parser.parse_args()
+    launch_checked(main, args, check=check)
+
+
+if __name__ == "__main__":
+    invoke_main()
