@@ -50,7 +50,9 @@ class FADFCOS(FCOS):
 
         The alpha step needs gradients for the architecture weights only, which live in the
         head; running the backbone and FPN without a graph saves their backward and the memory
-        of their activations.
+        of their activations. The FCOS loss normaliser (an EMA of the positive count) is left as
+        it was, so alpha steps, and the several forwards of a second-order step, do not change
+        how the weight step normalises its loss.
         """
         images = self.preprocess_image(batched_inputs)
         with torch.no_grad():
@@ -58,4 +60,10 @@ class FADFCOS(FCOS):
         features = [features[f] for f in self.head_in_features]
         predictions = self.head(features)
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-        return self.forward_training(images, features, predictions, gt_instances)
+        normalizer = self.__dict__.get("loss_normalizer")
+        losses = self.forward_training(images, features, predictions, gt_instances)
+        if normalizer is None:
+            self.__dict__.pop("loss_normalizer", None)
+        else:
+            self.loss_normalizer = normalizer
+        return losses
