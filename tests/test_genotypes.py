@@ -212,3 +212,15 @@ def test_derivation_in_the_dil3_space():
     g = derive_genotype(a, dil3=True)
     assert g.normal[0][0] == ("std_conv_3x3+dil_conv_3x3_r3", 0)
     assert Genotype.from_str(str(g)) == g
+
+
+def test_project_genotype_files_are_the_published_pairs():
+    project = Path(__file__).resolve().parents[1] / "projects" / "FAD" / "genotypes"
+    assert load_genotype_file(str(project / "fad_paper.log"), num_nodes=3) == (
+        gt.FAD_PAPER_BOX,
+        gt.FAD_PAPER_CLS,
+    )
+    assert load_genotype_file(str(project / "fad_other.log"), num_nodes=3) == (
+        gt.FAD_OTHER_BOX,
+        gt.FAD_OTHER_CLS,
+    )
