@@ -19,9 +19,10 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.engine import default_setup, default_writers, hooks
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
-from fad.engine import AtomicCheckpointer, GenotypeWriter, SearchTrainer
+from fad.engine import AtomicCheckpointer, GenotypeWriter, SearchTrainer, alpha_checksum
 from fad.engine.defaults import (
     create_ddp_model_for,
     fad_argument_parser,
@@ -52,7 +53,8 @@ def export_genotypes(cfg) -> str:
     return path
 
 
-def do_search(args, cfg) -> None:
+def build_search_trainer(cfg):
+    """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
     model = build_search_model(cfg)
     logger.info(f"Model:\n{model}")
     cfg.optimizer.params.model = model
@@ -93,9 +95,19 @@ def do_search(args, cfg) -> None:
             else None,
         ]
     )
+    return trainer, checkpointer
+
+
+def do_search(args, cfg) -> None:
+    trainer, checkpointer = build_search_trainer(cfg)
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
-    # A checkpoint stores the iteration that just finished: continue at the next one.
-    start_iter = trainer.iter + 1 if args.resume and checkpointer.has_checkpoint() else 0
+    if args.resume and checkpointer.has_checkpoint():
+        # A checkpoint stores the iteration that just finished: continue at the next one.
+        start_iter = trainer.iter + 1
+        alphas = trainer.unwrapped_model.arch_parameters()
+        logger.info(f"Resuming at iteration {start_iter}, alpha checksum {alpha_checksum(alphas)}")
+    else:
+        start_iter = 0
     trainer.train(start_iter, cfg.train.max_iter)
 
 
@@ -115,6 +127,8 @@ def check(args):
 def main(args) -> None:
     cfg = check(args)
     default_setup(cfg, args)
+    # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
     if args.eval_only:
         export_genotypes(cfg)
     else:

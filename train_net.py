@@ -17,6 +17,7 @@ from detectron2.config import instantiate
 from detectron2.engine import AMPTrainer, SimpleTrainer, default_setup, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
 from fad.engine import AtomicCheckpointer
@@ -80,6 +81,8 @@ def check(args):
 def main(args) -> None:
     cfg = check(args)
     default_setup(cfg, args)
+    # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
     if args.eval_only:
         model = instantiate(cfg.model)
         model.to(cfg.train.device)

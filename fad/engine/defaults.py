@@ -58,7 +58,10 @@ def load_config(args: argparse.Namespace, *, loaders: List[str]) -> DictConfig:
     """
     register_datasets_from_args(args)
     cfg = LazyConfig.load(args.config_file)
-    cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    try:
+        cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    except Exception as e:  # hydra's parser errors share no base class with ours
+        raise ValueError(f"cannot apply the overrides {args.opts}: {e}") from None
     if getattr(args, "genotype_file", None):
         box, cls = load_genotype_file(args.genotype_file)
         cfg.model.head.box_genotype = str(box)
@@ -101,6 +104,7 @@ def launch_checked(
         check(args)
     except (ValueError, FileNotFoundError, KeyError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        message = " ".join(str(message).split())  # one line, whatever the source wrote
         print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)
         sys.exit(2)
     launch(

@@ -68,6 +68,10 @@ class GenotypeWriter(HookBase):
             )
         if not comm.is_main_process():
             return None
+        logger.info(
+            f"Architecture weights identical on {len(checksums)} rank(s) at iteration "
+            f"{self.trainer.iter}: checksum {checksums[0]}"
+        )
         box, cls = model.genotypes(rank=self.rank)
         path = os.path.join(self.output_dir, "genotype.log")
         save_genotype_file(path, box, cls)

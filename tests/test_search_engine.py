@@ -1,0 +1,420 @@
+"""search_net.py and train_net.py as a user runs them, on the synthetic data, on CPU.
+
+Every run is a few iterations of the CPU-sized configs; the scripts run in subprocesses, like
+from a shell, except the failure-injection tests, which drive the trainer in-process.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("detectron2", reason="detectron2 is not installed: the engine tests need it")
+
+import torch  # noqa: E402
+from detectron2.config import LazyConfig  # noqa: E402
+from detectron2.engine import HookBase  # noqa: E402
+from detectron2.utils.events import EventStorage  # noqa: E402
+
+from fad.data.synthetic import generate_synthetic_coco  # noqa: E402
+from fad.engine import AtomicCheckpointer, GenotypeWriter  # noqa: E402
+from fad.genotypes import FAD_PAPER_BOX, Genotype, derive_genotype, load_genotype_file  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
+AUGMENT_CFG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
+TINY = ["train.max_iter=4", "train.checkpointer.period=2", "train.log_period=1"]
+AP_ROW = re.compile(r"copypaste: ([-\d.naN]+(?:,[-\d.naN]+){5})\s*$", re.M)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """The scripts' environment: the synthetic splits generated once, in a temporary root."""
+    env = dict(os.environ)
+    env["FAD_SYNTHETIC_ROOT"] = str(tmp_path_factory.mktemp("synthetic"))
+    env["DETECTRON2_DATASETS"] = str(tmp_path_factory.mktemp("no_datasets"))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run(script, *args, env, expect_rc=0):
+    proc = subprocess.run(
+        [sys.executable, script, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        # A bad-input case that slipped through would train for minutes: fail it fast.
+        timeout=300 if expect_rc else 600,
+    )
+    assert proc.returncode == expect_rc, (
+        f"rc={proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    return proc
+
+
+def _alphas(state_dict):
+    """The six alpha tensors of a search checkpoint's model, box tower first, node order."""
+    return [
+        state_dict[f"head.{tower}.alphas.{i}"]
+        for tower in ("bbox_tower", "cls_tower")
+        for i in range(3)
+    ]
+
+
+@pytest.fixture(scope="module")
+def search_run(env, tmp_path_factory):
+    out = tmp_path_factory.mktemp("search")
+    proc = run(
+        "search_net.py", "--config-file", SEARCH_CFG, *TINY, f"train.output_dir={out}", env=env
+    )
+    return out, proc
+
+
+def test_search_writes_genotypes_plots_events_and_a_checkpoint_with_alphas(search_run):
+    out, _ = search_run
+    box, cls = load_genotype_file(str(out / "genotype.log"), num_nodes=3)
+    for tower in ("box", "cls"):
+        assert "->" in (out / f"cell_{tower}.dot").read_text()
+        if shutil.which("dot"):
+            assert (out / f"cell_{tower}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(out.glob("events.out.tfevents.*"))
+    metrics = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
+    assert any("alpha/box/std_conv_3x3" in m and "arch_loss" in m for m in metrics)
+
+    ckpt = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
+    alphas = _alphas(ckpt["model"])
+    assert [tuple(a.shape) for a in alphas] == [(2, 11), (3, 11), (4, 11)] * 2
+    # genotype.log is the derivation of the saved alphas, and Adam took one step per iteration.
+    assert (derive_genotype(alphas[:3]), derive_genotype(alphas[3:])) == (box, cls)
+    adam = ckpt["trainer"]["arch_optimizer"]["state"]
+    assert len(adam) == 6 and all(int(s["step"]) == 4 for s in adam.values())
+    assert ckpt["iteration"] == 3
+    log = (out / "log.txt").read_text()
+    assert str(box) in log and str(cls) in log
+
+
+def test_search_on_two_processes_keeps_alphas_identical(env, tmp_path):
+    env = {**env, "OMP_NUM_THREADS": "1"}
+    run(
+        "search_net.py",
+        "--num-gpus",
+        2,
+        "--config-file",
+        SEARCH_CFG,
+        *TINY,
+        f"train.output_dir={tmp_path}",
+        env=env,
+    )
+    log = (tmp_path / "log.txt").read_text()
+    # The hook compares the ranks' alpha checksums at every write and raises if they differ.
+    assert len(re.findall(r"Architecture weights identical on 2 rank\(s\)", log)) == 2
+    load_genotype_file(str(tmp_path / "genotype.log"))
+
+
+def test_resume_continues_with_saved_alphas_and_alpha_optimizer_state(env, tmp_path):
+    run(
+        "search_net.py",
+        "--config-file",
+        SEARCH_CFG,
+        *TINY,
+        "train.max_iter=3",
+        "train.checkpointer.period=3",
+        f"train.output_dir={tmp_path}",
+        env=env,
+    )
+    stopped = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=False)
+    assert stopped["iteration"] == 2
+    checksum = re.findall(r"checksum ([0-9a-f]{40})", (tmp_path / "log.txt").read_text())[-1]
+
+    proc = run(
+        "search_net.py",
+        "--config-file",
+        SEARCH_CFG,
+        "--resume",
+        *TINY,
+        "train.max_iter=6",
+        "train.checkpointer.period=3",
+        f"train.output_dir={tmp_path}",
+        env=env,
+    )
+    log = proc.stderr + proc.stdout
+    assert f"Resuming at iteration 3, alpha checksum {checksum}" in log
+    assert "Starting training from iteration 3" in log
+    final = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=False)
+    assert final["iteration"] == 5
+    adam = final["trainer"]["arch_optimizer"]["state"]
+    assert all(int(s["step"]) == 6 for s in adam.values())  # 3 before the stop + 3 after
+    assert not all(
+        torch.equal(a, b) for a, b in zip(_alphas(stopped["model"]), _alphas(final["model"]))
+    )
+
+
+def _ap_rows(text):
+    return [tuple(float(v) for v in row.split(",")) for row in AP_ROW.findall(text)]
+
+
+def test_train_with_genotype_file_evaluates_and_eval_only_rebuilds_the_model(
+    env, search_run, tmp_path
+):
+    search_out, _ = search_run
+    genotype_file = search_out / "genotype.log"
+    box, cls = load_genotype_file(str(genotype_file))
+    proc = run(
+        "train_net.py",
+        "--config-file",
+        AUGMENT_CFG,
+        "--genotype-file",
+        genotype_file,
+        *TINY,
+        "train.eval_period=4",
+        f"train.output_dir={tmp_path}",
+        env=env,
+    )
+    trained = _ap_rows(proc.stderr + proc.stdout)
+    assert len(trained) == 1 and len(trained[0]) == 6
+
+    saved = LazyConfig.load(str(tmp_path / "config.yaml"))
+    assert Genotype.from_str(saved.model.head.box_genotype) == box
+    assert Genotype.from_str(saved.model.head.cls_genotype) == cls
+
+    proc = run(
+        "train_net.py",
+        "--config-file",
+        tmp_path / "config.yaml",
+        "--eval-only",
+        f"train.init_checkpoint={tmp_path / 'model_final.pth'}",
+        f"train.output_dir={tmp_path / 'eval'}",
+        env=env,
+    )
+    out = proc.stderr + proc.stdout
+    assert "not found in the checkpoint" not in out and "shape mismatch" not in out.lower()
+    evaluated = _ap_rows(out)
+    assert len(evaluated) == 1
+    assert evaluated[0] == pytest.approx(trained[0], nan_ok=True)
+
+
+def test_register_coco_in_both_scripts(env, tmp_path):
+    data = {}
+    for name, seed in (("mine_train", 5), ("mine_val", 6)):
+        json_file = generate_synthetic_coco(
+            output_dir=str(tmp_path / name), num_images=12, seed=seed
+        )
+        data[name] = ["--register-coco", name, json_file, tmp_path / name / "images"]
+    register = data["mine_train"] + data["mine_val"]
+    run(
+        "search_net.py",
+        "--config-file",
+        SEARCH_CFG,
+        *register,
+        *TINY,
+        "train.max_iter=2",
+        "dataloader.train.dataset.names=mine_train",
+        "dataloader.arch.dataset.names=mine_val",
+        f"train.output_dir={tmp_path / 'search'}",
+        env=env,
+    )
+    load_genotype_file(str(tmp_path / "search" / "genotype.log"))
+    proc = run(
+        "train_net.py",
+        "--config-file",
+        AUGMENT_CFG,
+        *register,
+        *TINY,
+        "train.max_iter=2",
+        "train.eval_period=2",
+        "dataloader.train.dataset.names=mine_train",
+        "dataloader.test.dataset.names=mine_val",
+        f"train.output_dir={tmp_path / 'train'}",
+        env=env,
+    )
+    assert len(_ap_rows(proc.stderr + proc.stdout)) == 1
+
+
+def _tree_digest(path: Path) -> dict:
+    return {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())}
+
+
+BAD_GENOTYPE = (
+    "Genotype(normal=[[('bogus_op', 0), ('std_conv_3x3', 1)]], normal_concat=range(2, 3))"
+)
+FOUR_NODES = (
+    "Genotype(normal=[[('std_conv_3x3', 0), ('std_conv_3x3', 1)], [('std_conv_3x3', 0), "
+    "('std_conv_3x3', 1)], [('std_conv_3x3', 0), ('std_conv_3x3', 1)], [('std_conv_3x3', 0), "
+    "('std_conv_3x3', 1)]], normal_concat=range(2, 6))"
+)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "malformed_genotype",
+        "missing_genotype",
+        "unfit_genotype",
+        "missing_json",
+        "missing_images",
+        "missing_builtin",
+        "same_splits",
+        "wrong_num_classes",
+        "bad_override",
+    ],
+)
+def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_run, tmp_path):
+    search_out, _ = search_run
+    out = tmp_path / "previous_run"
+    shutil.copytree(search_out, out)
+    before = _tree_digest(out)
+    json_file = generate_synthetic_coco(output_dir=str(tmp_path / "mine"), num_images=4, seed=1)
+    script, cfg, extra, message = "train_net.py", AUGMENT_CFG, [], None
+    if case == "malformed_genotype":
+        bad = tmp_path / "bad.log"
+        bad.write_text(f"# searched\n{FAD_PAPER_BOX}\n{BAD_GENOTYPE}\n")
+        extra, message = ["--genotype-file", bad], rf"{bad} line 3: .*unknown op 'bogus_op'"
+    elif case == "missing_genotype":
+        extra, message = ["--genotype-file", tmp_path / "nope.log"], "nope.log"
+    elif case == "unfit_genotype":
+        unfit = tmp_path / "unfit.log"
+        unfit.write_text(f"{FOUR_NODES}\n{FAD_PAPER_BOX}\n")
+        extra, message = ["--genotype-file", unfit], "box_genotype does not fit .* expected 3 nodes"
+    elif case == "missing_json":
+        extra = ["--register-coco", "x", tmp_path / "gone.json", tmp_path / "mine" / "images"]
+        message = "gone.json"
+    elif case == "missing_images":
+        extra = ["--register-coco", "x", json_file, tmp_path / "no_images"]
+        message = "no_images"
+    elif case == "missing_builtin":
+        extra, message = ["dataloader.train.dataset.names=coco_2017_train"], "coco_2017_train"
+    elif case == "same_splits":
+        script, cfg = "search_net.py", SEARCH_CFG
+        extra = ["dataloader.arch.dataset.names=fad_synthetic_train"]
+        message = "read the same datasets"
+    elif case == "wrong_num_classes":
+        extra = [
+            "--register-coco",
+            "x",
+            json_file,
+            tmp_path / "mine" / "images",
+            "dataloader.train.dataset.names=x",
+            "model.num_classes=5",
+        ]
+        message = "has 3 classes but model.num_classes is 5"
+    elif case == "bad_override":
+        extra, message = ["train.max_iter=[1,"], "cannot apply the overrides"
+    else:
+        raise AssertionError(f"unknown case {case}")
+    proc = run(
+        script, "--config-file", cfg, *extra, f"train.output_dir={out}", env=env, expect_rc=2
+    )
+    # stderr may also hold import-time warnings of torch and detectron2; the error is one line,
+    # the last one.
+    lines = proc.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith(f"{script}: error: ")]
+    assert errors == lines[-1:], proc.stderr
+    assert re.search(message, errors[0]), errors[0]
+    assert _tree_digest(out) == before
+
+
+def _in_process_trainer(tmp_path, *, period=1, max_iter=4):
+    """The synthetic search built by search_net.py's own function, in this process."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import search_net
+    finally:
+        sys.path.remove(str(ROOT))
+    cfg = LazyConfig.load(str(ROOT / SEARCH_CFG))
+    cfg.train.output_dir = str(tmp_path)
+    cfg.train.max_iter = max_iter
+    cfg.train.checkpointer.period = period
+    return search_net.build_search_trainer(cfg)
+
+
+@pytest.fixture
+def synthetic_root(env, monkeypatch):
+    monkeypatch.setenv("FAD_SYNTHETIC_ROOT", env["FAD_SYNTHETIC_ROOT"])
+
+
+def test_non_finite_weight_loss_stops_with_floating_point_error_and_keeps_checkpoints(
+    tmp_path, synthetic_root
+):
+    trainer, _ = _in_process_trainer(tmp_path)
+    model = trainer.model
+    forward = model.forward
+
+    def poisoned(batched_inputs):
+        losses = forward(batched_inputs)
+        if trainer.iter == 2:
+            losses["loss_fcos_cls"] = losses["loss_fcos_cls"] * float("nan")
+        return losses
+
+    model.forward = poisoned
+    with pytest.raises(FloatingPointError, match="iteration=2"):
+        trainer.train(0, 4)
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
+    for name in ("model_0000000.pth", "model_0000001.pth"):
+        ckpt = torch.load(tmp_path / name, map_location="cpu", weights_only=False)
+        assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "model_final.pth").exists()
+    assert load_genotype_file(str(tmp_path / "genotype.log"))  # written at the last good period
+
+
+def test_non_finite_alpha_loss_stops_before_the_alphas_move(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    module = trainer.unwrapped_model
+    frozen = module.losses_with_frozen_features
+
+    def poisoned(batched_inputs):
+        losses = frozen(batched_inputs)
+        if trainer.iter == 1:
+            losses["loss_fcos_loc"] = losses["loss_fcos_loc"] * float("inf")
+        return losses
+
+    module.losses_with_frozen_features = poisoned
+    snapshot = {}
+
+    class Snapshot(HookBase):
+        def after_step(self):
+            snapshot["alphas"] = [a.detach().clone() for a in module.arch_parameters()]
+
+    trainer.register_hooks([Snapshot()])
+    with pytest.raises(FloatingPointError, match="Architecture loss .* iteration=1"):
+        trainer.train(0, 4)
+    for a, b in zip(module.arch_parameters(), snapshot["alphas"]):
+        assert torch.equal(a, b)
+
+
+def test_genotype_writer_refuses_alphas_that_differ_across_ranks(
+    tmp_path, synthetic_root, monkeypatch
+):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    writer = next(h for h in trainer._hooks if isinstance(h, GenotypeWriter))
+    monkeypatch.setattr("fad.engine.hooks.comm.all_gather", lambda x: [x, "0" * 40])
+    with EventStorage(0) as trainer.storage:
+        with pytest.raises(RuntimeError, match="differ across ranks"):
+            writer.write()
+    assert not (tmp_path / "genotype.log").exists()
+
+
+def test_atomic_checkpointer_never_leaves_a_partial_file(tmp_path, monkeypatch):
+    model = torch.nn.Linear(2, 2)
+    checkpointer = AtomicCheckpointer(model, str(tmp_path))
+    checkpointer.save("model_0000000")
+    good = (tmp_path / "model_0000000.pth").read_bytes()
+
+    def failing_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        checkpointer.save("model_0000000")
+    with pytest.raises(OSError, match="disk full"):
+        checkpointer.save("model_0000001")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last_checkpoint", "model_0000000.pth"]
+    assert (tmp_path / "model_0000000.pth").read_bytes() == good
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000000.pth"
