@@ -15,28 +15,7 @@ from .synthetic import SYNTHETIC_CLASSES, generate_synthetic_coco, render_synthe
 __all__ = ["SYNTHETIC_CLASSES", "generate_synthetic_coco", "render_synthetic_image"]
 
 if importlib.util.find_spec("detectron2") is not None:
-    from .datasets import (
-        SYNTHETIC_SPLITS,
-        SyntheticSplit,
-        add_dataset_arguments,
-        check_dataset_files,
-        dataset_num_classes,
-        ensure_synthetic_dataset,
-        register_coco_dataset,
-        register_datasets_from_args,
-        register_synthetic_dataset,
-        synthetic_root,
-    )
+    from . import datasets
+    from .datasets import *  # noqa: F403  (the registration API: datasets.__all__)
 
-    __all__ += [
-        "SYNTHETIC_SPLITS",
-        "SyntheticSplit",
-        "add_dataset_arguments",
-        "check_dataset_files",
-        "dataset_num_classes",
-        "ensure_synthetic_dataset",
-        "register_coco_dataset",
-        "register_datasets_from_args",
-        "register_synthetic_dataset",
-        "synthetic_root",
-    ]
+    __all__ += datasets.__all__

@@ -1,0 +1,16 @@
+"""The training budget of the synthetic FAD and FCOS configs, defined once so that the FAD
+detector and the FCOS baseline always train with the same iterations, schedule and batch."""
+
+from .optim import SGD as optimizer
+from .schedule import step_schedule
+from .train import train
+
+optimizer.lr = 0.01
+lr_multiplier = step_schedule(max_iter=300, step=240, warmup_iters=30)
+
+train.max_iter = 300
+train.checkpointer.period = 150
+train.eval_period = 300
+train.log_period = 20
+train.init_checkpoint = ""
+train.device = "cpu"
