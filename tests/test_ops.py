@@ -2,9 +2,17 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fad.nas.mixed_op import MixedOp, RepShareMixedOp
-from fad.nas.ops import PRIMITIVES, PRIMITIVES_DIL3, build_op, op_layers, primitives
+from fad.nas.ops import (
+    PRIMITIVES,
+    PRIMITIVES_DIL3,
+    DilatedDepthwiseConv,
+    build_op,
+    op_layers,
+    primitives,
+)
 
 C = 32  # the smallest width GroupNorm(32) allows
 
@@ -117,3 +125,19 @@ def test_sharing_runs_three_base_layers_per_type_instead_of_nine():
     assert count(shared, "std") == 3 and count(plain, "std") == 9
     assert count(shared, "sinSep") == 3 and count(plain, "sinSep") == 9
     assert count(shared, "dil") == 4 and count(plain, "dil") == 4
+
+
+@pytest.mark.parametrize("dilation", [2, 3])
+@pytest.mark.parametrize("size", [(8, 12), (7, 11), (1, 1), (2, 5)])
+def test_polyphase_dilated_depthwise_conv_equals_the_direct_conv(dilation, size):
+    torch.manual_seed(0)
+    conv = DilatedDepthwiseConv(C, dilation)
+    x = torch.randn(2, C, *size, requires_grad=True)
+    y = conv(x)
+    direct = F.conv2d(x, conv.weight, conv.bias, padding=dilation, dilation=dilation, groups=C)
+    torch.testing.assert_close(y, direct)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (x, conv.weight, conv.bias), g)
+    want = torch.autograd.grad(direct, (x, conv.weight, conv.bias), g)
+    for a, b in zip(grads, want):
+        torch.testing.assert_close(a, b)
