@@ -1,0 +1,288 @@
+#!/usr/bin/env python
+"""Cost of one FAD search iteration against one plain FCOS training iteration.
+
+What: the search iteration is :class:`fad.engine.SearchTrainer`'s ``run_step`` (alpha step on an
+"arch" batch, then the weight step on a training batch, gradient clip included), built as
+``search_net.py`` builds it from ``configs/fad/search/fad_fcos_R_50_FPN_voc.py``, in first and in
+second order. The reference is detectron2's ``SimpleTrainer.run_step`` (forward, backward, SGD
+step) on the FCOS of ``configs/fcos/fcos_R_50_FPN_1x.py`` with 20 classes and the same backbone,
+``freeze_at``, batch, image size and SGD settings (lr taken from the search config). Weights are
+random (nothing can be downloaded); batches are fixed synthetic images with a few random boxes.
+
+How: the cases are interleaved round by round (their order rotates), ``--warmup`` rounds are
+dropped and the median of ``--iters`` rounds is reported. On CPU torch runs one thread by default
+(``--threads``): on a shared machine an OpenMP thread that loses its core stalls every parallel
+region, which hurts the search step (about 25x more, smaller ops than FCOS) far more than FCOS:
+with 2 threads here single search iterations ranged from 3.5 s to 40 s::
+
+    python benchmarks/bench_search_step.py                      # R-50, 2 x 416x640, CPU
+    python benchmarks/bench_search_step.py --batch 1 --height 256 --width 384 --iters 5
+    python benchmarks/bench_search_step.py --device cuda --batch 4 --height 416 --width 640 \\
+        --projected-iters 17500                                 # the published search setting
+
+Output: per case the median seconds per iteration, its ratio to FCOS, the medians of its alpha
+step (``arch_time``, which SearchTrainer logs) and of the rest, the weight step, and the peak
+memory of one iteration run in a fresh subprocess per case: on CUDA
+``torch.cuda.max_memory_allocated`` (everything the process allocated, weights included); on CPU
+the growth of the resident set, peak RSS (VmHWM, reset just before the iteration) minus RSS after
+the model was built (so activations, gradients and optimizer state, not the weights).
+``--projected-iters N`` adds the hours N first-order iterations take (median x N / 3600).
+The last two lines are ``search_step_ratio_first_order=<float>`` and
+``search_step_ratio_second_order=<float>``: search iteration median / FCOS iteration median
+(``nan`` for a case left out of ``--cases``).
+"""
+
+import argparse
+import itertools
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from detectron2.config import LazyConfig, instantiate
+from detectron2.engine import SimpleTrainer
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+from fad.engine import SearchTrainer
+
+ROOT = Path(__file__).resolve().parents[1]
+SEARCH_CONFIG = ROOT / "configs/fad/search/fad_fcos_R_50_FPN_voc.py"
+FCOS_CONFIG = ROOT / "configs/fcos/fcos_R_50_FPN_1x.py"
+CASES = ("fcos", "search_first_order", "search_second_order")
+BOXES_PER_IMAGE = 4
+
+
+def make_batch(
+    num_images: int, height: int, width: int, *, num_classes: int, seed: int
+) -> List[dict]:
+    """Images with uint8 values and a few random boxes, in detectron2's dataset-mapper format."""
+    g = torch.Generator().manual_seed(seed)
+    size = torch.tensor([width, height], dtype=torch.float32)
+    batch = []
+    for _ in range(num_images):
+        wh = 16 + torch.rand(BOXES_PER_IMAGE, 2, generator=g) * size / 2
+        xy = torch.rand(BOXES_PER_IMAGE, 2, generator=g) * (size - wh)
+        instances = Instances(
+            (height, width),
+            gt_boxes=Boxes(torch.cat([xy, xy + wh], dim=1)),
+            gt_classes=torch.randint(num_classes, (BOXES_PER_IMAGE,), generator=g),
+        )
+        image = torch.randint(256, (3, height, width), generator=g).float()
+        batch.append({"image": image, "instances": instances, "height": height, "width": width})
+    return batch
+
+
+class Case:
+    """A trainer with its own EventStorage, stepped one iteration at a time."""
+
+    def __init__(self, name: str, trainer: SimpleTrainer, device: torch.device):
+        self.name = name
+        self.trainer = trainer
+        self.device = device
+        trainer.storage = EventStorage(0)
+        trainer.iter = 0
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def step(self) -> float:
+        """Run one iteration; return its wall time in seconds."""
+        trainer = self.trainer
+        self._sync()
+        start = time.perf_counter()
+        with trainer.storage:
+            trainer.storage.iter = trainer.iter
+            trainer.run_step()
+        self._sync()
+        elapsed = time.perf_counter() - start
+        trainer.iter += 1
+        return elapsed
+
+    def last_arch_time(self) -> Optional[float]:
+        """The alpha step time SearchTrainer logged in the last iteration (None for FCOS)."""
+        history = self.trainer.storage.histories().get("arch_time")
+        return history.latest() if history is not None else None
+
+
+def build_case(name: str, *, device: torch.device, batch: int, height: int, width: int) -> Case:
+    """Model, optimizer(s) and trainer of one case, from the configs, as the scripts build them."""
+    search_cfg = LazyConfig.load(str(SEARCH_CONFIG))
+    num_classes = search_cfg.model.num_classes
+    train_batch = make_batch(batch, height, width, num_classes=num_classes, seed=1)
+    torch.manual_seed(0)
+    if name == "fcos":
+        cfg = LazyConfig.load(str(FCOS_CONFIG))
+        cfg.model.num_classes = num_classes
+        freeze_at = search_cfg.model.backbone.bottom_up.freeze_at
+        if cfg.model.backbone.bottom_up.freeze_at != freeze_at:
+            raise ValueError("the FCOS and search configs freeze different backbone stages")
+        cfg.optimizer.lr = search_cfg.optimizer.lr
+        model = instantiate(cfg.model).to(device)
+        cfg.optimizer.params.model = model
+        trainer = SimpleTrainer(model, itertools.repeat(train_batch), instantiate(cfg.optimizer))
+        return Case(name, trainer, device)
+    cfg = search_cfg
+    model = instantiate(cfg.model).to(device)
+    cfg.optimizer.params.model = model
+    cfg.arch_optimizer.params.model = model
+    arch_batch = make_batch(batch, height, width, num_classes=num_classes, seed=2)
+    trainer = SearchTrainer(
+        model,
+        itertools.repeat(train_batch),
+        instantiate(cfg.optimizer),
+        arch_data_loader=itertools.repeat(arch_batch),
+        arch_optimizer=instantiate(cfg.arch_optimizer),
+        second_order=name == "search_second_order",
+        clip_grad_norm=cfg.search.clip_grad_norm,
+    )
+    return Case(name, trainer, device)
+
+
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def probe_memory(args: argparse.Namespace) -> Dict[str, float]:
+    """Peak memory (MiB) of the first iteration of one case, in this (fresh) process."""
+    device = torch.device(args.device)
+    case = build_case(
+        args.memory_probe, device=device, batch=args.batch, height=args.height, width=args.width
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM, the peak resident set size, to the current RSS
+        rss_before = _proc_status_kib("VmRSS")
+    case.step()
+    if device.type == "cuda":
+        return {"peak_mib": torch.cuda.max_memory_allocated(device) / 2**20}
+    return {"peak_mib": (_proc_status_kib("VmHWM") - rss_before) / 1024}
+
+
+def measure_memory(args: argparse.Namespace, name: str) -> float:
+    """Run :func:`probe_memory` for one case in a subprocess; return its peak in MiB."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        f"--memory-probe={name}",
+        f"--device={args.device}",
+        f"--batch={args.batch}",
+        f"--height={args.height}",
+        f"--width={args.width}",
+        f"--threads={args.threads}",
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["peak_mib"]
+
+
+def time_cases(cases: Sequence[Case], *, iters: int, warmup: int) -> Dict[str, Dict[str, float]]:
+    """Interleave the cases (order rotated each round); medians of the rounds after warm-up.
+
+    Returns per case the median and min iteration time and, for search cases, the medians of the
+    alpha step ("arch") and of the rest of the iteration ("weight"), in seconds.
+    """
+    times: Dict[str, Dict[str, List[float]]] = {
+        c.name: {"total": [], "arch": [], "weight": []} for c in cases
+    }
+    for r in range(warmup + iters):
+        for case in list(cases[r % len(cases) :]) + list(cases[: r % len(cases)]):
+            elapsed = case.step()
+            arch_time = case.last_arch_time()
+            if r < warmup:
+                continue
+            times[case.name]["total"].append(elapsed)
+            if arch_time is not None:
+                times[case.name]["arch"].append(arch_time)
+                times[case.name]["weight"].append(elapsed - arch_time)
+    return {
+        name: {
+            "median": statistics.median(t["total"]),
+            "min": min(t["total"]),
+            **{k: statistics.median(t[k]) for k in ("arch", "weight") if t[k]},
+        }
+        for name, t in times.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--batch", type=int, default=2, help="images per batch")
+    parser.add_argument("--height", type=int, default=416)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--iters", type=int, default=3, help="timed rounds (one step per case)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument(
+        "--projected-iters",
+        type=int,
+        help="also print the hours this many first-order search iterations take",
+    )
+    parser.add_argument("--memory-probe", choices=CASES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.projected_iters and "search_first_order" not in args.cases:
+        parser.error("--projected-iters needs the search_first_order case")
+    torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        print(json.dumps(probe_memory(args)))
+        return
+
+    device = torch.device(args.device)
+    names = [c for c in CASES if c in args.cases]
+    print(
+        f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} "
+        f"batch={args.batch} image={args.height}x{args.width} iters={args.iters} "
+        f"warmup={args.warmup}"
+    )
+    cases = [
+        build_case(n, device=device, batch=args.batch, height=args.height, width=args.width)
+        for n in names
+    ]
+    results = time_cases(cases, iters=args.iters, warmup=args.warmup)
+    del cases
+    memory = {n: float("nan") if args.no_memory else measure_memory(args, n) for n in names}
+
+    fcos = results["fcos"]["median"] if "fcos" in results else float("nan")
+    unit = "peak alloc MiB" if device.type == "cuda" else "peak RSS growth MiB"
+    print(
+        f"| case | median s/iter | min s/iter | ratio to FCOS | alpha step s | weight step s "
+        f"| {unit} |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in names:
+        r = results[name]
+        split = f"{r['arch']:.3f} | {r['weight']:.3f}" if "arch" in r else "- | -"
+        print(
+            f"| {name} | {r['median']:.3f} | {r['min']:.3f} | {r['median'] / fcos:.2f} "
+            f"| {split} | {memory[name]:.0f} |"
+        )
+    if args.projected_iters:
+        seconds = results["search_first_order"]["median"]
+        hours = seconds * args.projected_iters / 3600
+        print(
+            f"projected first-order search: {args.projected_iters} iterations x {seconds:.3f} s "
+            f"= {hours:.2f} h on {args.device} (batch {args.batch}, {args.height}x{args.width})"
+        )
+
+    def ratio(name: str) -> float:
+        return results[name]["median"] / fcos if name in results else float("nan")
+
+    print(f"search_step_ratio_first_order={ratio('search_first_order'):.4f}")
+    print(f"search_step_ratio_second_order={ratio('search_second_order'):.4f}")
+
+
+if __name__ == "__main__":
+    main()

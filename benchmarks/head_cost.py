@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Parameters, FLOPs and CPU latency of the derived FAD head against detectron2's FCOS head.
+
+What: each head is the ``model.head`` of a training config (COCO, 80 classes), instantiated alone:
+
+- FAD, C = 96: ``configs/fad/augment/fad_fcos_R_50_FPN_1x.py`` (the paper's genotypes
+  FAD_PAPER_BOX / FAD_PAPER_CLS, two cells per tower);
+- FAD, C = 128: ``configs/fad/augment/fad_fcos_X_101_64x4d_FPN_2x_ms.py`` (the same, wider ops);
+- FCOS: ``configs/fcos/fcos_R_50_FPN_1x.py`` (detectron2's FCOSHead, 4 conv3x3-GN-ReLU of 256
+  channels per tower; its C column is that conv width).
+
+Their input is P3-P7 of an 800x1333 image: 256 channels at strides 8, 16, 32, 64, 128, each map
+ceil(800 / s) x ceil(1333 / s) = 100x167, 50x84, 25x42, 13x21, 7x11 (random values, batch 1).
+
+How::
+
+    python benchmarks/head_cost.py [--repeats 5] [--warmup 1] [--threads 1]
+
+Output: a markdown table with per head its parameters (millions), its GFLOPs by fvcore's
+convention (``fvcore.nn.FlopCountAnalysis``: a multiply-add counts as one flop, so 1 GFLOP = 1e9
+multiply-adds; convolutions and GroupNorm are counted, ReLU and additions are not) and the median
+CPU latency of its forward (``torch.no_grad``, heads interleaved per round, ``--threads`` torch
+threads), then the same for the towers alone (``bbox_tower`` + ``cls_tower``; FCOSHead's
+``bbox_subnet`` + ``cls_subnet``; their time is measured inside the head's forward with hooks),
+and a second table of the FAD / FCOS ratios. The FAD head's 1x1 ``box_reduce`` / ``cls_reduce``
+convs lie outside its towers, as do both heads' predictor convs.
+"""
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Sequence
+
+import torch
+from detectron2.config import LazyConfig, instantiate
+from fvcore.nn import FlopCountAnalysis
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = (
+    "configs/fad/augment/fad_fcos_R_50_FPN_1x.py",
+    "configs/fad/augment/fad_fcos_X_101_64x4d_FPN_2x_ms.py",
+    "configs/fcos/fcos_R_50_FPN_1x.py",
+)
+#: Tower modules of each head class: FADHead's and detectron2's FCOSHead's.
+TOWERS = {"FADHead": ("bbox_tower", "cls_tower"), "FCOSHead": ("bbox_subnet", "cls_subnet")}
+IMAGE = (800, 1333)
+STRIDES = (8, 16, 32, 64, 128)
+CHANNELS = 256
+
+
+class Head(NamedTuple):
+    label: str  # "FAD" or "FCOS"
+    width: int  # C: FAD's op width, FCOS's conv width
+    module: nn.Module
+
+
+def fpn_features(height: int, width: int) -> List[torch.Tensor]:
+    """Random P3-P7 maps of one image: (1, 256, ceil(height / s), ceil(width / s)) per stride."""
+    g = torch.Generator().manual_seed(0)
+    return [
+        torch.randn(1, CHANNELS, math.ceil(height / s), math.ceil(width / s), generator=g)
+        for s in STRIDES
+    ]
+
+
+def build_head(config: str) -> Head:
+    """The ``model.head`` of a config, instantiated on its own, in eval mode."""
+    cfg = LazyConfig.load(str(ROOT / config)).model.head
+    torch.manual_seed(0)
+    module = instantiate(cfg).eval()
+    if "op_channels" in cfg:
+        return Head("FAD", cfg.op_channels, module)
+    return Head("FCOS", cfg.conv_dims[0], module)
+
+
+def towers(head: nn.Module) -> Sequence[nn.Module]:
+    return [getattr(head, name) for name in TOWERS[type(head).__name__]]
+
+
+def count(head: nn.Module, features: List[torch.Tensor]) -> Dict[str, float]:
+    """Parameters (M) and GFLOPs of the head and of its towers."""
+    flops = FlopCountAnalysis(head, (features,))
+    flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    return {
+        "params": sum(p.numel() for p in head.parameters()) / 1e6,
+        "gflops": flops.total() / 1e9,
+        "tower_params": sum(p.numel() for t in towers(head) for p in t.parameters()) / 1e6,
+        "tower_gflops": sum(flops.total(n) for n in TOWERS[type(head).__name__]) / 1e9,
+    }
+
+
+class TowerTimer:
+    """Accumulates the wall time spent inside a head's towers (forward pre-hooks and hooks)."""
+
+    def __init__(self, head: nn.Module):
+        self.total = 0.0
+        self._start = 0.0
+        for tower in towers(head):
+            tower.register_forward_pre_hook(self._enter)
+            tower.register_forward_hook(self._exit)
+
+    def _enter(self, module: nn.Module, inputs: tuple) -> None:
+        self._start = time.perf_counter()
+
+    def _exit(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        self.total += time.perf_counter() - self._start
+
+
+def latencies(
+    heads: Sequence[Head], features: List[torch.Tensor], *, repeats: int, warmup: int
+) -> List[Dict[str, float]]:
+    """Median forward time (ms) of each head and of its towers; heads interleaved, order rotated."""
+    timers = [TowerTimer(h.module) for h in heads]
+    times: List[Dict[str, List[float]]] = [{"head": [], "towers": []} for _ in heads]
+    n = len(heads)
+    with torch.no_grad():
+        for r in range(warmup + repeats):
+            for i in [(r + k) % n for k in range(n)]:
+                timers[i].total = 0.0
+                start = time.perf_counter()
+                heads[i].module(features)
+                elapsed = time.perf_counter() - start
+                if r >= warmup:
+                    times[i]["head"].append(elapsed * 1e3)
+                    times[i]["towers"].append(timers[i].total * 1e3)
+    return [{k: statistics.median(v) for k, v in t.items()} for t in times]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed forwards per head")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed forwards per head first")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    features = fpn_features(*IMAGE)
+    shapes = ", ".join(f"{f.shape[2]}x{f.shape[3]}" for f in features)
+    print(
+        f"input: P3-P7 of a {IMAGE[0]}x{IMAGE[1]} image, {CHANNELS} channels, {shapes}; batch 1; "
+        f"{torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
+        "GFLOPs = 1e9 multiply-adds (fvcore)"
+    )
+    heads = [build_head(config) for config in CONFIGS]
+    costs = [count(h.module, features) for h in heads]
+    times = latencies(heads, features, repeats=args.repeats, warmup=args.warmup)
+
+    print()
+    print(
+        "| head | C | params (M) | GFLOPs | CPU ms "
+        "| towers params (M) | towers GFLOPs | towers CPU ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for h, c, t in zip(heads, costs, times):
+        print(
+            f"| {h.label} | {h.width} | {c['params']:.2f} | {c['gflops']:.1f} | {t['head']:.0f} "
+            f"| {c['tower_params']:.2f} | {c['tower_gflops']:.1f} | {t['towers']:.0f} |"
+        )
+
+    base = next(i for i, h in enumerate(heads) if h.label == "FCOS")
+    print()
+    print(
+        "| FAD / FCOS | params | GFLOPs | CPU ms | towers params | towers GFLOPs | towers CPU ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for h, c, t in zip(heads, costs, times):
+        if h.label == "FCOS":
+            continue
+        c0, t0 = costs[base], times[base]
+        print(
+            f"| C={h.width} | {c['params'] / c0['params']:.2f} | {c['gflops'] / c0['gflops']:.2f} "
+            f"| {t['head'] / t0['head']:.2f} | {c['tower_params'] / c0['tower_params']:.2f} "
+            f"| {c['tower_gflops'] / c0['tower_gflops']:.2f} "
+            f"| {t['towers'] / t0['towers']:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
