@@ -14,14 +14,13 @@ genotype file could run any code.
 """
 
 import ast
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from fad.nas.ops import NONE, PRIMITIVES, PRIMITIVES_DIL3, primitives
+from fad.utils import atomic_path
 
 __all__ = [
     "Genotype",
@@ -287,16 +286,8 @@ def load_genotype_file(path: str, *, num_nodes: Optional[int] = None) -> Tuple[G
 def save_genotype_file(path: str, box: GenotypeLike, cls: GenotypeLike) -> None:
     """Write a ``genotype.log`` (box tower line first), atomically: a reader never sees half."""
     text = f"{as_genotype(box)}\n{as_genotype(cls)}\n"
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".genotype.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def derive_genotype(

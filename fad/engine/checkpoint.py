@@ -1,29 +1,21 @@
 """A DetectionCheckpointer whose files are never half-written."""
 
 import os
-import tempfile
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+
+from fad.utils import atomic_path
 
 __all__ = ["AtomicCheckpointer"]
 
 
 def _atomic_write(path: str, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
-
-    A crash or a full disk mid-write leaves the previous file intact, never a truncated one.
-    """
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Call ``write(file)`` on a temporary file beside ``path``, synced, then renamed into place."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 class AtomicCheckpointer(DetectionCheckpointer):

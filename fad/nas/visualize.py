@@ -14,8 +14,9 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
+
+from fad.utils import atomic_path
 
 if TYPE_CHECKING:
     from fad.genotypes import Genotype
@@ -103,24 +104,10 @@ def genotype_to_dot(
     return "\n".join(lines) + "\n"
 
 
-def _temp_path(final: str) -> str:
-    """Create an empty temporary file beside ``final`` (for an atomic replace) and name it."""
-    directory, base = os.path.split(os.path.abspath(final))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
-    os.close(fd)
-    return tmp
-
-
 def _write_atomic(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so that a reader never sees a partial file."""
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _render_png(dot: str, dot_path: str, png_path: str) -> None:
@@ -129,9 +116,8 @@ def _render_png(dot: str, dot_path: str, png_path: str) -> None:
     Raises:
         RuntimeError: naming the command and its stderr if ``dot`` cannot run, fails or times out.
     """
-    tmp = _temp_path(png_path)
-    cmd = [dot, "-Tpng", "-o", tmp, dot_path]
-    try:
+    with atomic_path(png_path) as tmp:
+        cmd = [dot, "-Tpng", "-o", tmp, dot_path]
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=DOT_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -141,10 +127,6 @@ def _render_png(dot: str, dot_path: str, png_path: str) -> None:
                 f"`{shlex.join(cmd)}` failed with exit code {result.returncode}: "
                 f"{result.stderr.strip() or '(no stderr)'}"
             )
-        os.replace(tmp, png_path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _warn_no_dot() -> None:
