@@ -1,6 +1,6 @@
 """Pieces shared by search and derived cells and towers (FAD_DESIGN sections 5 and 6)."""
 
-from typing import Callable, List, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import nn
@@ -56,14 +56,21 @@ class Tower(nn.Module):
             s0, s1 = s1, cell_fn(cell, s0, s1)
         return s1
 
-    @staticmethod
-    def cell_input_channels(
-        *, in_channels: int, node_channels: int, num_cells: int, num_nodes: int
-    ) -> List[tuple]:
-        """(C_s0, C_s1) of every cell: a cell's output concatenates its num_nodes nodes."""
-        c_pp, c_p, out = in_channels, in_channels, node_channels * num_nodes
-        channels = []
+    def _build_cells(
+        self,
+        make_cell: Callable[[Tuple[int, int]], nn.Module],
+        *,
+        in_channels: int,
+        node_channels: int,
+        num_cells: int,
+        num_nodes: int,
+    ) -> None:
+        """Fill ``self.cells`` with ``make_cell((C_s0, C_s1))`` for each cell, and set
+        ``self.out_channels``: a cell's output concatenates its ``num_nodes`` nodes, and the next
+        cell reads it as s1 (and the one after as s0)."""
+        self.out_channels = node_channels * num_nodes
+        c_pp, c_p, cells = in_channels, in_channels, []
         for _ in range(num_cells):
-            channels.append((c_pp, c_p))
-            c_pp, c_p = c_p, out
-        return channels
+            cells.append(make_cell((c_pp, c_p)))
+            c_pp, c_p = c_p, self.out_channels
+        self.cells = nn.ModuleList(cells)

@@ -92,20 +92,17 @@ class DerivedTower(Tower):
         super().__init__()
         self.genotype = as_genotype(genotype, num_nodes=num_nodes)
         node_channels = node_channels or in_channels
-        self.out_channels = node_channels * self.genotype.num_nodes
-        self.cells = nn.ModuleList(
-            DerivedCell(
+        self._build_cells(
+            lambda c: DerivedCell(
                 genotype=self.genotype,
                 in_channels=c,
                 node_channels=node_channels,
                 op_channels=op_channels,
-            )
-            for c in self.cell_input_channels(
-                in_channels=in_channels,
-                node_channels=node_channels,
-                num_cells=num_cells,
-                num_nodes=self.genotype.num_nodes,
-            )
+            ),
+            in_channels=in_channels,
+            node_channels=node_channels,
+            num_cells=num_cells,
+            num_nodes=self.genotype.num_nodes,
         )
 
     def forward(self, s0: torch.Tensor, s1: Optional[torch.Tensor] = None) -> torch.Tensor:

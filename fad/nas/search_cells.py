@@ -107,26 +107,23 @@ class SearchTower(Tower):
         node_channels = node_channels or in_channels
         self.dil3 = dil3
         self.num_nodes = num_nodes
-        self.out_channels = node_channels * num_nodes
         num_ops = len(primitives(dil3=dil3))
         self.alphas = nn.ParameterList(
             nn.Parameter(1e-3 * torch.randn(2 + i, num_ops)) for i in range(num_nodes)
         )
-        self.cells = nn.ModuleList(
-            SearchCell(
+        self._build_cells(
+            lambda c: SearchCell(
                 in_channels=c,
                 node_channels=node_channels,
                 op_channels=op_channels,
                 num_nodes=num_nodes,
                 dil3=dil3,
                 share=share,
-            )
-            for c in self.cell_input_channels(
-                in_channels=in_channels,
-                node_channels=node_channels,
-                num_cells=num_cells,
-                num_nodes=num_nodes,
-            )
+            ),
+            in_channels=in_channels,
+            node_channels=node_channels,
+            num_cells=num_cells,
+            num_nodes=num_nodes,
         )
 
     def arch_parameters(self) -> List[nn.Parameter]:
