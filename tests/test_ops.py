@@ -129,15 +129,19 @@ def test_sharing_runs_three_base_layers_per_type_instead_of_nine():
 
 @pytest.mark.parametrize("dilation", [2, 3])
 @pytest.mark.parametrize("size", [(8, 12), (7, 11), (1, 1), (2, 5)])
-def test_polyphase_dilated_depthwise_conv_equals_the_direct_conv(dilation, size):
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_polyphase_dilated_depthwise_conv_equals_the_direct_conv(dilation, size, channels_last):
     torch.manual_seed(0)
     conv = DilatedDepthwiseConv(C, dilation)
-    x = torch.randn(2, C, *size, requires_grad=True)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, C, *size).contiguous(memory_format=layout).requires_grad_()
     y = conv(x)
+    assert y.is_contiguous(memory_format=layout)
     direct = F.conv2d(x, conv.weight, conv.bias, padding=dilation, dilation=dilation, groups=C)
     torch.testing.assert_close(y, direct)
     g = torch.randn_like(y)
-    grads = torch.autograd.grad(y, (x, conv.weight, conv.bias), g)
-    want = torch.autograd.grad(direct, (x, conv.weight, conv.bias), g)
+    params = (x, conv.weight, conv.bias)
+    grads = torch.autograd.grad(y, params, g)
+    want = torch.autograd.grad(direct, params, g)
     for a, b in zip(grads, want):
         torch.testing.assert_close(a, b)
