@@ -5,6 +5,7 @@ random or empty instances. The R-50/R-101/X-101 models run one small forward eac
 training checks use the CPU-sized R-18 synthetic configs.
 """
 
+import math
 import shlex
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 pytest.importorskip("detectron2", reason="detectron2 is not installed: the model tests need it")
 
 from detectron2.config import LazyConfig, instantiate  # noqa: E402
+from detectron2.layers import ShapeSpec  # noqa: E402
 from detectron2.modeling.meta_arch.fcos import FCOS, FCOSHead  # noqa: E402
 from detectron2.solver.build import get_default_optimizer_params  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
@@ -219,6 +221,30 @@ def test_configs_build_the_expected_heads(shared_models):
             assert isinstance(model.head, FADHead), rel_path
             assert isinstance(model.head.bbox_tower, tower_type), rel_path
             assert isinstance(model.head.cls_tower, tower_type), rel_path
+
+
+@pytest.mark.parametrize("reduce_init_std", [0.01, None])
+def test_head_init_follows_the_original_and_reduce_init_std(reduce_init_std):
+    torch.manual_seed(0)
+    head = FADHead(
+        input_shape=[ShapeSpec(channels=64)] * 5,
+        num_classes=3,
+        box_genotype=FAD_PAPER_BOX,
+        cls_genotype=FAD_PAPER_CLS,
+        op_channels=64,
+        reduce_init_std=reduce_init_std,
+    )
+    for conv in (head.cls_score, head.bbox_pred, head.ctrness):
+        assert abs(conv.weight.std().item() - 0.01) < 0.002
+    assert head.bbox_pred.bias.abs().sum() == 0 and head.ctrness.bias.abs().sum() == 0
+    assert head.cls_score.bias.allclose(torch.full((3,), -math.log(99.0)))  # prior 0.01
+    for conv in (head.box_reduce, head.cls_reduce):
+        if reduce_init_std is None:
+            # PyTorch's default: kaiming-uniform, std 1 / sqrt(3 * fan_in) = 1 / sqrt(576).
+            assert abs(conv.weight.std().item() - 576**-0.5) < 0.005
+        else:
+            assert abs(conv.weight.std().item() - 0.01) < 0.002
+            assert conv.bias.abs().sum() == 0
 
 
 # ------------------------------------------------------------------------------------------------

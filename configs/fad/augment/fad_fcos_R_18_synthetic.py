@@ -10,4 +10,7 @@ from ...common.models.r18_small import shrink
 from ...common.synthetic_budget import lr_multiplier, optimizer, train
 
 shrink(model, num_classes=3)
+# A few hundred iterations from scratch: the original's N(0, 0.01) reduce-conv init would starve
+# the towers of gradient for much of the run (see FADHead's reduce_init_std).
+model.head.reduce_init_std = None
 train.output_dir = "./output/augment/fad_fcos_R_18_synthetic"
