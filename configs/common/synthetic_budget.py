@@ -14,3 +14,4 @@ train.eval_period = 300
 train.log_period = 20
 train.init_checkpoint = ""
 train.device = "cpu"
+train.seed = 0  # short runs vary with the seed by several AP points; fix it for comparisons
