@@ -90,7 +90,10 @@ class DilatedDepthwiseConv(nn.Conv2d):
     one batch. The sub-grids are cut in (N, H, W, C) order, so they come out channels-last,
     where PyTorch's CPU depthwise kernels are fastest; the output keeps the input's layout. A dil
     layer (96 x 52 x 80, forward + backward, one thread) took 22 ms direct, 15 ms polyphase in
-    (N, C, H, W) order and 8 ms polyphase channels-last. GPUs use the direct kernel.
+    (N, C, H, W) order and 8 ms polyphase channels-last. The price is memory: autograd keeps
+    the sub-grid copy of the input for the backward, which raised the peak RSS of an R-50
+    first-order search step from 3.4 to 4.1 GiB (benchmarks/bench_search_step.py). GPUs use the
+    direct kernel.
     """
 
     def __init__(self, channels: int, dilation: int):
