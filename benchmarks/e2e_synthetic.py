@@ -10,9 +10,10 @@ Does the pipeline learn? This runs what a user runs, as subprocesses:
    seeds.
 
 Both detectors are ResNet-18 FPN-64 trained from scratch on 128-px images on the CPU; only the
-head differs. At this budget one run's AP moves by several points with the seed (FCOS scored 7.4,
-10.5 and 11.9 in three runs), so each detector trains with ``--seeds`` seeds (0, 1, ...) and the
-mean APs are compared. It prints AP and AP50 of every run and their means, the wall time of every
+head differs (the FAD towers have one cell each, as in the search: see the augment config). At
+this budget one run's AP moves by several points with the seed (FCOS scored 7.4, 10.5 and 11.9
+in three runs), so each detector trains with ``--seeds`` seeds (0, 1, ...) and the mean APs are
+compared. It prints AP and AP50 of every run and their means, the wall time of every
 phase, and last the lines ``fad_ap=<AP>`` and ``fcos_ap=<AP>`` (mean COCO AP, 0-100). Target:
 fad_ap >= 0.9 * fcos_ap.
 
