@@ -65,7 +65,13 @@ def mean(values: List[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--search-iters", type=int, default=100)
+    parser.add_argument(
+        "--search-iters",
+        type=int,
+        default=200,
+        help="the search config's own length; a 100-iteration search picks near-random genotypes "
+        "(searched FAD, seed 0: 8.8 AP after 100 search iterations, 13.2 after 200)",
+    )
     parser.add_argument("--train-iters", type=int, default=500)
     parser.add_argument(
         "--seeds",
