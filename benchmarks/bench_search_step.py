@@ -18,7 +18,7 @@ with 2 threads here single search iterations ranged from 3.5 s to 40 s::
     python benchmarks/bench_search_step.py                      # R-50, 2 x 416x640, CPU
     python benchmarks/bench_search_step.py --batch 1 --height 256 --width 384 --iters 5
     python benchmarks/bench_search_step.py --device cuda --batch 4 --height 416 --width 640 \\
-        --projected-iters 17500                                 # the published search setting
+        --projected-iters 17500 --profile                       # the published search setting
 
 Output: per case the median seconds per iteration, its ratio to FCOS, the medians of its alpha
 step (``arch_time``, which SearchTrainer logs) and of the rest, the weight step, and the peak
@@ -27,6 +27,9 @@ memory of one iteration run in a fresh subprocess per case: on CUDA
 the growth of the resident set, peak RSS (VmHWM, reset just before the iteration) minus RSS after
 the model was built (so activations, gradients and optimizer state, not the weights).
 ``--projected-iters N`` adds the hours N first-order iterations take (median x N / 3600).
+``--profile`` (CUDA) profiles one more iteration per case and prints its kernel launches and
+busy GPU time: on an H100 the first-order search step launched 51,262 kernels and kept the GPU
+busy for 198 ms of a 2.1 s profiled step, so it is bound by the host's launches.
 The last two lines are ``search_step_ratio_first_order=<float>`` and
 ``search_step_ratio_second_order=<float>``: search iteration median / FCOS iteration median
 (``nan`` for a case left out of ``--cases``).
@@ -56,6 +59,7 @@ SEARCH_CONFIG = ROOT / "configs/fad/search/fad_fcos_R_50_FPN_voc.py"
 FCOS_CONFIG = ROOT / "configs/fcos/fcos_R_50_FPN_1x.py"
 CASES = ("fcos", "search_first_order", "search_second_order")
 BOXES_PER_IMAGE = 4
+LAUNCH_CALLS = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
 
 
 def make_batch(
@@ -213,6 +217,25 @@ def time_cases(cases: Sequence[Case], *, iters: int, warmup: int) -> Dict[str, D
     }
 
 
+def profile_launches(case: Case) -> Dict[str, float]:
+    """Kernel launches and busy GPU time of one iteration of ``case``, from torch.profiler.
+
+    On CUDA a step of many small ops is bound by the host launching kernels, not by the GPU
+    running them: the ratio of ``gpu_ms`` to the step's wall time says how idle the GPU was.
+    """
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        wall = case.step()
+    events = prof.key_averages()
+    launches = sum(e.count for e in events if e.key in LAUNCH_CALLS)
+    # Kernels only: operator rows carry their kernels' time too (as torch's own table counts).
+    kernels = [e for e in events if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
+    gpu_ms = sum(e.self_device_time_total for e in kernels) / 1e3
+    return {"launches": launches, "gpu_ms": gpu_ms, "wall_ms": wall * 1e3}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -227,12 +250,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="CUDA: also profile one more iteration per case (kernel launches, busy GPU time)",
+    )
+    parser.add_argument(
         "--projected-iters",
         type=int,
         help="also print the hours this many first-order search iterations take",
     )
     parser.add_argument("--memory-probe", choices=CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.profile and args.device != "cuda":
+        parser.error("--profile counts CUDA kernels: use it with --device cuda")
     if args.projected_iters and "search_first_order" not in args.cases:
         parser.error("--projected-iters needs the search_first_order case")
     torch.set_num_threads(args.threads)
@@ -252,6 +282,13 @@ def main() -> None:
         for n in names
     ]
     results = time_cases(cases, iters=args.iters, warmup=args.warmup)
+    if args.profile:
+        for case in cases:
+            p = profile_launches(case)
+            print(
+                f"profile {case.name}: {p['launches']:.0f} kernel launches, GPU busy "
+                f"{p['gpu_ms']:.0f} ms of a {p['wall_ms']:.0f} ms step (under the profiler)"
+            )
     del cases
     memory = {n: float("nan") if args.no_memory else measure_memory(args, n) for n in names}
 
