@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +19,13 @@ import pytest
 pytest.importorskip("detectron2", reason="detectron2 is not installed: the engine tests need it")
 
 import torch  # noqa: E402
-from detectron2.config import LazyConfig  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from detectron2.config import LazyConfig, instantiate  # noqa: E402
 from detectron2.engine import HookBase  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
 from fad.data.synthetic import generate_synthetic_coco  # noqa: E402
-from fad.engine import AtomicCheckpointer, GenotypeWriter  # noqa: E402
+from fad.engine import AtomicCheckpointer, GenotypeWriter, SearchTrainer  # noqa: E402
 from fad.genotypes import FAD_PAPER_BOX, Genotype, derive_genotype, load_genotype_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -386,6 +388,49 @@ def test_non_finite_alpha_loss_stops_before_the_alphas_move(tmp_path, synthetic_
         trainer.train(0, 4)
     for a, b in zip(module.arch_parameters(), snapshot["alphas"]):
         assert torch.equal(a, b)
+
+
+def test_weight_step_computes_no_alpha_gradients(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    alphas = trainer.architect.alphas
+    arch_step = trainer.architect.step
+    after_arch_step = {}
+
+    def recording_step(**kwargs):
+        loss = arch_step(**kwargs)
+        after_arch_step["grads"] = [a.grad.clone() for a in alphas]
+        return loss
+
+    trainer.architect.step = recording_step
+    with EventStorage(0) as trainer.storage:
+        trainer.run_step()
+    # The weight step's backward added nothing to the alpha step's gradients, and the alphas
+    # are trainable again for the next alpha step.
+    for a, g in zip(alphas, after_arch_step["grads"]):
+        assert torch.equal(a.grad, g)
+        assert a.requires_grad
+
+
+def test_search_trainer_refuses_a_ddp_model_that_holds_the_alphas(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        # Plain DDP would wait for alpha gradients that the weight step does not compute.
+        model = instantiate(LazyConfig.load(str(ROOT / SEARCH_CFG)).model)
+        plain = torch.nn.parallel.DistributedDataParallel(model)
+        with pytest.raises(ValueError, match="create_ddp_model_for"):
+            SearchTrainer(
+                plain,
+                trainer.data_loader,
+                trainer.optimizer,
+                arch_data_loader=trainer.arch_data_loader,
+                arch_optimizer=trainer.arch_optimizer,
+            )
+    finally:
+        dist.destroy_process_group()
 
 
 def test_genotype_writer_refuses_alphas_that_differ_across_ranks(

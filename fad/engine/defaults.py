@@ -4,11 +4,15 @@ import argparse
 import sys
 from typing import Callable, List, Optional
 
+import torch
+import torch.distributed as dist
 from detectron2.config import LazyConfig
 from detectron2.engine import default_argument_parser, launch
 from detectron2.engine.defaults import create_ddp_model
+from detectron2.utils import comm
 from omegaconf import DictConfig
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from fad.data.datasets import (
     add_dataset_arguments,
@@ -118,8 +122,23 @@ def launch_checked(
 
 
 def create_ddp_model_for(model: nn.Module, *, ddp: Optional[dict] = None) -> nn.Module:
-    """detectron2's ``create_ddp_model``, also for CPU models (gloo), which take no device ids."""
+    """detectron2's ``create_ddp_model``, also for CPU models (gloo), which take no device ids.
+
+    A search model's alphas are left out of DDP: the weight step computes no gradient for them,
+    and the :class:`~fad.nas.architect.Architect` averages their gradients across ranks itself.
+    They are broadcast from rank 0 here instead, as DDP does for the parameters it holds.
+    """
+    alphas = model.arch_parameters() if getattr(model, "search", False) else []
+    if alphas:
+        alpha_ids = {id(a) for a in alphas}
+        names = [n for n, p in model.named_parameters() if id(p) in alpha_ids]
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, names)
     kwargs = dict(ddp or {})
     if not next(model.parameters()).is_cuda:
         kwargs["device_ids"] = None
-    return create_ddp_model(model, **kwargs)
+    wrapped = create_ddp_model(model, **kwargs)
+    if alphas and comm.get_world_size() > 1:
+        with torch.no_grad():
+            for a in alphas:
+                dist.broadcast(a, src=0)
+    return wrapped

@@ -1,5 +1,6 @@
 """SearchTrainer: the bilevel search loop as a detectron2 SimpleTrainer (FAD_DESIGN section 8)."""
 
+import contextlib
 import time
 from typing import Iterable, List, Optional
 
@@ -18,12 +19,14 @@ class SearchTrainer(SimpleTrainer):
     """Each iteration: an alpha step on a batch of the arch loader, then a weight step.
 
     The weight step is :class:`SimpleTrainer`'s (DDP, EventStorage metrics, the non-finite loss
-    check), plus a gradient-norm clip of the weights. The alpha step runs on the unwrapped model:
+    check), plus a gradient-norm clip of the weights; it computes no alpha gradients. The alpha
+    step runs on the unwrapped model:
     its gradients are averaged across ranks by the :class:`Architect` (so alphas stay identical
     everywhere), and the backbone runs without autograd, since the alphas live in the head.
 
     Args:
-        model: a search-mode ``FADFCOS``, possibly wrapped in DistributedDataParallel.
+        model: a search-mode ``FADFCOS``, possibly wrapped in DistributedDataParallel by
+            :func:`fad.engine.defaults.create_ddp_model_for` (which leaves the alphas out).
         data_loader: training batches, for the weights.
         optimizer: the weight optimizer (must not hold the alphas).
         arch_data_loader: validation batches, for the alphas (a different split).
@@ -57,6 +60,13 @@ class SearchTrainer(SimpleTrainer):
                 "the weight optimizer holds architecture weights: build its parameters with "
                 "fad.solver.get_weight_optimizer_params"
             )
+        if isinstance(model, DistributedDataParallel):
+            names = {n for n, p in module.named_parameters() if id(p) in alpha_ids}
+            if not names <= model.parameters_to_ignore:
+                raise ValueError(
+                    "DDP holds the architecture weights, whose gradients the weight step does "
+                    "not compute: wrap the model with fad.engine.defaults.create_ddp_model_for"
+                )
         self._weights: List[nn.Parameter] = module.weight_parameters()
         group = optimizer.param_groups[0]
         self.architect = Architect(
@@ -88,10 +98,11 @@ class SearchTrainer(SimpleTrainer):
         storage = get_event_storage()
         storage.put_scalars(arch_loss=arch_loss, arch_time=time.perf_counter() - arch_start)
 
-        loss_dict = self.model(data)
-        losses = sum(loss_dict.values())
-        self.optimizer.zero_grad()
-        losses.backward()
+        with self._alphas_frozen():
+            loss_dict = self.model(data)
+            losses = sum(loss_dict.values())
+            self.optimizer.zero_grad()
+            losses.backward()
         self.after_backward()
         # Metrics first: SimpleTrainer raises FloatingPointError there on a non-finite loss,
         # before the step could write NaN into the weights.
@@ -100,6 +111,21 @@ class SearchTrainer(SimpleTrainer):
             norm = torch.nn.utils.clip_grad_norm_(self._weights, self.clip_grad_norm)
             storage.put_scalar("grad_norm", norm.item())
         self.optimizer.step()
+
+    @contextlib.contextmanager
+    def _alphas_frozen(self):
+        """The weight step needs no alpha gradients: without this, its backward would compute
+        them at every mixed op (a product and a full reduction per candidate weight) only for
+        the next alpha step to overwrite them. DDP ignores the alphas (see
+        :func:`fad.engine.defaults.create_ddp_model_for`), so it waits for no gradient of them.
+        """
+        for a in self.architect.alphas:
+            a.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for a in self.architect.alphas:
+                a.requires_grad_(True)
 
     def _arch_step(self, arch_data: list, data: list) -> float:
         module = self.unwrapped_model
