@@ -130,9 +130,9 @@ def create_ddp_model_for(model: nn.Module, *, ddp: Optional[dict] = None) -> nn.
     """
     alphas = model.arch_parameters() if getattr(model, "search", False) else []
     if alphas:
-        alpha_ids = {id(a) for a in alphas}
-        names = [n for n, p in model.named_parameters() if id(p) in alpha_ids]
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, names)
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            model, model.arch_parameter_names()
+        )
     kwargs = dict(ddp or {})
     if not next(model.parameters()).is_cuda:
         kwargs["device_ids"] = None

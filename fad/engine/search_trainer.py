@@ -61,8 +61,7 @@ class SearchTrainer(SimpleTrainer):
                 "fad.solver.get_weight_optimizer_params"
             )
         if isinstance(model, DistributedDataParallel):
-            names = {n for n, p in module.named_parameters() if id(p) in alpha_ids}
-            if not names <= model.parameters_to_ignore:
+            if not set(module.arch_parameter_names()) <= model.parameters_to_ignore:
                 raise ValueError(
                     "DDP holds the architecture weights, whose gradients the weight step does "
                     "not compute: wrap the model with fad.engine.defaults.create_ddp_model_for"

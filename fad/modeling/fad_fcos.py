@@ -36,6 +36,11 @@ class FADFCOS(FCOS):
         """The architecture weights: per searched tower (box first) one tensor per node."""
         return self.head.arch_parameters()
 
+    def arch_parameter_names(self) -> List[str]:
+        """Names of the architecture weights in ``named_parameters()`` (for DDP to ignore)."""
+        alphas = {id(a) for a in self.arch_parameters()}
+        return [n for n, p in self.named_parameters() if id(p) in alphas]
+
     def weight_parameters(self) -> List[nn.Parameter]:
         """Every trainable parameter that is not an architecture weight."""
         alphas = {id(a) for a in self.arch_parameters()} if self.search else set()
