@@ -111,14 +111,21 @@ class DilatedDepthwiseConv(nn.Conv2d):
             else torch.contiguous_format
         )
         n, c, h, w = x.shape
-        hp, wp = -(-h // d) * d, -(-w // d) * d
-        # Zero rows/columns past the border are exactly the zeros the direct conv pads with.
-        x = F.pad(x, (0, wp - w, 0, hp - h))
-        sub = x.permute(0, 2, 3, 1).reshape(n, hp // d, d, wp // d, d, c)
-        sub = sub.permute(0, 2, 4, 1, 3, 5).reshape(n * d * d, hp // d, wp // d, c)
+        hs, ws = -(-h // d), -(-w // d)
+        if (hs * d, ws * d) != (h, w):
+            # Zero rows/columns past the border are exactly the zeros the direct conv pads with.
+            x = F.pad(x, (0, ws * d - w, 0, hs * d - h))
+        # One copy in, one copy out: sub-grid (i, j) of image n holds the pixels
+        # (i + d * y, j + d * x), laid out (N * d * d, H / d, W / d, C), i.e. channels-last.
+        sub = x.reshape(n, c, hs, d, ws, d).permute(0, 3, 5, 2, 4, 1).reshape(n * d * d, hs, ws, c)
         y = F.conv2d(sub.permute(0, 3, 1, 2), self.weight, self.bias, padding=1, groups=c)
-        y = y.permute(0, 2, 3, 1).reshape(n, d, d, hp // d, wp // d, c)
-        y = y.permute(0, 3, 1, 4, 2, 5).reshape(n, hp, wp, c).permute(0, 3, 1, 2)
+        y = y.view(n, d, d, c, hs, ws)
+        if memory_format == torch.channels_last:
+            y = y.permute(0, 4, 1, 5, 2, 3).reshape(n, hs * d, ws * d, c).permute(0, 3, 1, 2)
+        else:
+            y = y.permute(0, 3, 4, 1, 5, 2).reshape(n, c, hs * d, ws * d)
+        if (hs * d, ws * d) == (h, w):
+            return y
         return y[:, :, :h, :w].contiguous(memory_format=memory_format)
 
 
