@@ -7,7 +7,7 @@ from torch import nn
 
 from fad.genotypes import Genotype, GenotypeLike, as_genotype
 
-from .cell_base import Tower, bottleneck, preprocess
+from .cell_base import Tower, bottleneck, preprocess, sum_edges
 from .ops import build_op
 
 __all__ = ["DerivedCell", "DerivedTower"]
@@ -63,7 +63,7 @@ class DerivedCell(nn.Module):
         """
         states = [self.preprocess[0](s0), self.preprocess[1](s1)]
         for edges, sources in zip(self.dag, self.sources):
-            states.append(sum(edge(states[src]) for edge, src in zip(edges, sources)))
+            states.append(sum_edges(edge(states[src]) for edge, src in zip(edges, sources)))
         return torch.cat(states[2:], dim=1)
 
 

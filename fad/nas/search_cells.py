@@ -7,7 +7,7 @@ from torch import nn
 
 from fad.genotypes import Genotype, derive_genotype
 
-from .cell_base import Tower, bottleneck, preprocess
+from .cell_base import Tower, bottleneck, preprocess, sum_edges
 from .mixed_op import MixedOp, RepShareMixedOp
 from .ops import primitives
 
@@ -71,7 +71,7 @@ class SearchCell(nn.Module):
         states = [self.preprocess[0](s0), self.preprocess[1](s1)]
         for edges, w in zip(self.dag, weights):
             states.append(
-                sum(post(op(pre(s), wj)) for (pre, op, post), s, wj in zip(edges, states, w))
+                sum_edges(post(op(pre(s), wj)) for (pre, op, post), s, wj in zip(edges, states, w))
             )
         return torch.cat(states[2:], dim=1)
 
