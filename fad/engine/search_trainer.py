@@ -20,9 +20,9 @@ class SearchTrainer(SimpleTrainer):
 
     The weight step is :class:`SimpleTrainer`'s (DDP, EventStorage metrics, the non-finite loss
     check), plus a gradient-norm clip of the weights; it computes no alpha gradients. The alpha
-    step runs on the unwrapped model:
-    its gradients are averaged across ranks by the :class:`Architect` (so alphas stay identical
-    everywhere), and the backbone runs without autograd, since the alphas live in the head.
+    step runs on the unwrapped model: its gradients are averaged across ranks by the
+    :class:`Architect` (so alphas stay identical everywhere), and the backbone runs without
+    autograd, since the alphas live in the head.
 
     Args:
         model: a search-mode ``FADFCOS``, possibly wrapped in DistributedDataParallel by
