@@ -112,7 +112,8 @@ class DilatedDepthwiseConv(nn.Conv2d):
         )
         n, c, h, w = x.shape
         hs, ws = -(-h // d), -(-w // d)
-        if (hs * d, ws * d) != (h, w):
+        divisible = (hs * d, ws * d) == (h, w)
+        if not divisible:
             # Zero rows/columns past the border are exactly the zeros the direct conv pads with.
             x = F.pad(x, (0, ws * d - w, 0, hs * d - h))
         # One copy in, one copy out: sub-grid (i, j) of image n holds the pixels
@@ -124,7 +125,7 @@ class DilatedDepthwiseConv(nn.Conv2d):
             y = y.permute(0, 4, 1, 5, 2, 3).reshape(n, hs * d, ws * d, c).permute(0, 3, 1, 2)
         else:
             y = y.permute(0, 3, 4, 1, 5, 2).reshape(n, c, hs * d, ws * d)
-        if (hs * d, ws * d) == (h, w):
+        if divisible:
             return y
         return y[:, :, :h, :w].contiguous(memory_format=memory_format)
 
