@@ -50,6 +50,17 @@ class FADFCOS(FCOS):
         """(box, cls) genotypes of the current architecture weights (``None``: not searched)."""
         return self.head.genotypes(rank=rank)
 
+    def forward_training(self, images, features, predictions, gt_instances):
+        """FCOS's losses, always computed in float32.
+
+        Under autocast (``train.amp.enabled``) the head's outputs are float16 or bfloat16, and
+        FCOS's GIoU loss (fvcore's ``giou_loss``) fails on the mix of half-precision predicted
+        and float32 ground-truth boxes; the losses' sums and logarithms want float32 anyway.
+        """
+        predictions = [[p.float() for p in outputs] for outputs in predictions]
+        with torch.autocast(self.device.type, enabled=False):
+            return super().forward_training(images, features, predictions, gt_instances)
+
     def losses_with_frozen_features(self, batched_inputs: List[dict]) -> Dict[str, torch.Tensor]:
         """Training losses with the backbone run without autograd.
 
