@@ -182,6 +182,35 @@ def test_second_order_needs_the_training_loss():
         architect.step(val_loss_fn=_loss_fn(model, _batch(0)))
 
 
+def test_grad_scaler_scales_the_alpha_gradients_and_not_the_returned_loss():
+    torch.manual_seed(0)
+    model = TinySearchNet()
+    val = _loss_fn(model, _batch(1))
+    kwargs = dict(arch_parameters=model.arch_parameters(), weight_parameters=[])
+    plain_loss = Architect(**kwargs).step(val_loss_fn=val)
+    plain = [a.grad.clone() for a in model.arch_parameters()]
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+    alpha_optim = torch.optim.SGD(model.arch_parameters(), lr=1.0)
+    scaled_loss = Architect(**kwargs, grad_scaler=scaler).step(val_loss_fn=val)
+    assert scaled_loss == plain_loss
+    for a, g in zip(model.arch_parameters(), plain):
+        torch.testing.assert_close(a.grad, g * 2.0**12)
+    scaler.unscale_(alpha_optim)  # what scaler.step(alpha_optimizer) does first
+    for a, g in zip(model.arch_parameters(), plain):
+        torch.testing.assert_close(a.grad, g)
+
+
+def test_grad_scaler_needs_the_first_order_step():
+    model = TinySearchNet()
+    with pytest.raises(ValueError, match="first-order"):
+        Architect(
+            arch_parameters=model.arch_parameters(),
+            weight_parameters=model.weight_parameters(),
+            second_order=True,
+            grad_scaler=torch.amp.GradScaler("cpu"),
+        )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -48,6 +48,10 @@ class Architect:
         weight_decay: the weight optimizer's weight decay, for the virtual step.
         weight_optimizer: the weight optimizer, whose momentum buffers enter the virtual step
             (optional: without buffers the virtual step is plain SGD).
+        grad_scaler: for mixed precision, the alphas' ``torch.amp.GradScaler``: the validation
+            loss is scaled before it is differentiated, so ``alpha.grad`` holds scaled gradients,
+            which ``grad_scaler.step(alpha_optimizer)`` unscales (skipping the step on an
+            overflow). First order only.
 
     The loss callables return a scalar tensor computed on fixed batches; the architect calls
     them at different weights. With ``torch.distributed`` initialised, alpha gradients are
@@ -63,16 +67,25 @@ class Architect:
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
         weight_optimizer: Optional[torch.optim.Optimizer] = None,
+        grad_scaler: Optional["torch.amp.GradScaler"] = None,
     ):
+        if second_order and grad_scaler is not None:
+            # The finite-difference Hessian term divides a difference of two nearby gradients by
+            # 2 eps: at half precision that difference is mostly rounding error.
+            raise ValueError("mixed precision (a grad_scaler) needs the first-order search")
         self.alphas: List[nn.Parameter] = list(arch_parameters)
         self.weights: List[nn.Parameter] = [w for w in weight_parameters if w.requires_grad]
         self.second_order = second_order
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.weight_optimizer = weight_optimizer
+        self.grad_scaler = grad_scaler
 
     def step(self, *, val_loss_fn: LossFn, train_loss_fn: Optional[LossFn] = None, xi: float = 0.0):
         """Set ``alpha.grad`` (replacing any previous value) and return the validation loss.
+
+        With a ``grad_scaler``, ``alpha.grad`` is scaled by its current scale; the returned loss
+        is not.
 
         Args:
             val_loss_fn: computes L_val(w, alpha) on the validation batch.
@@ -88,7 +101,8 @@ class Architect:
             loss, grads = self._unrolled_grads(val_loss_fn, train_loss_fn, xi)
         else:
             loss = val_loss_fn()
-            grads = self._grad(loss, self.alphas)
+            scaled = loss if self.grad_scaler is None else self.grad_scaler.scale(loss)
+            grads = self._grad(scaled, self.alphas)
         average_across_ranks(grads)
         for a, g in zip(self.alphas, grads):
             a.grad = g
