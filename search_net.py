@@ -8,6 +8,7 @@ and TensorBoard curves under ``train.output_dir``.
 
     python search_net.py --config-file configs/fad/search/fad_fcos_R_50_FPN_voc.py --num-gpus 1
     python search_net.py --config-file ... --resume            # continue from the last checkpoint
+    python search_net.py --config-file ... train.amp.enabled=True   # mixed precision (first order)
     python search_net.py --config-file ... --eval-only train.init_checkpoint=OUT/model_final.pth
         # writes the genotypes of a search checkpoint, genotype_<checkpoint>.log
 """
@@ -15,6 +16,7 @@ and TensorBoard curves under ``train.output_dir``.
 import logging
 import os
 
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.engine import default_setup, default_writers, hooks
@@ -22,7 +24,13 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
-from fad.engine import AtomicCheckpointer, GenotypeWriter, SearchTrainer, alpha_checksum
+from fad.engine import (
+    AtomicCheckpointer,
+    GenotypeWriter,
+    SearchTrainer,
+    alpha_checksum,
+    amp_precision_for,
+)
 from fad.engine.defaults import (
     create_ddp_model_for,
     fad_argument_parser,
@@ -65,6 +73,10 @@ def build_search_trainer(cfg):
     arch_loader = instantiate(cfg.dataloader.arch)
 
     model = create_ddp_model_for(model, ddp=cfg.train.ddp)
+    precision = None
+    if cfg.train.amp.enabled:
+        precision = amp_precision_for(torch.device(cfg.train.device).type)
+        logger.info(f"Mixed precision: autocast to {precision}")
     trainer = SearchTrainer(
         model,
         train_loader,
@@ -73,6 +85,7 @@ def build_search_trainer(cfg):
         arch_optimizer=arch_optimizer,
         second_order=cfg.search.second_order,
         clip_grad_norm=cfg.search.clip_grad_norm,
+        amp_precision=precision,
     )
     checkpointer = AtomicCheckpointer(model, cfg.train.output_dir, trainer=trainer)
     main = comm.is_main_process()
@@ -120,6 +133,10 @@ def check(args):
         raise ValueError(
             "dataloader.train and dataloader.arch read the same datasets "
             f"({cfg.dataloader.train.dataset.names}): the alphas must learn on held-out data"
+        )
+    if not args.eval_only and cfg.train.amp.enabled and cfg.search.second_order:
+        raise ValueError(
+            "train.amp.enabled=True needs the first-order search (search.second_order=False)"
         )
     return cfg
 

@@ -27,6 +27,12 @@ memory of one iteration run in a fresh subprocess per case: on CUDA
 the growth of the resident set, peak RSS (VmHWM, reset just before the iteration) minus RSS after
 the model was built (so activations, gradients and optimizer state, not the weights).
 ``--projected-iters N`` adds the hours N first-order iterations take (median x N / 3600).
+``--cases ... search_first_order_amp`` adds the first-order search under mixed precision, as
+``search_net.py train.amp.enabled=True`` runs it (float16 on CUDA, bfloat16 on CPU), and the line
+``search_step_ratio_first_order_amp=<float>`` before the last two. FCOS stays in float32:
+detectron2's FCOS fails under autocast in fvcore's GIoU loss (seen here in bfloat16 on the CPU;
+fvcore pull request 114 reports it for float16), which FADFCOS avoids by computing its losses
+in float32.
 ``--profile`` (CUDA) profiles one more iteration per case and prints its kernel launches and
 busy GPU time: on an H100 the first-order search step launched 51,262 kernels and kept the GPU
 busy for 198 ms of a 2.1 s profiled step, so it is bound by the host's launches.
@@ -52,12 +58,13 @@ from detectron2.engine import SimpleTrainer
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from fad.engine import SearchTrainer
+from fad.engine import SearchTrainer, amp_precision_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_CONFIG = ROOT / "configs/fad/search/fad_fcos_R_50_FPN_voc.py"
 FCOS_CONFIG = ROOT / "configs/fcos/fcos_R_50_FPN_1x.py"
-CASES = ("fcos", "search_first_order", "search_second_order")
+CASES = ("fcos", "search_first_order", "search_second_order", "search_first_order_amp")
+DEFAULT_CASES = CASES[:3]
 BOXES_PER_IMAGE = 4
 LAUNCH_CALLS = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
 
@@ -145,6 +152,7 @@ def build_case(name: str, *, device: torch.device, batch: int, height: int, widt
         arch_optimizer=instantiate(cfg.arch_optimizer),
         second_order=name == "search_second_order",
         clip_grad_norm=cfg.search.clip_grad_norm,
+        amp_precision=amp_precision_for(device.type) if name.endswith("_amp") else None,
     )
     return Case(name, trainer, device)
 
@@ -246,7 +254,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--iters", type=int, default=3, help="timed rounds (one step per case)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(DEFAULT_CASES))
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     parser.add_argument(
@@ -317,6 +325,8 @@ def main() -> None:
     def ratio(name: str) -> float:
         return results[name]["median"] / fcos if name in results else float("nan")
 
+    if "search_first_order_amp" in results:
+        print(f"search_step_ratio_first_order_amp={ratio('search_first_order_amp'):.4f}")
     print(f"search_step_ratio_first_order={ratio('search_first_order'):.4f}")
     print(f"search_step_ratio_second_order={ratio('search_second_order'):.4f}")
 

@@ -102,6 +102,23 @@ def test_search_writes_genotypes_plots_events_and_a_checkpoint_with_alphas(searc
     assert str(box) in log and str(cls) in log
 
 
+def test_search_with_amp_autocasts_on_cpu_to_bfloat16(env, tmp_path):
+    run(
+        "search_net.py",
+        "--config-file",
+        SEARCH_CFG,
+        *TINY,
+        "train.max_iter=2",
+        "train.amp.enabled=True",
+        f"train.output_dir={tmp_path}",
+        env=env,
+    )
+    assert "Mixed precision: autocast to torch.bfloat16" in (tmp_path / "log.txt").read_text()
+    ckpt = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=False)
+    assert all(a.dtype == torch.float32 and torch.isfinite(a).all() for a in _alphas(ckpt["model"]))
+    load_genotype_file(str(tmp_path / "genotype.log"))
+
+
 def test_search_on_two_processes_keeps_alphas_identical(env, tmp_path):
     env = {**env, "OMP_NUM_THREADS": "1"}
     run(
@@ -265,6 +282,7 @@ FOUR_NODES = (
         "same_splits",
         "wrong_num_classes",
         "bad_override",
+        "amp_second_order",
     ],
 )
 def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_run, tmp_path):
@@ -308,6 +326,10 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_
         message = "has 3 classes but model.num_classes is 5"
     elif case == "bad_override":
         extra, message = ["train.max_iter=[1,"], "cannot apply the overrides"
+    elif case == "amp_second_order":
+        script, cfg = "search_net.py", SEARCH_CFG
+        extra = ["train.amp.enabled=True", "search.second_order=True"]
+        message = "needs the first-order search"
     else:
         raise AssertionError(f"unknown case {case}")
     proc = run(
@@ -409,6 +431,79 @@ def test_weight_step_computes_no_alpha_gradients(tmp_path, synthetic_root):
     for a, g in zip(alphas, after_arch_step["grads"]):
         assert torch.equal(a.grad, g)
         assert a.requires_grad
+
+
+def _nan_gradients(losses):
+    """The losses plus a term whose value is 0 but whose gradient is NaN (sqrt'(0) * 0)."""
+    first = next(iter(losses))
+    return {**losses, "nan_grad": (0 * losses[first]).sqrt()}
+
+
+def test_amp_search_skips_the_steps_whose_gradients_are_not_finite(tmp_path, synthetic_root):
+    built, _ = _in_process_trainer(tmp_path, period=10)
+    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**10) for _ in range(2)]
+    trainer = SearchTrainer(
+        built.model,
+        built.data_loader,
+        built.optimizer,
+        arch_data_loader=built.arch_data_loader,
+        arch_optimizer=built.arch_optimizer,
+        clip_grad_norm=20.0,
+        amp_precision=torch.bfloat16,
+        grad_scaler=scalers[0],
+        arch_grad_scaler=scalers[1],
+    )
+    module = trainer.unwrapped_model
+    forward, frozen = module.forward, module.losses_with_frozen_features
+    poison = {"forward": False, "frozen": False}
+    module.forward = lambda x: (_nan_gradients if poison["forward"] else dict)(forward(x))
+    module.losses_with_frozen_features = lambda x: (_nan_gradients if poison["frozen"] else dict)(
+        frozen(x)
+    )
+    dtypes = []
+    module.head.cls_tower.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+
+    def step(**which):
+        poison.update(which)
+        weights = [p.detach().clone() for p in trainer._weights]
+        alphas = [a.detach().clone() for a in module.arch_parameters()]
+        with EventStorage(trainer.iter) as trainer.storage:
+            trainer.run_step()
+        trainer.iter += 1
+        return (
+            any(not torch.equal(a, b) for a, b in zip(trainer._weights, weights)),
+            any(not torch.equal(a, b) for a, b in zip(module.arch_parameters(), alphas)),
+        )
+
+    # NaN gradients, finite losses: the scaler skips that step and halves its scale.
+    assert step(forward=True, frozen=False) == (False, True)
+    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**10)
+    assert step(forward=False, frozen=True) == (True, False)
+    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**9)
+    assert step(forward=False, frozen=False) == (True, True)
+    assert all(torch.isfinite(p).all() for p in trainer._weights + module.arch_parameters())
+    assert dtypes and set(dtypes) == {torch.bfloat16}  # both steps ran under autocast
+
+    state = trainer.state_dict()
+    assert state["grad_scaler"]["scale"] == state["arch_grad_scaler"]["scale"] == 2.0**9
+    for scaler in scalers:
+        scaler.update(2.0**10)
+    trainer.load_state_dict(state)
+    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**9)
+
+
+def test_search_trainer_refuses_amp_with_second_order(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    with pytest.raises(ValueError, match="first-order"):
+        SearchTrainer(
+            trainer.model,
+            trainer.data_loader,
+            trainer.optimizer,
+            arch_data_loader=trainer.arch_data_loader,
+            arch_optimizer=trainer.arch_optimizer,
+            second_order=True,
+            amp_precision=torch.bfloat16,
+        )
 
 
 def test_search_trainer_refuses_a_ddp_model_that_holds_the_alphas(tmp_path, synthetic_root):

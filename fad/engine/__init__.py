@@ -2,6 +2,12 @@
 
 from .checkpoint import AtomicCheckpointer
 from .hooks import GenotypeWriter, alpha_checksum
-from .search_trainer import SearchTrainer
+from .search_trainer import SearchTrainer, amp_precision_for
 
-__all__ = ["AtomicCheckpointer", "GenotypeWriter", "SearchTrainer", "alpha_checksum"]
+__all__ = [
+    "AtomicCheckpointer",
+    "GenotypeWriter",
+    "SearchTrainer",
+    "alpha_checksum",
+    "amp_precision_for",
+]

@@ -12,7 +12,15 @@ from torch.nn.parallel import DistributedDataParallel
 
 from fad.nas.architect import Architect
 
-__all__ = ["SearchTrainer"]
+__all__ = ["SearchTrainer", "amp_precision_for"]
+
+
+def amp_precision_for(device_type: str) -> torch.dtype:
+    """The autocast dtype of ``train.amp.enabled``: float16 on GPUs, as detectron2's AMPTrainer;
+    bfloat16 on CPUs, whose float16 kernels are slow (a search tower's forward + backward at P4
+    took 14x longer in float16 than in float32, and 0.6x as long in bfloat16, on an AVX-512 core
+    with bfloat16 instructions)."""
+    return torch.bfloat16 if device_type == "cpu" else torch.float16
 
 
 class SearchTrainer(SimpleTrainer):
@@ -24,6 +32,11 @@ class SearchTrainer(SimpleTrainer):
     :class:`Architect` (so alphas stay identical everywhere), and the backbone runs without
     autograd, since the alphas live in the head.
 
+    With ``amp_precision``, both steps run their forward under ``torch.autocast``, as detectron2's
+    ``AMPTrainer`` does for training. Each step has its own ``GradScaler`` (the two losses differ
+    in size), enabled for float16: a step whose gradients overflow is skipped and its scale
+    lowered, so no inf or NaN reaches the weights or the alphas.
+
     Args:
         model: a search-mode ``FADFCOS``, possibly wrapped in DistributedDataParallel by
             :func:`fad.engine.defaults.create_ddp_model_for` (which leaves the alphas out).
@@ -33,6 +46,10 @@ class SearchTrainer(SimpleTrainer):
         arch_optimizer: the alpha optimizer (Adam in the paper).
         second_order: unrolled alpha gradient (the virtual step moves the head's weights).
         clip_grad_norm: max gradient norm of the weights; ``None`` or 0 for no clipping.
+        amp_precision: ``torch.float16`` or ``torch.bfloat16`` for mixed precision (first order
+            only; needs torch >= 2.3), ``None`` for full precision.
+        grad_scaler, arch_grad_scaler: the weights' and the alphas' ``torch.amp.GradScaler``;
+            by default new ones, enabled for float16 only (bfloat16 has float32's range).
     """
 
     def __init__(
@@ -45,8 +62,18 @@ class SearchTrainer(SimpleTrainer):
         arch_optimizer: torch.optim.Optimizer,
         second_order: bool = False,
         clip_grad_norm: Optional[float] = None,
+        amp_precision: Optional[torch.dtype] = None,
+        grad_scaler: Optional["torch.amp.GradScaler"] = None,
+        arch_grad_scaler: Optional["torch.amp.GradScaler"] = None,
     ):
         super().__init__(model, data_loader, optimizer)
+        if amp_precision not in (None, torch.float16, torch.bfloat16):
+            raise ValueError(f"amp_precision must be float16 or bfloat16, got {amp_precision}")
+        if amp_precision is not None and second_order:
+            raise ValueError(
+                "mixed precision needs the first-order search: the second-order gradient's "
+                "finite differences are mostly rounding error at half precision"
+            )
         self.arch_data_loader = arch_data_loader
         self._arch_iter = None
         self.arch_optimizer = arch_optimizer
@@ -67,6 +94,16 @@ class SearchTrainer(SimpleTrainer):
                     "not compute: wrap the model with fad.engine.defaults.create_ddp_model_for"
                 )
         self._weights: List[nn.Parameter] = module.weight_parameters()
+        self.amp_precision = amp_precision
+        self._device_type = next(module.parameters()).device.type
+        scaling = amp_precision == torch.float16
+        if amp_precision is not None:
+            grad_scaler = grad_scaler or torch.amp.GradScaler(self._device_type, enabled=scaling)
+            arch_grad_scaler = arch_grad_scaler or torch.amp.GradScaler(
+                self._device_type, enabled=scaling
+            )
+        self.grad_scaler = grad_scaler
+        self.arch_grad_scaler = arch_grad_scaler
         group = optimizer.param_groups[0]
         self.architect = Architect(
             arch_parameters=alphas,
@@ -77,6 +114,7 @@ class SearchTrainer(SimpleTrainer):
             momentum=group.get("momentum", 0.0),
             weight_decay=group.get("weight_decay", 0.0),
             weight_optimizer=optimizer,
+            grad_scaler=arch_grad_scaler,
         )
 
     @property
@@ -98,18 +136,41 @@ class SearchTrainer(SimpleTrainer):
         storage.put_scalars(arch_loss=arch_loss, arch_time=time.perf_counter() - arch_start)
 
         with self._alphas_frozen():
-            loss_dict = self.model(data)
-            losses = sum(loss_dict.values())
+            with self._autocast():
+                loss_dict = self.model(data)
+                losses = sum(loss_dict.values())
             self.optimizer.zero_grad()
-            losses.backward()
+            self._scaled(self.grad_scaler, losses).backward()
         self.after_backward()
         # Metrics first: SimpleTrainer raises FloatingPointError there on a non-finite loss,
         # before the step could write NaN into the weights.
         self._write_metrics(loss_dict, data_time)
         if self.clip_grad_norm:
+            if self.grad_scaler is not None:
+                self.grad_scaler.unscale_(self.optimizer)  # clip the true gradients
             norm = torch.nn.utils.clip_grad_norm_(self._weights, self.clip_grad_norm)
             storage.put_scalar("grad_norm", norm.item())
-        self.optimizer.step()
+        self._optimizer_step(self.grad_scaler, self.optimizer)
+
+    def _autocast(self):
+        if self.amp_precision is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self._device_type, dtype=self.amp_precision)
+
+    @staticmethod
+    def _scaled(scaler: Optional["torch.amp.GradScaler"], loss: torch.Tensor) -> torch.Tensor:
+        return loss if scaler is None else scaler.scale(loss)
+
+    @staticmethod
+    def _optimizer_step(
+        scaler: Optional["torch.amp.GradScaler"], optimizer: torch.optim.Optimizer
+    ) -> None:
+        """``optimizer.step()``; with a scaler, skipped when the gradients overflowed."""
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)
+            scaler.update()
 
     @contextlib.contextmanager
     def _alphas_frozen(self):
@@ -130,7 +191,8 @@ class SearchTrainer(SimpleTrainer):
         module = self.unwrapped_model
 
         def val_loss() -> torch.Tensor:
-            return sum(module.losses_with_frozen_features(arch_data).values())
+            with self._autocast():
+                return sum(module.losses_with_frozen_features(arch_data).values())
 
         def train_loss() -> torch.Tensor:
             return sum(module.losses_with_frozen_features(data).values())
@@ -145,7 +207,7 @@ class SearchTrainer(SimpleTrainer):
                 f"Architecture loss became infinite or NaN at iteration={self.iter}! "
                 "The alphas were not updated."
             )
-        self.arch_optimizer.step()
+        self._optimizer_step(self.arch_grad_scaler, self.arch_optimizer)
         return loss
 
     @property
@@ -154,11 +216,27 @@ class SearchTrainer(SimpleTrainer):
             self._arch_iter = iter(self.arch_data_loader)
         return self._arch_iter
 
+    def _enabled_scalers(self):
+        return {
+            key: scaler
+            for key, scaler in (
+                ("grad_scaler", self.grad_scaler),
+                ("arch_grad_scaler", self.arch_grad_scaler),
+            )
+            if scaler is not None and scaler.is_enabled()
+        }
+
     def state_dict(self):
         ret = super().state_dict()
         ret["arch_optimizer"] = self.arch_optimizer.state_dict()
+        for key, scaler in self._enabled_scalers().items():
+            ret[key] = scaler.state_dict()
         return ret
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
         self.arch_optimizer.load_state_dict(state_dict["arch_optimizer"])
+        # A checkpoint of a full-precision run has no scaler state: the scalers start afresh.
+        for key, scaler in self._enabled_scalers().items():
+            if key in state_dict:
+                scaler.load_state_dict(state_dict[key])
