@@ -47,7 +47,8 @@ class SearchTrainer(SimpleTrainer):
         second_order: unrolled alpha gradient (the virtual step moves the head's weights).
         clip_grad_norm: max gradient norm of the weights; ``None`` or 0 for no clipping.
         amp_precision: ``torch.float16`` or ``torch.bfloat16`` for mixed precision (first order
-            only; needs torch >= 2.3), ``None`` for full precision.
+            only: the :class:`Architect` refuses a scaler in second order; needs torch >= 2.3),
+            ``None`` for full precision.
         grad_scaler, arch_grad_scaler: the weights' and the alphas' ``torch.amp.GradScaler``;
             by default new ones, enabled for float16 only (bfloat16 has float32's range).
     """
@@ -69,11 +70,6 @@ class SearchTrainer(SimpleTrainer):
         super().__init__(model, data_loader, optimizer)
         if amp_precision not in (None, torch.float16, torch.bfloat16):
             raise ValueError(f"amp_precision must be float16 or bfloat16, got {amp_precision}")
-        if amp_precision is not None and second_order:
-            raise ValueError(
-                "mixed precision needs the first-order search: the second-order gradient's "
-                "finite differences are mostly rounding error at half precision"
-            )
         self.arch_data_loader = arch_data_loader
         self._arch_iter = None
         self.arch_optimizer = arch_optimizer
