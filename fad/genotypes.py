@@ -33,6 +33,7 @@ __all__ = [
     "FAD_OTHER_CLS",
     "as_genotype",
     "derive_genotype",
+    "NOT_SEARCHED",
     "load_genotype_file",
     "save_genotype_file",
 ]
@@ -250,18 +251,25 @@ def as_genotype(value: GenotypeLike, *, num_nodes: Optional[int] = None) -> Geno
     )
 
 
-def load_genotype_file(path: str, *, num_nodes: Optional[int] = None) -> Tuple[Genotype, Genotype]:
+#: The line of ``genotype.log`` for a tower that was not searched (FCOS's plain conv tower).
+NOT_SEARCHED = "None"
+
+
+def load_genotype_file(
+    path: str, *, num_nodes: Optional[int] = None
+) -> Tuple[Optional[Genotype], Optional[Genotype]]:
     """Read a ``genotype.log``: box tower genotype, then class tower genotype.
 
-    Blank lines and lines starting with ``#`` are ignored.
+    Blank lines and lines starting with ``#`` are ignored. A line ``None`` stands for a tower
+    that was not searched (a search of one tower writes it), which stays FCOS's conv tower.
 
     Returns:
-        (box_genotype, cls_genotype).
+        (box_genotype, cls_genotype), ``None`` for a tower that was not searched.
 
     Raises:
         FileNotFoundError: if the file does not exist.
         ValueError: naming the file and line for a malformed genotype, or if the file does not
-            hold exactly two genotypes.
+            hold exactly two lines, at least one of them a genotype.
     """
     with open(path, encoding="utf-8") as f:
         lines = [
@@ -274,8 +282,13 @@ def load_genotype_file(path: str, *, num_nodes: Optional[int] = None) -> Tuple[G
             f"{path}: expected 2 genotypes (box tower line, then class tower line), "
             f"found {len(lines)}"
         )
-    genotypes = []
+    if all(line == NOT_SEARCHED for _, line in lines):
+        raise ValueError(f"{path}: both towers are {NOT_SEARCHED!r}; no tower was searched")
+    genotypes: List[Optional[Genotype]] = []
     for n, line in lines:
+        if line == NOT_SEARCHED:
+            genotypes.append(None)
+            continue
         try:
             genotypes.append(Genotype.from_str(line, num_nodes=num_nodes))
         except ValueError as e:
@@ -283,9 +296,14 @@ def load_genotype_file(path: str, *, num_nodes: Optional[int] = None) -> Tuple[G
     return genotypes[0], genotypes[1]
 
 
-def save_genotype_file(path: str, box: GenotypeLike, cls: GenotypeLike) -> None:
-    """Write a ``genotype.log`` (box tower line first), atomically: a reader never sees half."""
-    text = f"{as_genotype(box)}\n{as_genotype(cls)}\n"
+def save_genotype_file(path: str, box: Optional[GenotypeLike], cls: Optional[GenotypeLike]) -> None:
+    """Write a ``genotype.log`` (box tower line first), atomically: a reader never sees half.
+
+    A tower that was not searched (``None``) gets the line ``None``.
+    """
+    if box is None and cls is None:
+        raise ValueError("a genotype file needs at least one searched tower")
+    text = "".join(f"{NOT_SEARCHED if g is None else as_genotype(g)}\n" for g in (box, cls))
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
 

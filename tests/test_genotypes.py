@@ -140,6 +140,21 @@ def test_genotype_file_round_trip_with_comments(tmp_path):
     assert load_genotype_file(str(commented)) == (gt.FAD_OTHER_BOX, gt.FAD_OTHER_CLS)
 
 
+@pytest.mark.parametrize("searched", ["box", "cls"])
+def test_genotype_file_of_a_one_tower_search(tmp_path, searched):
+    path = tmp_path / "genotype.log"
+    box, cls = (gt.FAD_PAPER_BOX, None) if searched == "box" else (None, gt.FAD_PAPER_CLS)
+    save_genotype_file(str(path), box, cls)
+    lines = path.read_text().splitlines()
+    assert lines == ([PUBLISHED[0], "None"] if searched == "box" else ["None", PUBLISHED[1]])
+    assert load_genotype_file(str(path)) == (box, cls)
+    with pytest.raises(ValueError, match="at least one searched tower"):
+        save_genotype_file(str(path), None, None)
+    path.write_text("None\nNone\n")
+    with pytest.raises(ValueError, match="no tower was searched"):
+        load_genotype_file(str(path))
+
+
 def test_genotype_file_errors_name_the_file_and_line(tmp_path):
     path = tmp_path / "genotype.log"
     path.write_text("# header\n" + PUBLISHED[0] + "\n\nGenotype(normal=[[('x', 0)]])\n")

@@ -219,6 +219,38 @@ def test_train_with_genotype_file_evaluates_and_eval_only_rebuilds_the_model(
     assert evaluated[0] == pytest.approx(trained[0], nan_ok=True)
 
 
+def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
+    search_out = tmp_path / "search"
+    run(
+        "search_net.py",
+        "--config-file",
+        SEARCH_CFG,
+        *TINY,
+        "model.head.towers=[cls]",
+        f"train.output_dir={search_out}",
+        env=env,
+    )
+    genotype_file = search_out / "genotype.log"
+    assert genotype_file.read_text().splitlines()[0] == "None"
+    box, cls = load_genotype_file(str(genotype_file))
+    assert box is None and isinstance(cls, Genotype)
+    assert (search_out / "cell_cls.png").exists() and not (search_out / "cell_box.png").exists()
+
+    run(
+        "train_net.py",
+        "--config-file",
+        AUGMENT_CFG,
+        "--genotype-file",
+        genotype_file,
+        "train.max_iter=1",
+        f"train.output_dir={tmp_path / 'train'}",
+        env=env,
+    )
+    saved = LazyConfig.load(str(tmp_path / "train" / "config.yaml"))
+    assert list(saved.model.head.towers) == ["cls"] and saved.model.head.box_genotype is None
+    assert Genotype.from_str(saved.model.head.cls_genotype) == cls
+
+
 def test_register_coco_in_both_scripts(env, tmp_path):
     data = {}
     for name, seed in (("mine_train", 5), ("mine_val", 6)):

@@ -39,8 +39,9 @@ def fad_argument_parser(*, epilog: str, genotype_file: bool) -> argparse.Argumen
         parser.add_argument(
             "--genotype-file",
             metavar="FILE",
-            help="genotype.log of a search: line 1 box tower, line 2 class tower; "
-            "sets model.head.box_genotype and model.head.cls_genotype",
+            help="genotype.log of a search: line 1 box tower, line 2 class tower (None for a "
+            "tower that was not searched); sets model.head.box_genotype, "
+            "model.head.cls_genotype and model.head.towers",
         )
     return parser
 
@@ -67,9 +68,11 @@ def load_config(args: argparse.Namespace, *, loaders: List[str]) -> DictConfig:
     except Exception as e:  # hydra's parser errors share no base class with ours
         raise ValueError(f"cannot apply the overrides {args.opts}: {e}") from None
     if getattr(args, "genotype_file", None):
-        box, cls = load_genotype_file(args.genotype_file)
-        cfg.model.head.box_genotype = str(box)
-        cfg.model.head.cls_genotype = str(cls)
+        genotypes = dict(zip(("box", "cls"), load_genotype_file(args.genotype_file)))
+        # The file also says which towers were searched: the others stay FCOS's conv towers.
+        cfg.model.head.towers = [tower for tower, g in genotypes.items() if g is not None]
+        for tower, g in genotypes.items():
+            cfg.model.head[f"{tower}_genotype"] = None if g is None else str(g)
     head = cfg.model.head
     if not head.get("search", True):
         for tower in head.get("towers", ("box", "cls")):

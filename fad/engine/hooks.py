@@ -77,6 +77,8 @@ class GenotypeWriter(HookBase):
         save_genotype_file(path, box, cls)
         logger.info(f"Genotypes at iteration {self.trainer.iter} (box, cls):\n{box}\n{cls}")
         for name, genotype in (("box", box), ("cls", cls)):
+            if genotype is None:  # a tower that is not searched
+                continue
             plot_genotype(
                 genotype,
                 os.path.join(self.output_dir, f"cell_{name}"),
