@@ -21,6 +21,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.engine import default_setup, default_writers, hooks
 from detectron2.utils import comm
+from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
@@ -42,16 +43,16 @@ from fad.genotypes import save_genotype_file
 logger = logging.getLogger("detectron2")
 
 
-def build_search_model(cfg):
+def build_search_model(cfg, *, device: str = "cpu"):
     model = instantiate(cfg.model)
     if not getattr(model, "search", False):
         raise ValueError("search_net.py needs a search-mode FAD model (model.head.search=True)")
-    return model.to(cfg.train.device)
+    return model.to(device)
 
 
 def export_genotypes(cfg) -> str:
     """Write the genotypes of the checkpoint ``train.init_checkpoint`` beside the run's files."""
-    model = build_search_model(cfg)
+    model = build_search_model(cfg, device=cfg.train.device)
     DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
     box, cls = model.genotypes(rank=cfg.search.genotype_rank)
     stem = os.path.splitext(os.path.basename(cfg.train.init_checkpoint))[0]
@@ -63,7 +64,7 @@ def export_genotypes(cfg) -> str:
 
 def build_search_trainer(cfg):
     """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
-    model = build_search_model(cfg)
+    model = build_search_model(cfg, device=cfg.train.device)
     logger.info(f"Model:\n{model}")
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
@@ -124,8 +125,35 @@ def do_search(args, cfg) -> None:
     trainer.train(start_iter, cfg.train.max_iter)
 
 
+def check_search_checkpoint(cfg) -> None:
+    """Refuse an ``--eval-only`` checkpoint without the model's architecture weights.
+
+    detectron2's checkpointer would load it with a warning (or, for an empty path, start from
+    scratch), and the genotypes would be derived from the random initial alphas.
+    """
+    path = cfg.train.init_checkpoint
+    if not path:
+        raise ValueError("--eval-only needs train.init_checkpoint=<a checkpoint of search_net.py>")
+    local = PathManager.get_local_path(path)
+    if not os.path.isfile(local):
+        raise FileNotFoundError(f"train.init_checkpoint {path} does not exist")
+    try:
+        state = torch.load(local, map_location="cpu", weights_only=False)["model"]
+    except Exception as e:  # a pickle of another format, a file of another kind
+        raise ValueError(f"{path} is not a checkpoint of search_net.py: {e}") from None
+    keys = {k.removeprefix("module.") for k in state}
+    missing = [n for n in build_search_model(cfg).arch_parameter_names() if n not in keys]
+    if missing:
+        raise ValueError(
+            f"{path} holds no architecture weights ({', '.join(missing)} missing): --eval-only "
+            "derives the genotypes of a checkpoint of search_net.py"
+        )
+
+
 def check(args):
     cfg = load_config(args, loaders=[] if args.eval_only else ["train", "arch"])
+    if args.eval_only:
+        check_search_checkpoint(cfg)
     if (
         not args.eval_only
         and cfg.dataloader.train.dataset.names == cfg.dataloader.arch.dataset.names

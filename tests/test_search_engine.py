@@ -219,6 +219,21 @@ def test_train_with_genotype_file_evaluates_and_eval_only_rebuilds_the_model(
     assert evaluated[0] == pytest.approx(trained[0], nan_ok=True)
 
 
+def test_eval_only_writes_the_genotypes_of_a_search_checkpoint(env, search_run, tmp_path):
+    search_out, _ = search_run
+    run(
+        "search_net.py",
+        "--config-file",
+        SEARCH_CFG,
+        "--eval-only",
+        f"train.init_checkpoint={search_out / 'model_final.pth'}",
+        f"train.output_dir={tmp_path}",
+        env=env,
+    )
+    exported = load_genotype_file(str(tmp_path / "genotype_model_final.log"))
+    assert exported == load_genotype_file(str(search_out / "genotype.log"))
+
+
 def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
     search_out = tmp_path / "search"
     run(
@@ -315,6 +330,8 @@ FOUR_NODES = (
         "wrong_num_classes",
         "bad_override",
         "amp_second_order",
+        "eval_only_from_scratch",
+        "eval_only_without_alphas",
     ],
 )
 def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_run, tmp_path):
@@ -362,6 +379,18 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_
         script, cfg = "search_net.py", SEARCH_CFG
         extra = ["train.amp.enabled=True", "search.second_order=True"]
         message = "needs the first-order search"
+    elif case == "eval_only_from_scratch":
+        script, cfg = "search_net.py", SEARCH_CFG
+        extra, message = ["--eval-only"], "--eval-only needs train.init_checkpoint"
+    elif case == "eval_only_without_alphas":
+        script, cfg = "search_net.py", SEARCH_CFG
+        weights = tmp_path / "weights_only.pth"
+        state = torch.load(search_out / "model_final.pth", map_location="cpu", weights_only=False)
+        torch.save(
+            {"model": {k: v for k, v in state["model"].items() if "alphas" not in k}}, weights
+        )
+        extra = ["--eval-only", f"train.init_checkpoint={weights}"]
+        message = r"weights_only.pth holds no architecture weights \(head.bbox_tower.alphas.0, "
     else:
         raise AssertionError(f"unknown case {case}")
     proc = run(
