@@ -24,7 +24,7 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
-import fad.data  # noqa: F401  (registers the synthetic datasets)
+from fad.data import check_disjoint_datasets  # importing fad.data registers synthetic data
 from fad.engine import (
     AtomicCheckpointer,
     GenotypeWriter,
@@ -37,6 +37,7 @@ from fad.engine.defaults import (
     fad_argument_parser,
     launch_checked,
     load_config,
+    loader_dataset_names,
 )
 from fad.genotypes import save_genotype_file
 
@@ -154,14 +155,17 @@ def check(args):
     cfg = load_config(args, loaders=[] if args.eval_only else ["train", "arch"])
     if args.eval_only:
         check_search_checkpoint(cfg)
-    if (
-        not args.eval_only
-        and cfg.dataloader.train.dataset.names == cfg.dataloader.arch.dataset.names
-    ):
-        raise ValueError(
-            "dataloader.train and dataloader.arch read the same datasets "
-            f"({cfg.dataloader.train.dataset.names}): the alphas must learn on held-out data"
-        )
+    if not args.eval_only:
+        try:
+            check_disjoint_datasets(
+                loader_dataset_names(cfg.dataloader.train),
+                loader_dataset_names(cfg.dataloader.arch),
+            )
+        except ValueError as e:
+            raise ValueError(
+                f"dataloader.train and dataloader.arch read the same datasets ({e}): the alphas "
+                "must learn on held-out data"
+            ) from None
     if not args.eval_only and cfg.train.amp.enabled and cfg.search.second_order:
         raise ValueError(
             "train.amp.enabled=True needs the first-order search (search.second_order=False)"

@@ -22,6 +22,7 @@ from fad.data import (  # noqa: E402
     SYNTHETIC_SPLITS,
     add_dataset_arguments,
     check_dataset_files,
+    check_disjoint_datasets,
     dataset_num_classes,
     ensure_synthetic_dataset,
     register_coco_dataset,
@@ -259,6 +260,33 @@ def test_check_dataset_files_reports_missing_voc_dirs(names, tmp_path):
         (voc / part).mkdir(parents=True)
     (voc / "ImageSets" / "Main" / "train.txt").write_text("2008_000001\n")
     check_dataset_files([name])
+
+
+def test_disjoint_datasets_check_compares_names_files_and_voc_image_sets(names, tmp_path):
+    check_disjoint_datasets(["fad_synthetic_train"], ["fad_synthetic_arch"])
+    check_disjoint_datasets(["voc_2012_train"], ["voc_2012_val"])
+    check_disjoint_datasets(["voc_2007_trainval"], ["voc_2012_val"])  # other images
+    with pytest.raises(
+        ValueError, match="'fad_synthetic_arch' and 'fad_synthetic_arch' are the same$"
+    ):
+        check_disjoint_datasets(
+            ["fad_synthetic_train", "fad_synthetic_arch"], ["fad_synthetic_arch"]
+        )
+    with pytest.raises(
+        ValueError, match="'voc_2012_trainval' and 'voc_2012_val' are the same data"
+    ):
+        check_disjoint_datasets(["voc_2012_trainval"], ["voc_2012_val"])
+    # Two names of one JSON file (relative and absolute paths alike).
+    a, b, c = names(), names(), names()
+    json_file = _write_coco(tmp_path / "a.json")
+    register_coco_dataset(name=a, json_file=json_file, image_root=str(tmp_path))
+    register_coco_dataset(name=b, json_file=os.path.relpath(json_file), image_root=str(tmp_path))
+    register_coco_dataset(
+        name=c, json_file=_write_coco(tmp_path / "c.json"), image_root=str(tmp_path)
+    )
+    check_disjoint_datasets([a], [c])
+    with pytest.raises(ValueError, match=f"'{a}' and '{b}' are the same data"):
+        check_disjoint_datasets([a], [b])
 
 
 def test_unknown_datasets_are_named():

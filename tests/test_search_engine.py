@@ -327,6 +327,7 @@ FOUR_NODES = (
         "missing_images",
         "missing_builtin",
         "same_splits",
+        "overlapping_splits",
         "wrong_num_classes",
         "bad_override",
         "amp_second_order",
@@ -363,6 +364,10 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_
         script, cfg = "search_net.py", SEARCH_CFG
         extra = ["dataloader.arch.dataset.names=fad_synthetic_train"]
         message = "read the same datasets"
+    elif case == "overlapping_splits":
+        script, cfg = "search_net.py", SEARCH_CFG
+        extra = ["dataloader.train.dataset.names=[fad_synthetic_train,fad_synthetic_arch]"]
+        message = "read the same datasets .*'fad_synthetic_arch' and 'fad_synthetic_arch'"
     elif case == "wrong_num_classes":
         extra = [
             "--register-coco",

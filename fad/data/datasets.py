@@ -44,6 +44,7 @@ __all__ = [
     "SyntheticSplit",
     "add_dataset_arguments",
     "check_dataset_files",
+    "check_disjoint_datasets",
     "dataset_num_classes",
     "ensure_synthetic_dataset",
     "register_coco_dataset",
@@ -320,6 +321,37 @@ def check_dataset_files(names: Sequence[str]) -> None:
     if problems:
         listing = "\n  ".join(problems)
         raise FileNotFoundError(f"Missing dataset files:\n  {listing}\n{_FIX_HINT}")
+
+
+def _sources(name: str) -> set:
+    """What a dataset reads, as comparable keys: its JSON file, its synthetic directory, or
+    its VOC directory and image sets (``trainval`` is ``train`` plus ``val``)."""
+    if name in SYNTHETIC_SPLITS:
+        return {("synthetic", SYNTHETIC_SPLITS[name].subdir)}
+    meta = MetadataCatalog.get(name).as_dict() if name in DatasetCatalog else {}
+    if "json_file" in meta:
+        return {("json", os.path.realpath(meta["json_file"]))}
+    if "dirname" in meta:
+        splits = {"trainval": ("train", "val")}.get(meta["split"], (meta["split"],))
+        return {("voc", os.path.realpath(meta["dirname"]), split) for split in splits}
+    return {("name", name)}
+
+
+def check_disjoint_datasets(first: Sequence[str], second: Sequence[str]) -> None:
+    """Checks that two lists of datasets share no data, e.g. the search's weight and alpha splits.
+
+    Datasets share data when they have the same name, the same JSON file or synthetic
+    directory, or the same VOC directory with overlapping image sets (``voc_2012_trainval``
+    holds ``voc_2012_val``).
+
+    Raises:
+        ValueError: naming the first pair of datasets that share data.
+    """
+    for a in first:
+        for b in second:
+            if a == b or _sources(a) & _sources(b):
+                same = "" if a == b else " data"
+                raise ValueError(f"{a!r} and {b!r} are the same{same}")
 
 
 def dataset_num_classes(name: str) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "fad_argument_parser",
     "launch_checked",
     "load_config",
+    "loader_dataset_names",
 ]
 
 
@@ -46,7 +47,8 @@ def fad_argument_parser(*, epilog: str, genotype_file: bool) -> argparse.Argumen
     return parser
 
 
-def _loader_names(loader: DictConfig) -> List[str]:
+def loader_dataset_names(loader: DictConfig) -> List[str]:
+    """The dataset names of a loader config, as a list."""
     names = loader.dataset.names
     return [names] if isinstance(names, str) else list(names)
 
@@ -84,7 +86,7 @@ def load_config(args: argparse.Namespace, *, loaders: List[str]) -> DictConfig:
                     f"model.head.{key} does not fit the configured cells: {e}"
                 ) from None
     for loader in loaders:
-        names = _loader_names(cfg.dataloader[loader])
+        names = loader_dataset_names(cfg.dataloader[loader])
         check_dataset_files(names)
         for name in names:
             n = dataset_num_classes(name)
