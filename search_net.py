@@ -39,7 +39,7 @@ from fad.engine.defaults import (
     load_config,
     loader_dataset_names,
 )
-from fad.genotypes import save_genotype_file
+from fad.genotypes import check_rank, save_genotype_file
 
 logger = logging.getLogger("detectron2")
 
@@ -153,6 +153,7 @@ def check_search_checkpoint(cfg) -> None:
 
 def check(args):
     cfg = load_config(args, loaders=[] if args.eval_only else ["train", "arch"])
+    check_rank(cfg.search.genotype_rank, key="search.genotype_rank")
     if args.eval_only:
         check_search_checkpoint(cfg)
     if not args.eval_only:

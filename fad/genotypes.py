@@ -31,7 +31,9 @@ __all__ = [
     "FAD_PAPER_CLS",
     "FAD_OTHER_BOX",
     "FAD_OTHER_CLS",
+    "RANKS",
     "as_genotype",
+    "check_rank",
     "derive_genotype",
     "NOT_SEARCHED",
     "load_genotype_file",
@@ -308,6 +310,16 @@ def save_genotype_file(path: str, box: Optional[GenotypeLike], cls: Optional[Gen
         f.write(text)
 
 
+#: Rankings of :func:`derive_genotype`.
+RANKS = ("softmax", "raw")
+
+
+def check_rank(rank: str, *, key: str = "rank") -> None:
+    """Raises ValueError, naming ``key``, unless ``rank`` is one of :data:`RANKS`."""
+    if rank not in RANKS:
+        raise ValueError(f"{key} must be 'softmax' or 'raw', got {rank!r}")
+
+
 def derive_genotype(
     alphas: Sequence[torch.Tensor],
     *,
@@ -329,8 +341,7 @@ def derive_genotype(
     Returns:
         The derived :class:`Genotype`.
     """
-    if rank not in ("softmax", "raw"):
-        raise ValueError(f"rank must be 'softmax' or 'raw', got {rank!r}")
+    check_rank(rank)
     names = primitives(dil3=dil3)
     normal = []
     for i, alpha in enumerate(alphas):

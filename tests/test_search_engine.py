@@ -6,6 +6,7 @@ from a shell, except the failure-injection tests, which drive the trainer in-pro
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -328,6 +329,7 @@ FOUR_NODES = (
         "missing_builtin",
         "same_splits",
         "overlapping_splits",
+        "bad_genotype_rank",
         "wrong_num_classes",
         "bad_override",
         "amp_second_order",
@@ -368,6 +370,10 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_
         script, cfg = "search_net.py", SEARCH_CFG
         extra = ["dataloader.train.dataset.names=[fad_synthetic_train,fad_synthetic_arch]"]
         message = "read the same datasets .*'fad_synthetic_arch' and 'fad_synthetic_arch'"
+    elif case == "bad_genotype_rank":
+        script, cfg = "search_net.py", SEARCH_CFG
+        extra = ["search.genotype_rank=Raw"]
+        message = "search.genotype_rank must be 'softmax' or 'raw', got 'Raw'"
     elif case == "wrong_num_classes":
         extra = [
             "--register-coco",
@@ -602,8 +608,43 @@ def test_genotype_writer_refuses_alphas_that_differ_across_ranks(
     monkeypatch.setattr("fad.engine.hooks.comm.all_gather", lambda x: [x, "0" * 40])
     with EventStorage(0) as trainer.storage:
         with pytest.raises(RuntimeError, match="differ across ranks"):
-            writer.write()
+            writer.write(1)
     assert not (tmp_path / "genotype.log").exists()
+
+
+def test_a_search_that_fails_in_its_last_iteration_writes_no_final_genotypes(
+    tmp_path, synthetic_root, monkeypatch
+):
+    trainer, _ = _in_process_trainer(tmp_path, period=10, max_iter=2)
+    run_step = trainer.run_step
+
+    def fail_in_the_last_iteration():
+        if trainer.iter == 1:
+            raise RuntimeError("stop")
+        run_step()
+
+    monkeypatch.setattr(trainer, "run_step", fail_in_the_last_iteration)
+    with pytest.raises(RuntimeError, match="stop"):
+        trainer.train(0, 2)
+    assert not (tmp_path / "genotype.log").exists()
+
+
+def test_a_failing_graphviz_costs_the_plot_not_the_search(
+    tmp_path, synthetic_root, monkeypatch, caplog
+):
+    trainer, _ = _in_process_trainer(tmp_path, period=10, max_iter=1)
+
+    def broken_dot(*args, **kwargs):
+        raise RuntimeError("dot -Tpng failed")
+
+    monkeypatch.setattr("fad.engine.hooks.plot_genotype", broken_dot)
+    with caplog.at_level(logging.WARNING, logger="fad.engine.hooks"):
+        trainer.train(0, 1)
+    load_genotype_file(str(tmp_path / "genotype.log"))
+    warnings = [r.getMessage() for r in caplog.records if r.name == "fad.engine.hooks"]
+    assert warnings == [
+        f"Could not plot the {tower} tower's cell: dot -Tpng failed" for tower in ("box", "cls")
+    ]
 
 
 def test_atomic_checkpointer_never_leaves_a_partial_file(tmp_path, monkeypatch):

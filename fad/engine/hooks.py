@@ -9,7 +9,7 @@ import torch
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
-from fad.genotypes import save_genotype_file
+from fad.genotypes import check_rank, save_genotype_file
 from fad.nas.ops import primitives
 from fad.nas.visualize import plot_genotype
 
@@ -41,51 +41,60 @@ class GenotypeWriter(HookBase):
     """
 
     def __init__(self, *, output_dir: str, period: int, rank: str = "softmax"):
+        check_rank(rank)  # now, not at the first write, hours into a search
         self.output_dir = output_dir
         self.period = period
         self.rank = rank
 
     def after_step(self):
-        next_iter = self.trainer.iter + 1
-        if self.period > 0 and next_iter % self.period == 0 and next_iter < self.trainer.max_iter:
-            self.write()
+        done = self.trainer.iter + 1
+        if self.period > 0 and done % self.period == 0 and done < self.trainer.max_iter:
+            self.write(done)
 
     def after_train(self):
-        # Only a finished search writes its final genotypes: a run stopped by an error keeps
+        # Only a finished search writes its final genotypes (the trainer's loop leaves ``iter``
+        # at max_iter only then): a run stopped by an error, even in its last iteration, keeps
         # the ones of its last period.
-        if self.trainer.iter + 1 >= self.trainer.max_iter:
-            self.write()
+        if self.trainer.iter >= self.trainer.max_iter:
+            self.write(self.trainer.iter)
 
-    def write(self) -> Optional[str]:
-        """Write everything for the current alphas; returns the genotype.log path (main only)."""
+    def write(self, iteration: int) -> Optional[str]:
+        """Write everything for the current alphas; returns the genotype.log path (main only).
+
+        Args:
+            iteration: the iterations done, for the logs and the plots' captions.
+        """
         model = self.trainer.unwrapped_model
         alphas = model.arch_parameters()
         checksums = comm.all_gather(alpha_checksum(alphas))
         if len(set(checksums)) != 1:
             raise RuntimeError(
-                f"architecture weights differ across ranks at iteration {self.trainer.iter}: "
+                f"architecture weights differ across ranks at iteration {iteration}: "
                 f"checksums {checksums}. Alpha gradients must be averaged across ranks."
             )
         if not comm.is_main_process():
             return None
         logger.info(
             f"Architecture weights identical on {len(checksums)} rank(s) at iteration "
-            f"{self.trainer.iter}: checksum {checksums[0]}"
+            f"{iteration}: checksum {checksums[0]}"
         )
         box, cls = model.genotypes(rank=self.rank)
         path = os.path.join(self.output_dir, "genotype.log")
         save_genotype_file(path, box, cls)
-        logger.info(f"Genotypes at iteration {self.trainer.iter} (box, cls):\n{box}\n{cls}")
+        logger.info(f"Genotypes at iteration {iteration} (box, cls):\n{box}\n{cls}")
         for name, genotype in (("box", box), ("cls", cls)):
             if genotype is None:  # a tower that is not searched
                 continue
-            plot_genotype(
-                genotype,
-                os.path.join(self.output_dir, f"cell_{name}"),
-                name=f"{name}_tower",
-                inputs=_TOWER_INPUTS[name],
-                caption=f"{name} tower, iteration {self.trainer.iter + 1}",
-            )
+            try:
+                plot_genotype(
+                    genotype,
+                    os.path.join(self.output_dir, f"cell_{name}"),
+                    name=f"{name}_tower",
+                    inputs=_TOWER_INPUTS[name],
+                    caption=f"{name} tower, iteration {iteration}",
+                )
+            except RuntimeError as e:  # Graphviz failed: a plot is not worth a search
+                logger.warning(f"Could not plot the {name} tower's cell: {e}")
         self._log_alphas(model)
         return path
 
