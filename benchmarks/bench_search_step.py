@@ -18,7 +18,7 @@ with 2 threads here single search iterations ranged from 3.5 s to 40 s::
     python benchmarks/bench_search_step.py                      # R-50, 2 x 416x640, CPU
     python benchmarks/bench_search_step.py --batch 1 --height 256 --width 384 --iters 5
     python benchmarks/bench_search_step.py --device cuda --batch 4 --height 416 --width 640 \\
-        --projected-iters 17500 --profile                       # the published search setting
+        --iters 10 --warmup 3 --projected-iters 17500 --profile  # the published search setting
 
 Output: per case the median seconds per iteration, its ratio to FCOS, the medians of its alpha
 step (``arch_time``, which SearchTrainer logs) and of the rest, the weight step, and the peak

@@ -323,6 +323,7 @@ FOUR_NODES = (
     [
         "malformed_genotype",
         "missing_genotype",
+        "genotype_file_is_a_directory",
         "unfit_genotype",
         "missing_json",
         "missing_images",
@@ -350,6 +351,8 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_
         extra, message = ["--genotype-file", bad], rf"{bad} line 3: .*unknown op 'bogus_op'"
     elif case == "missing_genotype":
         extra, message = ["--genotype-file", tmp_path / "nope.log"], "nope.log"
+    elif case == "genotype_file_is_a_directory":
+        extra, message = ["--genotype-file", tmp_path], f"Is a directory: '{tmp_path}'"
     elif case == "unfit_genotype":
         unfit = tmp_path / "unfit.log"
         unfit.write_text(f"{FOUR_NODES}\n{FAD_PAPER_BOX}\n")

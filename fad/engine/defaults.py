@@ -61,7 +61,8 @@ def load_config(args: argparse.Namespace, *, loaders: List[str]) -> DictConfig:
     the head's genotypes are well formed for the configured cells.
 
     Raises:
-        ValueError, FileNotFoundError, KeyError: with a message that names the problem.
+        ValueError, OSError (FileNotFoundError, ...), KeyError: with a message that names the
+            problem.
     """
     register_datasets_from_args(args)
     cfg = LazyConfig.load(args.config_file)
@@ -111,7 +112,7 @@ def launch_checked(
     """
     try:
         check(args)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, OSError, KeyError) as e:  # OSError: a missing, unreadable, ... file
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         message = " ".join(str(message).split())  # one line, whatever the source wrote
         print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)

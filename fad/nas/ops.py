@@ -67,7 +67,7 @@ _OP_LAYERS: Dict[str, List[str]] = _space(dil3=True)
 
 #: The published 10 + none candidates, in the order of the architecture weights.
 PRIMITIVES: Tuple[str, ...] = tuple(_space(dil3=False)) + (NONE,)
-#: The paper's 12 + none candidates (dilation-3 variants added after each ``+dil_conv_3x3``).
+#: The paper's 12 + none candidates (per base type, ``base+dil_conv_3x3_r3`` after ``base+dil``).
 PRIMITIVES_DIL3: Tuple[str, ...] = tuple(_OP_LAYERS) + (NONE,)
 
 
