@@ -228,22 +228,28 @@ def _distributed_worker(rank, world_size, port, results):
             arch_parameters=model.arch_parameters(), weight_parameters=model.weight_parameters()
         )
         val = _batch(100 + rank)  # each rank sees its own validation batch
-        own = torch.autograd.grad(_loss_fn(model, val)(), model.arch_parameters())
-        architect.step(val_loss_fn=_loss_fn(model, val))
+        own_loss = _loss_fn(model, val)()
+        own = torch.autograd.grad(own_loss, model.arch_parameters())
+        loss = architect.step(val_loss_fn=_loss_fn(model, val))
         results[rank] = (
             [g.clone() for g in own],
             [a.grad.clone() for a in model.arch_parameters()],
+            own_loss.item(),
+            loss.item(),
         )
     finally:
         dist.destroy_process_group()
 
 
-def test_alpha_gradients_are_averaged_across_ranks():
+def test_alpha_gradients_and_loss_are_averaged_across_ranks():
     manager = mp.Manager()
     results = manager.dict()
     mp.spawn(_distributed_worker, args=(2, _free_port(), results), nprocs=2, join=True)
-    (own0, avg0), (own1, avg1) = results[0], results[1]
+    (own0, avg0, own_loss0, loss0), (own1, avg1, own_loss1, loss1) = results[0], results[1]
     for g0, g1, a0, a1 in zip(own0, own1, avg0, avg1):
         assert not torch.allclose(g0, g1)
         torch.testing.assert_close(a0, (g0 + g1) / 2)
         assert torch.equal(a0, a1)
+    # The loss too, so that every rank sees a non-finite one and stops before its alpha step.
+    assert own_loss0 != own_loss1
+    assert loss0 == loss1 == pytest.approx((own_loss0 + own_loss1) / 2)

@@ -54,8 +54,9 @@ class Architect:
             overflow). First order only.
 
     The loss callables return a scalar tensor computed on fixed batches; the architect calls
-    them at different weights. With ``torch.distributed`` initialised, alpha gradients are
-    averaged across ranks, so alphas stay identical everywhere after an optimizer step.
+    them at different weights. With ``torch.distributed`` initialised, alpha gradients (and the
+    returned loss) are averaged across ranks, so alphas stay identical everywhere after an
+    optimizer step.
     """
 
     def __init__(
@@ -93,7 +94,8 @@ class Architect:
             xi: learning rate of the virtual step (the weights' current lr; second order only).
 
         Returns:
-            The validation loss, detached (at the unrolled weights w' in second order).
+            The validation loss, detached (at the unrolled weights w' in second order) and
+            averaged across ranks.
         """
         if self.second_order:
             if train_loss_fn is None:
@@ -103,10 +105,13 @@ class Architect:
             loss = val_loss_fn()
             scaled = loss if self.grad_scaler is None else self.grad_scaler.scale(loss)
             grads = self._grad(scaled, self.alphas)
-        average_across_ranks(grads)
+        loss = loss.detach().clone()
+        # The loss travels with the gradients (one all-reduce): every rank then sees the same
+        # loss, so a non-finite one on any rank stops all of them before the alphas move.
+        average_across_ranks([*grads, loss])
         for a, g in zip(self.alphas, grads):
             a.grad = g
-        return loss.detach()
+        return loss
 
     @staticmethod
     def _grad(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> List[torch.Tensor]:
