@@ -5,7 +5,7 @@ import torch
 
 from fad import genotypes as gt
 from fad.nas.derived_cells import DerivedTower
-from fad.nas.ops import op_layers
+from fad.nas.ops import PRIMITIVES, op_layers
 from fad.nas.search_cells import SearchTower
 
 
@@ -77,6 +77,60 @@ def test_derived_tower_forward_box_and_class_wiring():
     assert out.shape == (2, 192, 10, 12)
     out.mean().backward()
     assert all(p.grad is not None for p in cls.parameters())
+
+
+def _inputs_reaching_each_node(cell_fn, num_nodes: int, c_node: int):
+    """For each node of a cell, which of its inputs (0: s0, 1: s1) its state depends on."""
+    s0, s1 = (torch.randn(1, c_node, 5, 6, requires_grad=True) for _ in range(2))
+    out = cell_fn(s0, s1)
+    reached = []
+    for j in range(num_nodes):
+        grads = torch.autograd.grad(
+            out[:, j * c_node : (j + 1) * c_node].sum(),
+            [s0, s1],
+            retain_graph=True,
+            allow_unused=True,
+        )
+        reached.append({i for i, g in enumerate(grads) if g is not None and g.abs().sum() > 0})
+    return reached
+
+
+@pytest.mark.parametrize(
+    "sources, expected",
+    [
+        # Source k: 0 = s0, 1 = s1, k >= 2 = node k - 2 (section 5).
+        ([(0, 0), (1, 1), (2, 2)], [{0}, {1}, {0}]),
+        ([(1, 1), (0, 0), (3, 3)], [{1}, {0}, {0}]),
+        ([(0, 1), (2, 2), (3, 0)], [{0, 1}, {0, 1}, {0, 1}]),
+    ],
+)
+def test_derived_cell_edges_read_the_states_their_genotype_names(sources, expected):
+    normal = [[("sinSep_conv_3x3", a), ("std_conv_3x3", b)] for a, b in sources]
+    genotype = gt.Genotype(normal=normal, normal_concat=range(2, 5))
+    cell = DerivedTower(genotype=genotype, in_channels=64, op_channels=32, num_cells=1).cells[0]
+    assert _inputs_reaching_each_node(cell, 3, 64) == expected
+
+
+@pytest.mark.parametrize(
+    "edges, expected",
+    [
+        ([(0, 0)], [{0}, set(), set()]),
+        ([(0, 1)], [{1}, set(), set()]),
+        ([(0, 1), (1, 2)], [{1}, {1}, set()]),
+        ([(1, 0), (2, 3)], [set(), {0}, {0}]),
+        ([(0, 0), (1, 1), (2, 2)], [{0}, {1}, {0}]),
+    ],
+)
+def test_search_cell_edges_read_their_source_states(edges, expected):
+    """Only the (node, source) edges listed are off ``none``: each node reads exactly the
+    inputs its source states depend on."""
+    cell = SearchTower(in_channels=64, op_channels=32).cells[0]
+    weights = [torch.zeros(2 + j, len(PRIMITIVES)) for j in range(3)]
+    for w in weights:
+        w[:, -1] = 1.0  # none
+    for node, src in edges:
+        weights[node][src] = torch.eye(len(PRIMITIVES))[0]  # std_conv_3x3
+    assert _inputs_reaching_each_node(lambda a, b: cell(a, b, weights), 3, 64) == expected
 
 
 def test_derived_tower_accepts_text_and_plain_genotypes_and_checks_nodes():

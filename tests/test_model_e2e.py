@@ -615,6 +615,36 @@ def test_four_node_genotypes_fit_four_node_cells():
     check_losses(train_losses(model, batch("one_empty", model.num_classes))).backward()
 
 
+@pytest.mark.parametrize("rel_path", [SEARCH_R18, AUGMENT_R18])
+def test_head_wiring_follows_section_6(rel_path):
+    """Each stage of the head reads exactly the tensor section 6 names (checked by identity)."""
+    head = build(rel_path).head
+    seen = {}
+    stages = ("bbox_tower", "box_reduce", "bbox_pred", "ctrness", "cls_tower", "cls_reduce")
+    for name in (*stages, "cls_score"):
+        getattr(head, name).register_forward_hook(
+            lambda module, args, out, name=name: seen.__setitem__(name, (args, out))
+        )
+    channels = head.box_reduce.out_channels
+    features = [torch.randn(1, channels, 2**k, 2**k) for k in range(6, 1, -1)]  # P3..P7
+    logits, bbox_reg, ctrness = head(features)
+    feature = features[-1]  # the hooks keep the last level's call
+    box_out, bbox_feature, cls_out = (
+        seen["bbox_tower"][1],
+        seen["box_reduce"][1],
+        seen["cls_tower"][1],
+    )
+    assert len(seen["bbox_tower"][0]) == 1 and seen["bbox_tower"][0][0] is feature  # s0 = s1
+    assert seen["box_reduce"][0][0] is box_out
+    assert seen["bbox_pred"][0][0] is bbox_feature and seen["ctrness"][0][0] is bbox_feature
+    cls_args = seen["cls_tower"][0]
+    assert len(cls_args) == 2 and cls_args[0] is bbox_feature and cls_args[1] is feature
+    assert seen["cls_reduce"][0][0] is cls_out
+    assert seen["cls_score"][0][0] is seen["cls_reduce"][1]
+    assert logits[-1] is seen["cls_score"][1] and bbox_reg[-1] is seen["bbox_pred"][1]
+    assert ctrness[-1] is seen["ctrness"][1]
+
+
 @pytest.mark.parametrize("searched", ["cls", "box"])
 def test_search_with_one_fad_tower(searched):
     cfg = load(SEARCH_R18)
