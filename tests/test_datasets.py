@@ -211,6 +211,12 @@ def test_register_coco_dataset_errors(names, tmp_path):
     no_categories = _write_coco(tmp_path / "nocat.json", with_categories=False)
     with pytest.raises(ValueError, match=f"{name}.*nocat.json.*categories"):
         register_coco_dataset(name=name, json_file=no_categories, image_root=str(tmp_path))
+    no_images = tmp_path / "noimg.json"
+    no_images.write_text(
+        json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]})
+    )
+    with pytest.raises(ValueError, match=f"{name}.*noimg.json has no images"):
+        register_coco_dataset(name=name, json_file=str(no_images), image_root=str(tmp_path))
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="broken.json is not valid JSON"):
         register_coco_dataset(

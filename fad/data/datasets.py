@@ -191,6 +191,10 @@ def _read_coco_categories(*, name: str, json_file: str) -> list[dict]:
         )
     if not all(isinstance(c, dict) and "id" in c and "name" in c for c in categories):
         raise ValueError(f"Dataset {name!r}: every category in {json_file} needs 'id' and 'name'")
+    if not coco.get("images"):
+        # Else detectron2 would stop every worker with "Dataset ... is empty!", after the
+        # model was built.
+        raise ValueError(f"Dataset {name!r}: {json_file} has no images")
     return categories
 
 
@@ -207,8 +211,8 @@ def register_coco_dataset(*, name: str, json_file: str, image_root: str) -> list
 
     Raises:
         FileNotFoundError: if ``json_file`` or ``image_root`` does not exist.
-        ValueError: if ``json_file`` is not COCO-style JSON with categories, or ``name`` is
-            already registered with other files.
+        ValueError: if ``json_file`` is not COCO-style JSON with categories and images, or
+            ``name`` is already registered with other files.
     """
     json_file = os.path.abspath(os.path.expanduser(json_file))
     image_root = os.path.abspath(os.path.expanduser(image_root))
