@@ -508,6 +508,17 @@ def test_weight_step_computes_no_alpha_gradients(tmp_path, synthetic_root):
         assert a.requires_grad
 
 
+def test_alpha_step_metrics_of_the_model_go_under_arch(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    with EventStorage(0) as trainer.storage:
+        trainer.run_step()
+        history = trainer.storage.histories()
+    # FCOS logs its positive count in both steps: once each, apart.
+    assert len(history["num_pos_anchors"].values()) == 1
+    assert len(history["arch/num_pos_anchors"].values()) == 1
+    assert {"arch_loss", "arch_time", "total_loss"} <= set(history)
+
+
 def _nan_gradients(losses):
     """The losses plus a term whose value is 0 but whose gradient is NaN (sqrt'(0) * 0)."""
     first = next(iter(losses))

@@ -193,11 +193,14 @@ class SearchTrainer(SimpleTrainer):
         def train_loss() -> torch.Tensor:
             return sum(module.losses_with_frozen_features(data).values())
 
-        loss = self.architect.step(
-            val_loss_fn=val_loss,
-            train_loss_fn=train_loss if self.architect.second_order else None,
-            xi=self.optimizer.param_groups[0]["lr"],
-        ).item()
+        # What the model logs itself (FCOS's num_pos_anchors) goes under arch/, apart from the
+        # weight step's values of the same iteration.
+        with get_event_storage().name_scope("arch"):
+            loss = self.architect.step(
+                val_loss_fn=val_loss,
+                train_loss_fn=train_loss if self.architect.second_order else None,
+                xi=self.optimizer.param_groups[0]["lr"],
+            ).item()
         if not torch.isfinite(torch.tensor(loss)):
             raise FloatingPointError(
                 f"Architecture loss became infinite or NaN at iteration={self.iter}! "
