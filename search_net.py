@@ -156,18 +156,17 @@ def check(args):
     check_rank(cfg.search.genotype_rank, key="search.genotype_rank")
     if args.eval_only:
         check_search_checkpoint(cfg)
-    if not args.eval_only:
-        try:
-            check_disjoint_datasets(
-                loader_dataset_names(cfg.dataloader.train),
-                loader_dataset_names(cfg.dataloader.arch),
-            )
-        except ValueError as e:
-            raise ValueError(
-                f"dataloader.train and dataloader.arch read the same datasets ({e}): the alphas "
-                "must learn on held-out data"
-            ) from None
-    if not args.eval_only and cfg.train.amp.enabled and cfg.search.second_order:
+        return cfg
+    try:
+        check_disjoint_datasets(
+            loader_dataset_names(cfg.dataloader.train), loader_dataset_names(cfg.dataloader.arch)
+        )
+    except ValueError as e:
+        raise ValueError(
+            f"dataloader.train and dataloader.arch read the same datasets ({e}): the alphas "
+            "must learn on held-out data"
+        ) from None
+    if cfg.train.amp.enabled and cfg.search.second_order:
         raise ValueError(
             "train.amp.enabled=True needs the first-order search (search.second_order=False)"
         )

@@ -31,11 +31,11 @@ __all__ = [
     "FAD_PAPER_CLS",
     "FAD_OTHER_BOX",
     "FAD_OTHER_CLS",
+    "NOT_SEARCHED",
     "RANKS",
     "as_genotype",
     "check_rank",
     "derive_genotype",
-    "NOT_SEARCHED",
     "load_genotype_file",
     "save_genotype_file",
 ]
@@ -317,7 +317,7 @@ RANKS = ("softmax", "raw")
 def check_rank(rank: str, *, key: str = "rank") -> None:
     """Raises ValueError, naming ``key``, unless ``rank`` is one of :data:`RANKS`."""
     if rank not in RANKS:
-        raise ValueError(f"{key} must be 'softmax' or 'raw', got {rank!r}")
+        raise ValueError(f"{key} must be {' or '.join(map(repr, RANKS))}, got {rank!r}")
 
 
 def derive_genotype(
