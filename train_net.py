@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train and evaluate a detector with searched towers, modelled on detectron2's
+r"""Train and evaluate a detector with searched towers, modelled on detectron2's
 lazyconfig_train_net.py.
 
     python train_net.py --config-file configs/fad/augment/fad_fcos_R_50_FPN_1x.py --num-gpus 8 \
@@ -12,6 +12,7 @@ The run's config.yaml records the genotypes, so it rebuilds the same model.
 
 import logging
 
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.engine import AMPTrainer, SimpleTrainer, default_setup, default_writers, hooks
@@ -75,7 +76,14 @@ def do_train(args, cfg) -> None:
 
 
 def check(args):
-    return load_config(args, loaders=["test"] if args.eval_only else ["train", "test"])
+    cfg = load_config(args, loaders=["test"] if args.eval_only else ["train", "test"])
+    on_gpu = torch.device(cfg.train.device).type == "cuda"
+    if not args.eval_only and cfg.train.amp.enabled and not on_gpu:
+        raise ValueError(
+            f"train.amp.enabled=True needs a CUDA train.device, not {cfg.train.device!r}: "
+            "detectron2's AMPTrainer trains in float16 on GPUs only"
+        )
+    return cfg
 
 
 def main(args) -> None:

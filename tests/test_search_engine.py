@@ -334,6 +334,7 @@ FOUR_NODES = (
         "wrong_num_classes",
         "bad_override",
         "amp_second_order",
+        "amp_training_on_cpu",
         "eval_only_from_scratch",
         "eval_only_without_alphas",
     ],
@@ -393,6 +394,8 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(case, env, search_
         script, cfg = "search_net.py", SEARCH_CFG
         extra = ["train.amp.enabled=True", "search.second_order=True"]
         message = "needs the first-order search"
+    elif case == "amp_training_on_cpu":
+        extra, message = ["train.amp.enabled=True"], "needs a CUDA train.device, not 'cpu'"
     elif case == "eval_only_from_scratch":
         script, cfg = "search_net.py", SEARCH_CFG
         extra, message = ["--eval-only"], "--eval-only needs train.init_checkpoint"
