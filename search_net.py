@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""FAD architecture search (FAD_DESIGN section 8), modelled on detectron2's lazyconfig_train_net.
+"""FAD architecture search (docs/METHOD.md section 8), after detectron2's lazyconfig_train_net.
 
 Each iteration takes an alpha step on a batch of ``dataloader.arch`` and a weight step on a batch
 of ``dataloader.train``. Every ``train.checkpointer.period`` iterations and at the end it writes

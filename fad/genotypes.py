@@ -3,7 +3,7 @@
 A genotype describes one tower's cell. ``normal`` lists the intermediate nodes; each node sums two
 edges ``(op_name, source_index)`` where source 0 is the cell input s0, 1 is s1 and k >= 2 is
 intermediate node k - 2. ``normal_concat`` is always ``range(2, 2 + num_nodes)``: the cell output
-concatenates every intermediate node (FAD_DESIGN sections 5 and 7).
+concatenates every intermediate node (docs/METHOD.md sections 5 and 7).
 
 The text form is the original FAD one, ``str(genotype)``::
 
@@ -326,7 +326,7 @@ def derive_genotype(
     dil3: bool = False,
     rank: str = "softmax",
 ) -> Genotype:
-    """Derive a genotype from one tower's architecture weights (FAD_DESIGN section 7).
+    """Derive a genotype from one tower's architecture weights (docs/METHOD.md section 7).
 
     For each node, an incoming edge's strength is its best op weight outside ``none``; the two
     strongest edges are kept, strongest first, each with that best op.

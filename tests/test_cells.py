@@ -1,4 +1,4 @@
-"""Search and derived cells and towers (FAD_DESIGN sections 5-7)."""
+"""Search and derived cells and towers (docs/METHOD.md sections 5-7)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Genotype text, file and plain-data forms; derivation from alphas (FAD_DESIGN section 7)."""
+"""Genotype text, file and plain-data forms; derivation from alphas (docs/METHOD.md section 7)."""
 
 import os
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Candidate ops and the mixed ops (FAD_DESIGN sections 2-4)."""
+"""Candidate ops and the mixed ops (docs/METHOD.md sections 2-4)."""
 
 import pytest
 import torch
@@ -95,7 +95,7 @@ def test_mixed_op_all_weight_on_none_returns_zeros(op_cls):
 
 
 def test_sharing_op_reads_each_candidate_off_the_shared_chain():
-    """A one-hot weight selects exactly the candidate FAD_DESIGN section 3 says it computes."""
+    """A one-hot weight selects exactly the candidate docs/METHOD.md section 3 says it computes."""
     torch.manual_seed(0)
     op = RepShareMixedOp(channels=C).eval()
     x = torch.randn(1, C, 7, 7)

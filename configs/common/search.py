@@ -1,4 +1,4 @@
-"""Search options and the architecture-weight optimizer (FAD_DESIGN section 8)."""
+"""Search options and the architecture-weight optimizer (docs/METHOD.md section 8)."""
 
 import torch
 from detectron2.config import LazyCall as L

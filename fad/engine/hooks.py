@@ -17,7 +17,7 @@ __all__ = ["GenotypeWriter", "alpha_checksum"]
 
 logger = logging.getLogger(__name__)
 
-# Plot labels of each tower's cell inputs (FAD_DESIGN section 6).
+# Plot labels of each tower's cell inputs (docs/METHOD.md section 6).
 _TOWER_INPUTS = {"box": ("feature", "feature"), "cls": ("bbox_feature", "feature")}
 
 

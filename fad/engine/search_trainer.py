@@ -1,4 +1,4 @@
-"""SearchTrainer: the bilevel search loop as a detectron2 SimpleTrainer (FAD_DESIGN section 8)."""
+"""SearchTrainer: the bilevel search loop as a SimpleTrainer (docs/METHOD.md section 8)."""
 
 import contextlib
 import time

@@ -1,4 +1,4 @@
-"""The FAD head: FCOS's head with searched box and class towers (FAD_DESIGN section 6)."""
+"""The FAD head: FCOS's head with searched box and class towers (docs/METHOD.md section 6)."""
 
 import math
 from typing import List, Optional, Sequence, Tuple

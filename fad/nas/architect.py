@@ -3,7 +3,7 @@
 The architect is independent of detectron2: it takes the parameters and two callables that
 compute the training and the validation loss on a batch fixed by the caller.
 
-Two defects of the original FAD code are fixed here (FAD_DESIGN section 10):
+Two defects of the original FAD code are fixed here (docs/METHOD.md section 10):
 - the first-order gradient is taken at the model's *current* weights (the original used a copy
   of the model made at start and never updated, so its gradients came from stale weights);
 - the second-order finite-difference term is scaled by 1 / (2 eps) (the original wrote

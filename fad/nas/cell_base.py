@@ -1,4 +1,4 @@
-"""Pieces shared by search and derived cells and towers (FAD_DESIGN sections 5 and 6)."""
+"""Pieces shared by search and derived cells and towers (docs/METHOD.md sections 5 and 6)."""
 
 import functools
 import operator

@@ -14,7 +14,7 @@ __all__ = ["DerivedCell", "DerivedTower"]
 
 
 class DerivedCell(nn.Module):
-    """A cell with exactly the edges of its genotype (FAD_DESIGN section 5).
+    """A cell with exactly the edges of its genotype (docs/METHOD.md section 5).
 
     Node i sums the two edges its genotype names; each edge is a bottleneck (1x1 conv with bias
     to the op width, the op built alone, 1x1 conv with bias back). An input whose channels

@@ -16,7 +16,7 @@ __all__ = ["MixedOp", "RepShareMixedOp", "SharedChain"]
 
 
 class SharedChain(nn.Module):
-    """The shared computation of one base type (FAD_DESIGN section 3).
+    """The shared computation of one base type (docs/METHOD.md section 3).
 
     One chain L1 -> L2 -> L3 of base layers plus ``dil`` layers on L1 and L2 (and a ``dil3``
     layer on L1 in the 12-op space) yields all candidates of the base type:

@@ -1,4 +1,4 @@
-"""Candidate operations of the FAD search space (FAD_DESIGN section 2).
+"""Candidate operations of the FAD search space (docs/METHOD.md section 2).
 
 Every op is a stack of "layers", each ``conv -> GroupNorm(32) -> ReLU`` at the cell's op width C:
 
@@ -44,7 +44,7 @@ _DIL_SUFFIX = {"dil": "+dil_conv_3x3", "dil3": "+dil_conv_3x3_r3"}
 def _candidates(base: str, *, dil3: bool) -> List[Tuple[str, List[str]]]:
     """Names and layer stacks of one base type's candidates, in alpha order.
 
-    The order is the order in which the shared chain produces them (FAD_DESIGN section 3):
+    The order is the order in which the shared chain produces them (docs/METHOD.md section 3):
     base, base+dil, [base+dil3], base_x2, base_x2+dil, base_x3.
     """
     name = _BASE_NAME[base]

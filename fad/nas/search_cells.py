@@ -15,7 +15,7 @@ __all__ = ["SearchCell", "SearchTower"]
 
 
 class SearchCell(nn.Module):
-    """A cell of the continuous relaxation (FAD_DESIGN section 5).
+    """A cell of the continuous relaxation (docs/METHOD.md section 5).
 
     Node i sums mixed edges from all 2 + i earlier states. Each edge is a bottleneck
     (bias-free 1x1 conv to the op width, mixed op, bias-free 1x1 conv back to the node width).

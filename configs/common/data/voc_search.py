@@ -1,4 +1,4 @@
-"""VOC 2012 for the search (FAD_DESIGN section 8): weights learn on train, alphas on val.
+"""VOC 2012 for the search (docs/METHOD.md section 8): weights learn on train, alphas on val.
 
 The two splits must differ: the original code's "validation" loader read the training data.
 Images: short side 416 (max 693), batch 4.

@@ -1,4 +1,4 @@
-"""FAD search on VOC 2012, the published setting (FAD_DESIGN section 8).
+"""FAD search on VOC 2012, the published setting (docs/METHOD.md section 8).
 
 R-50 FPN (ImageNet-pretrained, stem and res2 frozen), short side 416, batch 4, 17,500 iterations;
 weights: SGD lr 0.004, x0.1 at 12,500, clip 20; alphas: Adam 3e-4, betas (0.5, 0.999), wd 1e-3.
