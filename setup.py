@@ -8,11 +8,12 @@ setup(
     description="Representation-sharing detector head search (FAD, ECCV 2020) on detectron2",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["fad", "fad.*"]),
     # detectron2 is installed from its public source (see README): it is on no package index,
     # so it cannot be declared here. The NAS core (fad.nas, fad.genotypes) works without it.
-    install_requires=["torch>=1.13", "numpy", "Pillow"],
+    install_requires=["torch>=2.1", "numpy", "Pillow", "graphviz>=0.20"],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.4", "tensorboard", "fvcore"],
     },

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from fad.genotypes import primitives
 from fad.nas.mixed_op import MixedOp, RepShareMixedOp
-from fad.nas.ops import primitives
 
 
 class Case:

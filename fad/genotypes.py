@@ -1,4 +1,9 @@
-"""Genotypes: the discrete result of a FAD search, and their text, file and plain-data forms.
+"""Genotypes: the search space's vocabulary, the discrete result of a search, and its forms.
+
+The vocabulary is the candidate op names in the order of the architecture weights, and the layer
+stack each name stands for (docs/METHOD.md section 2). It lives here, the one module that both the
+cells (:mod:`fad.nas`) and the genotype files read, and imports nothing else of the project but
+:mod:`fad.utils`.
 
 A genotype describes one tower's cell. ``normal`` lists the intermediate nodes; each node sums two
 edges ``(op_name, source_index)`` where source 0 is the cell input s0, 1 is s1 and k >= 2 is
@@ -15,15 +20,16 @@ genotype file could run any code.
 
 import ast
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
-from fad.nas.ops import NONE, PRIMITIVES, PRIMITIVES_DIL3, primitives
-from fad.utils import atomic_path
+from fad.utils import atomic_open
 
 __all__ = [
+    "BASE_TYPES",
     "Genotype",
+    "NONE",
     "PRIMITIVES",
     "PRIMITIVES_DIL3",
     "NUM_NODES",
@@ -37,14 +43,68 @@ __all__ = [
     "check_rank",
     "derive_genotype",
     "load_genotype_file",
+    "op_layers",
+    "primitives",
     "save_genotype_file",
 ]
+
+NONE = "none"
+
+#: Base layer types of the two representation-sharing chains, in alpha order.
+BASE_TYPES: Tuple[str, ...] = ("std", "sinSep")
+
+_BASE_NAME = {"std": "std_conv_3x3", "sinSep": "sinSep_conv_3x3"}
+_DIL_SUFFIX = {"dil": "+dil_conv_3x3", "dil3": "+dil_conv_3x3_r3"}
+
+
+def _candidates(base: str, *, dil3: bool) -> List[Tuple[str, List[str]]]:
+    """Names and layer stacks of one base type's candidates, in alpha order.
+
+    The order is the order in which the shared chain produces them (docs/METHOD.md section 3):
+    base, base+dil, [base+dil3], base_x2, base_x2+dil, base_x3.
+    """
+    name = _BASE_NAME[base]
+    cands = [(name, [base]), (name + _DIL_SUFFIX["dil"], [base, "dil"])]
+    if dil3:
+        cands.append((name + _DIL_SUFFIX["dil3"], [base, "dil3"]))
+    cands += [
+        (name + "_x2", [base, base]),
+        (name + "_x2" + _DIL_SUFFIX["dil"], [base, base, "dil"]),
+        (name + "_x3", [base, base, base]),
+    ]
+    return cands
+
+
+def _space(*, dil3: bool) -> Dict[str, List[str]]:
+    return {n: layers for b in BASE_TYPES for n, layers in _candidates(b, dil3=dil3)}
+
+
+_OP_LAYERS: Dict[str, List[str]] = _space(dil3=True)
+
+#: The published 10 + none candidates, in the order of the architecture weights.
+PRIMITIVES: Tuple[str, ...] = tuple(_space(dil3=False)) + (NONE,)
+#: The paper's 12 + none candidates (per base type, ``base+dil_conv_3x3_r3`` after ``base+dil``).
+PRIMITIVES_DIL3: Tuple[str, ...] = tuple(_OP_LAYERS) + (NONE,)
+
+
+def primitives(*, dil3: bool = False) -> Tuple[str, ...]:
+    """The candidate list of the 10-op (default) or 12-op search space, ``none`` last."""
+    return PRIMITIVES_DIL3 if dil3 else PRIMITIVES
+
+
+def op_layers(name: str) -> List[str]:
+    """Layer types that make up the named op, e.g. ``['std', 'std', 'dil']``.
+
+    Raises:
+        KeyError: for an unknown name (``none`` has no layers and is unknown here).
+    """
+    return list(_OP_LAYERS[name])
+
 
 #: Intermediate nodes of a FAD cell.
 NUM_NODES = 3
 #: Edges kept per node when a genotype is derived (as in DARTS).
 EDGES_PER_NODE = 2
-_OPS = frozenset(PRIMITIVES_DIL3) - {NONE}
 
 Edge = Tuple[str, int]
 
@@ -185,7 +245,7 @@ def _check_nodes(normal: Any) -> List[List[Edge]]:
             if not _is_seq(edge) or len(edge) != 2:
                 raise ValueError(f"{where}: an edge is (op_name, source_index), got {edge!r}")
             op, src = edge
-            if not isinstance(op, str) or op not in _OPS:
+            if not isinstance(op, str) or op not in _OP_LAYERS:
                 raise ValueError(
                     f"{where}: unknown op {op!r}; known ops: {', '.join(PRIMITIVES_DIL3[:-1])}"
                 )
@@ -212,22 +272,13 @@ def _snippet(node: ast.AST) -> str:
 
 
 def _literal(node: ast.AST) -> Any:
-    """Turn list/tuple/str/int literals into values; refuse every other expression."""
-    if isinstance(node, (ast.List, ast.Tuple)):
-        values = [_literal(e) for e in node.elts]
-        return values if isinstance(node, ast.List) else tuple(values)
-    if isinstance(node, ast.Constant) and type(node.value) in (str, int):
-        return node.value
-    if (
-        isinstance(node, ast.UnaryOp)
-        and isinstance(node.op, ast.USub)
-        and isinstance(node.operand, ast.Constant)
-        and type(node.operand.value) is int
-    ):
-        return -node.operand.value
-    raise ValueError(
-        f"only list, tuple, string and integer literals may appear, got {_snippet(node)!r}"
-    )
+    """The value of a literal expression; anything else (a call, a name, ...) is refused."""
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise ValueError(
+            f"only literals may appear in a genotype, got {_snippet(node)!r}"
+        ) from None
 
 
 GenotypeLike = Union[Genotype, str, Mapping[str, Any]]
@@ -306,7 +357,7 @@ def save_genotype_file(path: str, box: Optional[GenotypeLike], cls: Optional[Gen
     if box is None and cls is None:
         raise ValueError("a genotype file needs at least one searched tower")
     text = "".join(f"{NOT_SEARCHED if g is None else as_genotype(g)}\n" for g in (box, cls))
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 

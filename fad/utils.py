@@ -1,27 +1,41 @@
-"""Small helpers shared by the NAS core and the detectron2 layer (standard library only)."""
+"""The one helper the NAS core and the detectron2 layer share (standard library only)."""
 
 import contextlib
 import os
-import tempfile
-from typing import Iterator
+import uuid
+from typing import IO, Iterator
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_open"]
 
 
 @contextlib.contextmanager
-def atomic_path(path: str) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` once the block succeeds.
+def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open ``path`` for writing so that it appears whole or not at all.
 
-    Whatever the block writes to the temporary path appears at ``path`` whole or not at all:
-    a crash, a full disk or an exception mid-write leaves the previous file intact (and no
-    temporary file behind). The directory is created if needed.
+    The block writes to a new temporary file beside ``path``; once the block succeeds the file is
+    flushed to disk and renamed over ``path``. A crash, a full disk or an exception mid-write
+    leaves the previous file as it was, and no temporary file behind. The file gets the
+    permissions of any file the user creates (``open`` with the umask, not ``mkstemp``'s 0600).
+    The directory is created if needed.
+
+    Args:
+        path: the file to write.
+        mode: ``"w"`` or ``"wb"``.
+        kwargs: passed to :func:`open` (``encoding``, ...).
+
+    Yields:
+        The open temporary file.
     """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}")
     directory, base = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
-    os.close(fd)
+    tmp = os.path.join(directory, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        yield tmp
+        with open(tmp, mode.replace("w", "x"), **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -3,7 +3,7 @@
 import torch
 from detectron2.config import LazyCall as L
 
-from fad.solver import get_arch_optimizer_params
+from fad.engine.solver import get_arch_optimizer_params
 
 # Adam on the alphas; `params.model` is set to the model by search_net.py.
 arch_optimizer = L(torch.optim.Adam)(

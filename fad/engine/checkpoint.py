@@ -1,47 +1,39 @@
 """A DetectionCheckpointer whose files are never half-written."""
 
-import os
+from typing import Any
 
-import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from fad.utils import atomic_path
+from fad.utils import atomic_open
 
 __all__ = ["AtomicCheckpointer"]
 
 
-def _atomic_write(path: str, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, synced, then renamed into place."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
+class _AtomicLocalWrites:
+    """A path manager that opens local files for writing with :func:`fad.utils.atomic_open`
+    and hands everything else (reads, remote paths) to the wrapped one."""
+
+    def __init__(self, path_manager: Any):
+        self._path_manager = path_manager
+
+    def open(self, path: str, mode: str = "r", **kwargs: Any):
+        if mode in ("w", "wb") and "://" not in path:
+            return atomic_open(path, mode, **kwargs)
+        return self._path_manager.open(path, mode, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._path_manager, name)
 
 
 class AtomicCheckpointer(DetectionCheckpointer):
-    """:class:`DetectionCheckpointer` with atomic checkpoint files and ``last_checkpoint`` tag.
+    """:class:`DetectionCheckpointer` whose checkpoints and ``last_checkpoint`` tag appear whole.
 
     fvcore's ``save`` streams ``torch.save`` into the final file name, so a run killed while
-    saving leaves a truncated checkpoint that ``--resume`` then picks up. Here the file appears
-    only once complete. Local paths only (remote URIs fall back to the parent's behaviour).
+    saving leaves a truncated checkpoint that ``--resume`` then picks up. Here fvcore's own
+    ``save`` and ``tag_last_checkpoint`` write through :func:`fad.utils.atomic_open`, so a file
+    appears only once complete. Remote paths are written as detectron2 writes them.
     """
 
-    def save(self, name: str, **kwargs) -> None:
-        if not self.save_dir or not self.save_to_disk:
-            return
-        if not os.path.isdir(self.save_dir):
-            return super().save(name, **kwargs)
-        data = {"model": self.model.state_dict()}
-        data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()})
-        data.update(kwargs)
-        basename = f"{name}.pth"
-        save_file = os.path.join(self.save_dir, basename)
-        self.logger.info(f"Saving checkpoint to {save_file}")
-        _atomic_write(save_file, lambda f: torch.save(data, f))
-        self.tag_last_checkpoint(basename)
-
-    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
-        path = os.path.join(self.save_dir, "last_checkpoint")
-        if not os.path.isdir(self.save_dir):
-            return super().tag_last_checkpoint(last_filename_basename)
-        _atomic_write(path, lambda f: f.write(last_filename_basename.encode()))
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.path_manager = _AtomicLocalWrites(self.path_manager)

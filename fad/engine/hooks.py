@@ -9,8 +9,8 @@ import torch
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
-from fad.genotypes import check_rank, save_genotype_file
-from fad.nas.ops import primitives
+from fad.genotypes import check_rank, primitives, save_genotype_file
+from fad.nas.search_cells import arch_parameters
 from fad.nas.visualize import plot_genotype
 
 __all__ = ["GenotypeWriter", "alpha_checksum"]
@@ -65,7 +65,7 @@ class GenotypeWriter(HookBase):
             iteration: the iterations done, for the logs and the plots' captions.
         """
         model = self.trainer.unwrapped_model
-        alphas = model.arch_parameters()
+        alphas = arch_parameters(model)
         checksums = comm.all_gather(alpha_checksum(alphas))
         if len(set(checksums)) != 1:
             raise RuntimeError(
@@ -79,9 +79,9 @@ class GenotypeWriter(HookBase):
             f"{iteration}: checksum {checksums[0]}"
         )
         box, cls = model.genotypes(rank=self.rank)
-        path = os.path.join(self.output_dir, "genotype.log")
+        path = os.path.abspath(os.path.join(self.output_dir, "genotype.log"))
         save_genotype_file(path, box, cls)
-        logger.info(f"Genotypes at iteration {iteration} (box, cls):\n{box}\n{cls}")
+        logger.info(f"Genotypes of iteration {iteration} written to {path}:\n{box}\n{cls}")
         for name, genotype in (("box", box), ("cls", cls)):
             if genotype is None:  # a tower that is not searched
                 continue
@@ -100,9 +100,7 @@ class GenotypeWriter(HookBase):
 
     def _log_alphas(self, model) -> None:
         storage = self.trainer.storage
-        towers = {"box": model.head.bbox_tower, "cls": model.head.cls_tower}
-        for name in model.head.towers:
-            tower = towers[name]
+        for name, tower in model.search_towers().items():
             weights = torch.cat([a.detach().softmax(-1).cpu() for a in tower.alphas])  # (E, K)
             # One row per edge, one column per op; 8x8 pixels a weight so TensorBoard shows it.
             image = weights.repeat_interleave(8, 0).repeat_interleave(8, 1)[None]

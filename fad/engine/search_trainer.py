@@ -11,15 +11,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from fad.nas.architect import Architect
+from fad.nas.search_cells import arch_parameters, named_arch_parameters, weight_parameters
 
 __all__ = ["SearchTrainer", "amp_precision_for"]
 
 
 def amp_precision_for(device_type: str) -> torch.dtype:
     """The autocast dtype of ``train.amp.enabled``: float16 on GPUs, as detectron2's AMPTrainer;
-    bfloat16 on CPUs, whose float16 kernels are slow (a search tower's forward + backward at P4
-    took 14x longer in float16 than in float32, and 0.6x as long in bfloat16, on an AVX-512 core
-    with bfloat16 instructions)."""
+    bfloat16 on CPUs, whose float16 kernels are much slower than their float32 ones."""
     return torch.bfloat16 if device_type == "cpu" else torch.float16
 
 
@@ -75,21 +74,19 @@ class SearchTrainer(SimpleTrainer):
         self.arch_optimizer = arch_optimizer
         self.clip_grad_norm = clip_grad_norm
         module = self.unwrapped_model
-        alphas = module.arch_parameters()
-        alpha_ids = {id(a) for a in alphas}
-        weights_in_optim = {id(p) for g in optimizer.param_groups for p in g["params"]}
-        if alpha_ids & weights_in_optim:
+        alphas = arch_parameters(module)
+        if set(alphas) & {p for g in optimizer.param_groups for p in g["params"]}:
             raise ValueError(
                 "the weight optimizer holds architecture weights: build its parameters with "
-                "fad.solver.get_weight_optimizer_params"
+                "fad.engine.solver.get_weight_optimizer_params"
             )
         if isinstance(model, DistributedDataParallel):
-            if not set(module.arch_parameter_names()) <= model.parameters_to_ignore:
+            if not {n for n, _ in named_arch_parameters(module)} <= model.parameters_to_ignore:
                 raise ValueError(
                     "DDP holds the architecture weights, whose gradients the weight step does "
                     "not compute: wrap the model with fad.engine.defaults.create_ddp_model_for"
                 )
-        self._weights: List[nn.Parameter] = module.weight_parameters()
+        self._weights: List[nn.Parameter] = weight_parameters(module)
         self.amp_precision = amp_precision
         self._device_type = next(module.parameters()).device.type
         scaling = amp_precision == torch.float16
@@ -105,7 +102,7 @@ class SearchTrainer(SimpleTrainer):
             arch_parameters=alphas,
             # The alpha step's graph starts at the head (features are computed without autograd),
             # so the virtual step of the second-order gradient moves the head's weights.
-            weight_parameters=[p for p in module.head.parameters() if id(p) not in alpha_ids],
+            weight_parameters=weight_parameters(module.head),
             second_order=second_order,
             momentum=group.get("momentum", 0.0),
             weight_decay=group.get("weight_decay", 0.0),

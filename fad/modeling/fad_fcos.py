@@ -8,6 +8,12 @@ from detectron2.modeling.meta_arch.fcos import FCOS
 from torch import nn
 
 from fad.genotypes import Genotype
+from fad.nas.search_cells import (
+    SearchTower,
+    arch_parameters,
+    named_arch_parameters,
+    weight_parameters,
+)
 
 from .fad_head import FADHead
 
@@ -18,8 +24,9 @@ __all__ = ["FADFCOS"]
 class FADFCOS(FCOS):
     """FCOS (losses, target assignment, inference unchanged) whose head is a :class:`FADHead`.
 
-    Takes the same arguments as detectron2's :class:`FCOS`. In search mode it adds
-    :meth:`arch_parameters`, :meth:`weight_parameters`, :meth:`genotypes` and
+    Takes the same arguments as detectron2's :class:`FCOS`. For the search it adds
+    :meth:`arch_parameters`, :meth:`weight_parameters` (told apart by parameter name, see
+    :mod:`fad.nas.search_cells`), :meth:`search_towers`, :meth:`genotypes` and
     :meth:`losses_with_frozen_features`, the alpha step's forward.
     """
 
@@ -34,17 +41,19 @@ class FADFCOS(FCOS):
 
     def arch_parameters(self) -> List[nn.Parameter]:
         """The architecture weights: per searched tower (box first) one tensor per node."""
-        return self.head.arch_parameters()
+        return arch_parameters(self)
 
     def arch_parameter_names(self) -> List[str]:
         """Names of the architecture weights in ``named_parameters()`` (for DDP to ignore)."""
-        alphas = {id(a) for a in self.arch_parameters()}
-        return [n for n, p in self.named_parameters() if id(p) in alphas]
+        return [n for n, _ in named_arch_parameters(self)]
 
     def weight_parameters(self) -> List[nn.Parameter]:
         """Every trainable parameter that is not an architecture weight."""
-        alphas = {id(a) for a in self.arch_parameters()} if self.search else set()
-        return [p for p in self.parameters() if p.requires_grad and id(p) not in alphas]
+        return weight_parameters(self)
+
+    def search_towers(self) -> Dict[str, SearchTower]:
+        """The searched towers by name (``"box"``, ``"cls"``); empty in derived mode."""
+        return self.head.search_towers()
 
     def genotypes(self, *, rank: str = "softmax") -> Tuple[Optional[Genotype], Optional[Genotype]]:
         """(box, cls) genotypes of the current architecture weights (``None``: not searched)."""

@@ -1,7 +1,7 @@
 """The FAD head: FCOS's head with searched box and class towers (docs/METHOD.md section 6)."""
 
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.layers import ShapeSpec
@@ -56,8 +56,7 @@ class FADHead(nn.Module):
             original code); ``None`` keeps PyTorch's default init, as the towers do. The 0.01
             init puts two near-zero layers (reduce, then predictor) between the towers and the
             losses, which starves the towers of gradient early on: harmless over a COCO
-            schedule, but it cost a 500-iteration from-scratch run on the synthetic data about a
-            quarter of its AP (7.5 against 9.8, paper genotypes).
+            schedule, but costly in a short run from scratch (docs/BENCHMARKS.md).
     """
 
     def __init__(
@@ -167,17 +166,20 @@ class FADHead(nn.Module):
             logits.append(self.cls_score(self.cls_reduce(cls_feature)))
         return logits, bbox_reg, ctrness
 
-    def _search_towers(self) -> List[Tuple[str, SearchTower]]:
+    def search_towers(self) -> Dict[str, SearchTower]:
+        """The searched towers by name (``"box"`` first, then ``"cls"``); empty in derived mode."""
         if not self.search:
-            raise RuntimeError("the head is in derived mode: it has no architecture weights")
+            return {}
         towers = {"box": self.bbox_tower, "cls": self.cls_tower}
-        return [(name, towers[name]) for name in self.towers]
-
-    def arch_parameters(self) -> List[nn.Parameter]:
-        """Architecture weights, box tower first, node by node (six tensors for both towers)."""
-        return [a for _, tower in self._search_towers() for a in tower.arch_parameters()]
+        return {name: towers[name] for name in self.towers}
 
     def genotypes(self, *, rank: str = "softmax") -> Tuple[Optional[Genotype], Optional[Genotype]]:
-        """(box, cls) genotypes of the searched towers; ``None`` for a plain FCOS tower."""
-        found = {name: tower.genotype(rank=rank) for name, tower in self._search_towers()}
+        """(box, cls) genotypes of the searched towers; ``None`` for a tower not searched.
+
+        Raises:
+            RuntimeError: in derived mode, which has no architecture weights.
+        """
+        if not self.search:
+            raise RuntimeError("the head is in derived mode: it has no architecture weights")
+        found = {name: tower.genotype(rank=rank) for name, tower in self.search_towers().items()}
         return found.get("box"), found.get("cls")

@@ -1,7 +1,7 @@
 """Mixed ops of a search edge: the representation-sharing op of FAD and the plain DARTS one.
 
 Both take the input and a vector of softmaxed architecture weights, one per candidate of
-:func:`fad.nas.ops.primitives` (``none`` last), and return ``sum_i w_i * candidate_i(x)``.
+:func:`fad.genotypes.primitives` (``none`` last), and return ``sum_i w_i * candidate_i(x)``.
 """
 
 from typing import List, Sequence
@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops import BASE_TYPES, NONE, ConvLayer, build_op, primitives
+from fad.genotypes import BASE_TYPES, NONE, primitives
+
+from .ops import ConvLayer, build_op
 
 __all__ = ["MixedOp", "RepShareMixedOp", "SharedChain"]
 

@@ -8,76 +8,19 @@ Every op is a stack of "layers", each ``conv -> GroupNorm(32) -> ReLU`` at the c
 - ``dil3``: as ``dil`` with dilation 3 (the paper's 12-candidate space only; the authors' code
   dropped it because it hurt detection, so it is an option here).
 
-An op name reads as its stack: ``std_conv_3x3_x2+dil_conv_3x3`` is std, std, dil. These are the
-*derived* ops, built alone when a genotype is trained; the search-time mixed op that shares their
-computation lives in :mod:`fad.nas.mixed_op`.
+An op name reads as its stack: ``std_conv_3x3_x2+dil_conv_3x3`` is std, std, dil (the names and
+their order are :mod:`fad.genotypes`' vocabulary). These are the *derived* ops, built alone when a
+genotype is trained; the search-time mixed op that shares their computation lives in
+:mod:`fad.nas.mixed_op`.
 """
-
-from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = [
-    "BASE_TYPES",
-    "PRIMITIVES",
-    "PRIMITIVES_DIL3",
-    "NONE",
-    "ConvLayer",
-    "DilatedDepthwiseConv",
-    "Zero",
-    "build_op",
-    "op_layers",
-    "primitives",
-]
+from fad.genotypes import NONE, PRIMITIVES_DIL3, op_layers
 
-NONE = "none"
-
-#: Base layer types of the two representation-sharing chains, in alpha order.
-BASE_TYPES: Tuple[str, ...] = ("std", "sinSep")
-
-_BASE_NAME = {"std": "std_conv_3x3", "sinSep": "sinSep_conv_3x3"}
-_DIL_SUFFIX = {"dil": "+dil_conv_3x3", "dil3": "+dil_conv_3x3_r3"}
-
-
-def _candidates(base: str, *, dil3: bool) -> List[Tuple[str, List[str]]]:
-    """Names and layer stacks of one base type's candidates, in alpha order.
-
-    The order is the order in which the shared chain produces them (docs/METHOD.md section 3):
-    base, base+dil, [base+dil3], base_x2, base_x2+dil, base_x3.
-    """
-    name = _BASE_NAME[base]
-    cands = [(name, [base]), (name + _DIL_SUFFIX["dil"], [base, "dil"])]
-    if dil3:
-        cands.append((name + _DIL_SUFFIX["dil3"], [base, "dil3"]))
-    cands += [
-        (name + "_x2", [base, base]),
-        (name + "_x2" + _DIL_SUFFIX["dil"], [base, base, "dil"]),
-        (name + "_x3", [base, base, base]),
-    ]
-    return cands
-
-
-def _space(*, dil3: bool) -> Dict[str, List[str]]:
-    return {n: layers for b in BASE_TYPES for n, layers in _candidates(b, dil3=dil3)}
-
-
-_OP_LAYERS: Dict[str, List[str]] = _space(dil3=True)
-
-#: The published 10 + none candidates, in the order of the architecture weights.
-PRIMITIVES: Tuple[str, ...] = tuple(_space(dil3=False)) + (NONE,)
-#: The paper's 12 + none candidates (per base type, ``base+dil_conv_3x3_r3`` after ``base+dil``).
-PRIMITIVES_DIL3: Tuple[str, ...] = tuple(_OP_LAYERS) + (NONE,)
-
-
-def op_layers(name: str) -> List[str]:
-    """Layer types that make up the named op, e.g. ``['std', 'std', 'dil']``.
-
-    Raises:
-        KeyError: for an unknown name (``none`` has no layers and is unknown here).
-    """
-    return list(_OP_LAYERS[name])
+__all__ = ["ConvLayer", "DilatedDepthwiseConv", "Zero", "build_op"]
 
 
 class DilatedDepthwiseConv(nn.Conv2d):
@@ -85,15 +28,14 @@ class DilatedDepthwiseConv(nn.Conv2d):
 
     Same parameters and outputs as ``nn.Conv2d(c, c, 3, padding=d, dilation=d, groups=c)``. On
     the CPU, PyTorch's dilated depthwise kernels (backward above all) are several times slower
-    than undilated ones; this computes the same conv "polyphase": every d-th pixel forms one of
-    d * d sub-grids, on which the dilated conv is an ordinary 3x3 conv, run on all sub-grids in
-    one batch. The sub-grids are cut in (N, H, W, C) order, so they come out channels-last,
-    where PyTorch's CPU depthwise kernels are fastest; the output keeps the input's layout. A dil
-    layer (96 x 52 x 80, forward + backward, one thread) took 22 ms direct, 15 ms polyphase in
-    (N, C, H, W) order and 8 ms polyphase channels-last. The price is memory: autograd keeps
-    the sub-grid copy of the input for the backward, which raised the peak RSS of an R-50
-    first-order search step from 3.4 to 4.1 GiB (benchmarks/bench_search_step.py). GPUs use the
-    direct kernel.
+    than undilated ones, so this computes the same conv "polyphase": every d-th pixel forms one
+    of d * d sub-grids, on which the dilated conv is an ordinary 3x3 conv, run on all sub-grids
+    in one batch. The sub-grids are cut in (N, H, W, C) order, so they come out channels-last,
+    where PyTorch's CPU depthwise kernels are fastest; the output keeps the input's layout. The
+    price is memory: autograd keeps the sub-grid copy of the input for the backward. GPUs use
+    the direct kernel.
+
+    Shapes: (N, C, H, W) -> (N, C, H, W).
     """
 
     def __init__(self, channels: int, dilation: int):
@@ -169,7 +111,7 @@ def build_op(name: str, *, channels: int) -> nn.Module:
     """Build a candidate op on its own (derived mode).
 
     Args:
-        name: an op name of :data:`PRIMITIVES_DIL3` (``none`` included).
+        name: an op name of :data:`fad.genotypes.PRIMITIVES_DIL3` (``none`` included).
         channels: op width C.
 
     Returns:
@@ -177,11 +119,6 @@ def build_op(name: str, *, channels: int) -> nn.Module:
     """
     if name == NONE:
         return Zero()
-    if name not in _OP_LAYERS:
+    if name not in PRIMITIVES_DIL3:
         raise ValueError(f"unknown FAD op {name!r}; known ops: {', '.join(PRIMITIVES_DIL3)}")
-    return nn.Sequential(*(ConvLayer(kind=k, channels=channels) for k in _OP_LAYERS[name]))
-
-
-def primitives(*, dil3: bool = False) -> Sequence[str]:
-    """The candidate list of the 10-op (default) or 12-op search space, ``none`` last."""
-    return PRIMITIVES_DIL3 if dil3 else PRIMITIVES
+    return nn.Sequential(*(ConvLayer(kind=k, channels=channels) for k in op_layers(name)))

@@ -1,17 +1,52 @@
-"""Search cell and search tower: every edge a mixed op, weighted by the tower's alphas."""
+"""Search cell and search tower: every edge a mixed op, weighted by the tower's alphas.
 
-from typing import List, Optional, Sequence
+A search tower keeps its architecture weights in the parameter list ``alphas``, so a model's
+parameter names tell them from the weights: :func:`arch_parameters` and
+:func:`weight_parameters` (pt.darts' ``alphas()`` / ``weights()`` split, by name) are the one
+place that does, for any module that holds search towers.
+"""
+
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from fad.genotypes import Genotype, derive_genotype
+from fad.genotypes import Genotype, derive_genotype, primitives
 
 from .cell_base import Tower, bottleneck, preprocess, sum_edges
 from .mixed_op import MixedOp, RepShareMixedOp
-from .ops import primitives
 
-__all__ = ["SearchCell", "SearchTower"]
+__all__ = [
+    "SearchCell",
+    "SearchTower",
+    "arch_parameters",
+    "is_arch_parameter",
+    "named_arch_parameters",
+    "weight_parameters",
+]
+
+#: The attribute under which a search tower keeps its alphas.
+ALPHAS = "alphas"
+
+
+def is_arch_parameter(name: str) -> bool:
+    """Whether a parameter name (as ``named_parameters()`` gives it) names an alpha."""
+    return ALPHAS in name.split(".")
+
+
+def named_arch_parameters(module: nn.Module) -> List[Tuple[str, nn.Parameter]]:
+    """(name, alpha) of every architecture weight of ``module``, in registration order."""
+    return [(n, p) for n, p in module.named_parameters() if is_arch_parameter(n)]
+
+
+def arch_parameters(module: nn.Module) -> List[nn.Parameter]:
+    """The architecture weights of ``module`` (none for a module without search towers)."""
+    return [p for _, p in named_arch_parameters(module)]
+
+
+def weight_parameters(module: nn.Module) -> List[nn.Parameter]:
+    """Every trainable parameter of ``module`` that is not an architecture weight."""
+    return [p for n, p in module.named_parameters() if p.requires_grad and not is_arch_parameter(n)]
 
 
 class SearchCell(nn.Module):
@@ -125,10 +160,6 @@ class SearchTower(Tower):
             num_cells=num_cells,
             num_nodes=num_nodes,
         )
-
-    def arch_parameters(self) -> List[nn.Parameter]:
-        """The alphas, node by node."""
-        return list(self.alphas)
 
     def forward(self, s0: torch.Tensor, s1: Optional[torch.Tensor] = None) -> torch.Tensor:
         """

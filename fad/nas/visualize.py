@@ -1,8 +1,8 @@
-"""Graphviz plots of a genotype's cell, in the style of the DARTS / pt.darts ``visualize.py``.
+"""Plots of a genotype's cell, in the style of DARTS' and pt.darts' ``visualize.py``.
 
-The DOT source is written here as text (no ``graphviz`` Python package, no torch); the Graphviz
-``dot`` program, when installed, renders it to PNG. Without ``dot`` only the ``.dot`` file is
-written and one warning per process says how to get PNGs.
+The graph is built with the ``graphviz`` Python package. Its ``dot`` program, when installed,
+renders it to PNG; without it only the DOT source is written, and one warning per process says
+how to get PNGs.
 
 The FAD heads read the FPN feature twice in the box tower and the box tower's output plus the FPN
 feature in the class tower, so their plots use ``inputs=("feature", "feature")`` and
@@ -11,57 +11,39 @@ feature in the class tower, so their plots use ``inputs=("feature", "feature")``
 
 import logging
 import os
-import shlex
-import shutil
-import subprocess
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
-from fad.utils import atomic_path
+import graphviz
 
-if TYPE_CHECKING:
-    from fad.genotypes import Genotype
+from fad.genotypes import Genotype
+from fad.utils import atomic_open
 
-__all__ = ["genotype_to_dot", "plot_genotype"]
+__all__ = ["genotype_to_graph", "plot_genotype"]
 
 logger = logging.getLogger(__name__)
-
-#: Seconds ``dot`` may take to render one cell.
-DOT_TIMEOUT_S = 60
 
 # pt.darts colours: inputs green, intermediate nodes blue, the output yellow.
 _INPUT_COLOR = "darkseagreen2"
 _NODE_COLOR = "lightblue"
 _OUTPUT_COLOR = "palegoldenrod"
-_FONT = 'fontname="times", fontsize=20'
-_OUTPUT_ID = "out"
+_FONT = {"fontname": "times", "fontsize": "20"}
 
 _warned_no_dot = False
 
 
-def _quote(text: str) -> str:
-    """A DOT double-quoted string showing ``text`` literally as a label.
-
-    Backslashes are doubled (a lone one would start a Graphviz label escape such as ``\\N``),
-    double quotes are escaped and line breaks become centred ``\\n`` breaks.
-    """
-    text = text.replace("\\", "\\\\").replace('"', '\\"')
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-    return f'"{text}"'
-
-
-def _source_id(source: int) -> str:
-    """DOT node id of an edge source: inputs ``in0``/``in1``, intermediate node k-2 ``n{k-2}``."""
+def _node_id(source: int) -> str:
+    """Node id of an edge source: inputs ``in0``/``in1``, intermediate node k - 2 ``n{k-2}``."""
     return f"in{source}" if source < 2 else f"n{source - 2}"
 
 
-def genotype_to_dot(
-    genotype: "Genotype",
+def genotype_to_graph(
+    genotype: Genotype,
     *,
     name: str = "cell",
     inputs: Tuple[str, str] = ("s0", "s1"),
     caption: Optional[str] = None,
-) -> str:
-    """DOT source of a genotype's cell: a left-to-right digraph as DARTS plots it.
+) -> graphviz.Digraph:
+    """A genotype's cell as a left-to-right digraph, as DARTS plots it.
 
     The two cell inputs (green) feed intermediate nodes ``0 .. n-1`` (blue) along edges labelled
     with their op; every intermediate node feeds the output ``out`` (yellow), their concatenation.
@@ -76,57 +58,39 @@ def genotype_to_dot(
         caption: text shown under the cell, or ``None`` for none.
 
     Returns:
-        The DOT source, ending with a newline.
+        The graph; ``graph.source`` is its DOT source.
 
     Raises:
         ValueError: if ``inputs`` does not hold exactly two labels.
     """
     if len(inputs) != 2:
         raise ValueError(f"inputs must be two labels (s0, s1), got {inputs!r}")
-    lines: List[str] = [f"digraph {_quote(name)} {{", "  rankdir=LR;"]
-    if caption is not None:
-        lines.append(f"  graph [label={_quote(caption)}, labelloc=b, {_FONT}];")
-    lines += [
-        f"  node [style=filled, shape=rect, height=0.5, width=0.5, penwidth=2, {_FONT}];",
-        f"  edge [{_FONT}];",
-    ]
+    graph = graphviz.Digraph(
+        name,
+        graph_attr={"rankdir": "LR", **({"label": caption, "labelloc": "b"} if caption else {})},
+        node_attr={
+            "style": "filled",
+            "shape": "rect",
+            "height": "0.5",
+            "width": "0.5",
+            "penwidth": "2",
+            **_FONT,
+        },
+        edge_attr=_FONT,
+    )
+    if caption:
+        graph.graph_attr.update(_FONT)
     for i, label in enumerate(inputs):
-        lines.append(f'  "{_source_id(i)}" [label={_quote(label)}, fillcolor={_INPUT_COLOR}];')
-    for k in range(len(genotype.normal)):
-        lines.append(f'  "n{k}" [label="{k}", fillcolor={_NODE_COLOR}];')
-    lines.append(f'  "{_OUTPUT_ID}" [label="out", fillcolor={_OUTPUT_COLOR}];')
+        graph.node(_node_id(i), label, fillcolor=_INPUT_COLOR)
+    for k in range(genotype.num_nodes):
+        graph.node(f"n{k}", str(k), fillcolor=_NODE_COLOR)
+    graph.node("out", "out", fillcolor=_OUTPUT_COLOR)
     for k, node in enumerate(genotype.normal):
         for op, source in node:
-            lines.append(f'  "{_source_id(source)}" -> "n{k}" [label={_quote(op)}];')
-    for k in range(len(genotype.normal)):
-        lines.append(f'  "n{k}" -> "{_OUTPUT_ID}";')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def _write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader never sees a partial file."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def _render_png(dot: str, dot_path: str, png_path: str) -> None:
-    """Render ``dot_path`` to ``png_path`` with the ``dot`` program at path ``dot``, atomically.
-
-    Raises:
-        RuntimeError: naming the command and its stderr if ``dot`` cannot run, fails or times out.
-    """
-    with atomic_path(png_path) as tmp:
-        cmd = [dot, "-Tpng", "-o", tmp, dot_path]
-        try:
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=DOT_TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise RuntimeError(f"`{shlex.join(cmd)}` could not render the cell: {e}") from e
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"`{shlex.join(cmd)}` failed with exit code {result.returncode}: "
-                f"{result.stderr.strip() or '(no stderr)'}"
-            )
+            graph.edge(_node_id(source), f"n{k}", label=op)
+    for k in range(genotype.num_nodes):
+        graph.edge(f"n{k}", "out")
+    return graph
 
 
 def _warn_no_dot() -> None:
@@ -141,7 +105,7 @@ def _warn_no_dot() -> None:
 
 
 def plot_genotype(
-    genotype: "Genotype",
+    genotype: Genotype,
     path_stem: Union[str, "os.PathLike[str]"],
     *,
     name: str = "cell",
@@ -150,12 +114,12 @@ def plot_genotype(
 ) -> Dict[str, str]:
     """Write a genotype's cell as ``<path_stem>.dot`` and, with Graphviz, ``<path_stem>.png``.
 
-    Both files are written atomically (a temporary file in the same directory, then
-    :func:`os.replace`); the directory is created if needed. If the ``dot`` program is not on the
-    ``PATH``, only the DOT source is written and a warning is logged once per process.
+    Both files are written atomically (see :func:`fad.utils.atomic_open`); the directory is
+    created if needed. If the ``dot`` program is not installed, only the DOT source is written
+    and a warning is logged once per process.
 
     Args:
-        genotype: the cell, as for :func:`genotype_to_dot`.
+        genotype: the cell, as for :func:`genotype_to_graph`.
         path_stem: output path without extension.
         name: the graph's name.
         inputs: labels of the first and second cell inputs (s0, s1).
@@ -165,18 +129,21 @@ def plot_genotype(
         ``{"dot": dot_path}``, plus ``"png": png_path`` when the PNG was rendered.
 
     Raises:
-        RuntimeError: if ``dot`` is installed but fails, naming the command and its stderr.
+        RuntimeError: if ``dot`` is installed but fails, naming its error.
     """
     stem = os.fspath(path_stem)
-    os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
+    graph = genotype_to_graph(genotype, name=name, inputs=inputs, caption=caption)
     paths = {"dot": stem + ".dot"}
-    _write_atomic(
-        paths["dot"], genotype_to_dot(genotype, name=name, inputs=inputs, caption=caption)
-    )
-    dot = shutil.which("dot")
-    if dot is None:
+    with atomic_open(paths["dot"], "w", encoding="utf-8") as f:
+        f.write(graph.source)
+    try:
+        png = graph.pipe(format="png")
+    except graphviz.ExecutableNotFound:
         _warn_no_dot()
         return paths
-    _render_png(dot, paths["dot"], stem + ".png")
+    except (graphviz.CalledProcessError, OSError) as e:
+        raise RuntimeError(f"Graphviz could not render {paths['dot']}: {e}") from e
     paths["png"] = stem + ".png"
+    with atomic_open(paths["png"], "wb") as f:
+        f.write(png)
     return paths

@@ -5,6 +5,8 @@ from typing import Any, Dict, List
 from detectron2.solver.build import get_default_optimizer_params
 from torch import nn
 
+from fad.nas.search_cells import arch_parameters
+
 __all__ = ["get_arch_optimizer_params", "get_weight_optimizer_params"]
 
 
@@ -22,25 +24,22 @@ def get_weight_optimizer_params(*, model: nn.Module, **kwargs: Any) -> List[Dict
     Returns:
         Parameter groups for ``torch.optim`` constructors.
     """
-    alphas = {id(a) for a in _arch_parameters(model)}
+    alphas = set(arch_parameters(model))
     groups = []
     for group in get_default_optimizer_params(model, **kwargs):
-        params = [p for p in group["params"] if id(p) not in alphas]
+        params = [p for p in group["params"] if p not in alphas]
         if params:
             groups.append({**group, "params": params})
     return groups
 
 
 def get_arch_optimizer_params(*, model: nn.Module) -> List[nn.Parameter]:
-    """The architecture weights of a search-mode model, for the alpha optimizer."""
-    alphas = _arch_parameters(model)
+    """The architecture weights of a search-mode model, for the alpha optimizer.
+
+    Raises:
+        ValueError: if the model has none (its head is in derived mode).
+    """
+    alphas = arch_parameters(model)
     if not alphas:
         raise ValueError("the model has no architecture weights: is its head in search mode?")
     return alphas
-
-
-def _arch_parameters(model: nn.Module) -> List[nn.Parameter]:
-    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
-    if getattr(model, "search", False):
-        return list(model.arch_parameters())
-    return []
