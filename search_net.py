@@ -17,14 +17,15 @@ import logging
 import os
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.engine import default_setup, default_writers, hooks
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
-from fad.data import check_disjoint_datasets  # importing fad.data registers synthetic data
+import fad.data  # noqa: F401  (registers the synthetic datasets)
+from fad.data.datasets import check_disjoint_datasets
 from fad.engine import (
     AtomicCheckpointer,
     GenotypeWriter,
@@ -33,39 +34,105 @@ from fad.engine import (
     amp_precision_for,
 )
 from fad.engine.defaults import (
+    argument_parser,
+    build_model_on_meta,
+    check_datasets,
     create_ddp_model_for,
-    fad_argument_parser,
     launch_checked,
     load_config,
     loader_dataset_names,
+    register_datasets,
+    run_checked,
 )
-from fad.genotypes import check_rank, save_genotype_file
+from fad.genotypes import save_genotype_file
+from fad.nas.architect import Architect
 
 logger = logging.getLogger("detectron2")
 
 
-def build_search_model(cfg, *, device: str = "cpu"):
-    model = instantiate(cfg.model)
-    if not getattr(model, "search", False):
+def genotype_writer(cfg) -> GenotypeWriter:
+    return GenotypeWriter(
+        output_dir=cfg.train.output_dir,
+        period=cfg.train.checkpointer.period,
+        rank=cfg.search.genotype_rank,
+    )
+
+
+def prepare(args):
+    """Load the config and check it (once, before any worker starts)."""
+    register_datasets(args)
+    cfg = load_config(args)
+    model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
+    if not model.arch_parameters():
         raise ValueError("search_net.py needs a search-mode FAD model (model.head.search=True)")
-    return model.to(device)
+    try:
+        genotype_writer(cfg)
+    except ValueError as e:
+        raise ValueError(f"search.genotype_rank: {e}") from None
+    if args.eval_only:
+        return cfg
+    try:  # the architect checks the order of the alpha gradient against mixed precision
+        Architect(
+            arch_parameters=model.arch_parameters(),
+            weight_parameters=[],
+            second_order=cfg.search.second_order,
+            grad_scaler=torch.amp.GradScaler("cpu", enabled=False)
+            if cfg.train.amp.enabled
+            else None,
+        )
+    except ValueError as e:
+        raise ValueError(f"train.amp.enabled and search.second_order: {e}") from None
+    check_datasets(cfg, ["train", "arch"])
+    try:
+        check_disjoint_datasets(
+            loader_dataset_names(cfg.dataloader.train), loader_dataset_names(cfg.dataloader.arch)
+        )
+    except ValueError as e:
+        raise ValueError(
+            f"dataloader.train and dataloader.arch read the same datasets ({e}): the alphas "
+            "must learn on held-out data"
+        ) from None
+    return cfg
 
 
-def export_genotypes(cfg) -> str:
-    """Write the genotypes of the checkpoint ``train.init_checkpoint`` beside the run's files."""
-    model = build_search_model(cfg, device=cfg.train.device)
-    DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+def export_genotypes(args) -> str:
+    """``--eval-only``: write the genotypes of the checkpoint ``train.init_checkpoint``.
+
+    Only the alphas are read from the checkpoint (into the model built on the meta device), so
+    this takes a moment on any machine.
+    """
+    cfg = prepare(args)
+    path = cfg.train.init_checkpoint
+    if not path:
+        raise ValueError("--eval-only needs train.init_checkpoint=<a checkpoint of search_net.py>")
+    try:
+        state = torch.load(PathManager.get_local_path(path), map_location="cpu", weights_only=False)
+        state = state["model"]
+    except OSError:
+        raise  # a missing or unreadable file: reported as it is
+    except Exception as e:  # a pickle of another format, a file of another kind
+        raise ValueError(f"{path} is not a checkpoint of search_net.py: {e}") from None
+    consume_prefix_in_state_dict_if_present(state, "module.")
+    model = build_model_on_meta(cfg)
+    names = model.arch_parameter_names()
+    missing = [n for n in names if n not in state]
+    if missing:
+        raise ValueError(
+            f"{path} holds no architecture weights ({', '.join(missing)} missing): --eval-only "
+            "derives the genotypes of a checkpoint of search_net.py"
+        )
+    model.load_state_dict({n: state[n] for n in names}, strict=False, assign=True)
     box, cls = model.genotypes(rank=cfg.search.genotype_rank)
-    stem = os.path.splitext(os.path.basename(cfg.train.init_checkpoint))[0]
-    path = os.path.join(cfg.train.output_dir, f"genotype_{stem}.log")
-    save_genotype_file(path, box, cls)
-    logger.info(f"Genotypes of {cfg.train.init_checkpoint} written to {path}:\n{box}\n{cls}")
-    return path
+    stem = os.path.splitext(os.path.basename(path))[0]
+    out = os.path.abspath(os.path.join(cfg.train.output_dir, f"genotype_{stem}.log"))
+    save_genotype_file(out, box, cls)
+    setup_logger(name="fad").info(f"Genotypes of {path} written to {out}:\n{box}\n{cls}")
+    return out
 
 
 def build_search_trainer(cfg):
     """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
-    model = build_search_model(cfg, device=cfg.train.device)
+    model = instantiate(cfg.model).to(cfg.train.device)
     logger.info(f"Model:\n{model}")
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
@@ -97,11 +164,7 @@ def build_search_trainer(cfg):
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
             # On every rank: it compares the ranks' alphas before the main process writes.
-            GenotypeWriter(
-                output_dir=cfg.train.output_dir,
-                period=cfg.train.checkpointer.period,
-                rank=cfg.search.genotype_rank,
-            ),
+            genotype_writer(cfg),
             hooks.PeriodicWriter(
                 default_writers(cfg.train.output_dir, cfg.train.max_iter),
                 period=cfg.train.log_period,
@@ -113,7 +176,11 @@ def build_search_trainer(cfg):
     return trainer, checkpointer
 
 
-def do_search(args, cfg) -> None:
+def main(args, cfg) -> None:
+    register_datasets(args)
+    default_setup(cfg, args)
+    # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
     trainer, checkpointer = build_search_trainer(cfg)
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
     if args.resume and checkpointer.has_checkpoint():
@@ -126,68 +193,13 @@ def do_search(args, cfg) -> None:
     trainer.train(start_iter, cfg.train.max_iter)
 
 
-def check_search_checkpoint(cfg) -> None:
-    """Refuse an ``--eval-only`` checkpoint without the model's architecture weights.
-
-    detectron2's checkpointer would load it with a warning (or, for an empty path, start from
-    scratch), and the genotypes would be derived from the random initial alphas.
-    """
-    path = cfg.train.init_checkpoint
-    if not path:
-        raise ValueError("--eval-only needs train.init_checkpoint=<a checkpoint of search_net.py>")
-    local = PathManager.get_local_path(path)
-    if not os.path.isfile(local):
-        raise FileNotFoundError(f"train.init_checkpoint {path} does not exist")
-    try:
-        state = torch.load(local, map_location="cpu", weights_only=False)["model"]
-    except Exception as e:  # a pickle of another format, a file of another kind
-        raise ValueError(f"{path} is not a checkpoint of search_net.py: {e}") from None
-    keys = {k.removeprefix("module.") for k in state}
-    missing = [n for n in build_search_model(cfg).arch_parameter_names() if n not in keys]
-    if missing:
-        raise ValueError(
-            f"{path} holds no architecture weights ({', '.join(missing)} missing): --eval-only "
-            "derives the genotypes of a checkpoint of search_net.py"
-        )
-
-
-def check(args):
-    cfg = load_config(args, loaders=[] if args.eval_only else ["train", "arch"])
-    check_rank(cfg.search.genotype_rank, key="search.genotype_rank")
-    if args.eval_only:
-        check_search_checkpoint(cfg)
-        return cfg
-    try:
-        check_disjoint_datasets(
-            loader_dataset_names(cfg.dataloader.train), loader_dataset_names(cfg.dataloader.arch)
-        )
-    except ValueError as e:
-        raise ValueError(
-            f"dataloader.train and dataloader.arch read the same datasets ({e}): the alphas "
-            "must learn on held-out data"
-        ) from None
-    if cfg.train.amp.enabled and cfg.search.second_order:
-        raise ValueError(
-            "train.amp.enabled=True needs the first-order search (search.second_order=False)"
-        )
-    return cfg
-
-
-def main(args) -> None:
-    cfg = check(args)
-    default_setup(cfg, args)
-    # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
-    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
-    if args.eval_only:
-        export_genotypes(cfg)
-    else:
-        do_search(args, cfg)
-
-
 def invoke_main() -> None:
-    parser = fad_argument_parser(epilog=__doc__, genotype_file=False)
+    parser = argument_parser(epilog=__doc__, genotype_file=False)
     args = parser.parse_args()
-    launch_checked(main, args, check=check)
+    if args.eval_only:
+        run_checked(parser, export_genotypes, args)
+    else:
+        launch_checked(main, parser, args, prepare=prepare)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,17 @@
 #!/usr/bin/env python
-r"""Train and evaluate a detector with searched towers, modelled on detectron2's
-lazyconfig_train_net.py.
+r"""Train and evaluate a detector with searched towers, after detectron2's lazyconfig_train_net.
 
     python train_net.py --config-file configs/fad/augment/fad_fcos_R_50_FPN_1x.py --num-gpus 8 \
         --genotype-file output/search/fad_fcos_R_50_FPN_voc/genotype.log
     python train_net.py --config-file OUTPUT/config.yaml --eval-only \
         train.init_checkpoint=OUTPUT/model_final.pth
 
-The run's config.yaml records the genotypes, so it rebuilds the same model.
+The run's config.yaml records the genotypes, so it rebuilds the same model. Evaluating from a
+run's own config.yaml writes into OUTPUT/eval, so that config.yaml stays as it is.
 """
 
 import logging
+import os
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -23,10 +24,13 @@ from detectron2.utils.logger import setup_logger
 import fad.data  # noqa: F401  (registers the synthetic datasets)
 from fad.engine import AtomicCheckpointer
 from fad.engine.defaults import (
+    argument_parser,
+    build_model_on_meta,
+    check_datasets,
     create_ddp_model_for,
-    fad_argument_parser,
     launch_checked,
     load_config,
+    register_datasets,
 )
 
 logger = logging.getLogger("detectron2")
@@ -75,10 +79,18 @@ def do_train(args, cfg) -> None:
     trainer.train(start_iter, cfg.train.max_iter)
 
 
-def check(args):
-    cfg = load_config(args, loaders=["test"] if args.eval_only else ["train", "test"])
-    on_gpu = torch.device(cfg.train.device).type == "cuda"
-    if not args.eval_only and cfg.train.amp.enabled and not on_gpu:
+def prepare(args):
+    """Load the config and check it (once, before any worker starts)."""
+    register_datasets(args)
+    cfg = load_config(args)
+    build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
+    check_datasets(cfg, ["test"] if args.eval_only else ["train", "test"])
+    if args.eval_only:
+        run_config = os.path.join(cfg.train.output_dir, "config.yaml")
+        if os.path.exists(run_config) and os.path.samefile(args.config_file, run_config):
+            # detectron2's default_setup would write the evaluation's config over the run's.
+            cfg.train.output_dir = os.path.join(cfg.train.output_dir, "eval")
+    elif cfg.train.amp.enabled and torch.device(cfg.train.device).type != "cuda":
         raise ValueError(
             f"train.amp.enabled=True needs a CUDA train.device, not {cfg.train.device!r}: "
             "detectron2's AMPTrainer trains in float16 on GPUs only"
@@ -86,8 +98,8 @@ def check(args):
     return cfg
 
 
-def main(args) -> None:
-    cfg = check(args)
+def main(args, cfg) -> None:
+    register_datasets(args)
     default_setup(cfg, args)
     # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
     setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
@@ -102,9 +114,8 @@ def main(args) -> None:
 
 
 def invoke_main() -> None:
-    parser = fad_argument_parser(epilog=__doc__, genotype_file=True)
-    args = parser.parse_args()
-    launch_checked(main, args, check=check)
+    parser = argument_parser(epilog=__doc__, genotype_file=True)
+    launch_checked(main, parser, parser.parse_args(), prepare=prepare)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import tempfile
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 __all__ = [
     "ANNOTATIONS_FILE",
@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 SYNTHETIC_CLASSES = ("circle", "square", "triangle")
+# Recorded in the JSON with the parameters: a dataset drawn by another version of the renderer
+# is not returned as if it were this one's.
+_VERSION = 2
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
 
@@ -143,16 +146,18 @@ def _shape_mask(
     height: int,
     width: int,
 ) -> np.ndarray:
-    # Pixel (y, x) belongs to the shape when its centre (x + 0.5, y + 0.5) is inside.
-    yy, xx = np.mgrid[0:height, 0:width]
-    px = xx + 0.5 - centre[0]
-    py = yy + 0.5 - centre[1]
+    """The pixels a shape covers, drawn with ``PIL.ImageDraw`` as a boolean (H, W) mask."""
+    mask = Image.new("1", (width, height))
+    draw = ImageDraw.Draw(mask)
+    # The shapes' geometry puts pixel (x, y)'s centre at (x + 0.5, y + 0.5); PIL at (x, y).
+    cx, cy = centre[0] - 0.5, centre[1] - 0.5
     if vertices is None:
-        return px**2 + py**2 <= half_extent**2
-    # Convex polygon (vertices in angular order): inside when on the same side of every edge.
-    edges = np.roll(vertices, -1, axis=0) - vertices
-    cross = [ex * (py - vy) - ey * (px - vx) for (vx, vy), (ex, ey) in zip(vertices, edges)]
-    return np.all(np.stack(cross) >= 0.0, axis=0)
+        draw.ellipse(
+            [cx - half_extent, cy - half_extent, cx + half_extent, cy + half_extent], fill=1
+        )
+    else:
+        draw.polygon([(cx + vx, cy + vy) for vx, vy in vertices], fill=1)
+    return np.asarray(mask, dtype=bool)
 
 
 def render_synthetic_image(
@@ -256,7 +261,7 @@ def _validate(params: dict[str, Any]) -> None:
 def _coco_dict(params: dict[str, Any], images_dir: str) -> dict[str, Any]:
     """Renders every image into ``images_dir`` and returns the COCO annotation dict."""
     height, width = params["image_size"]
-    shape_params = {k: v for k, v in params.items() if k not in ("num_images", "seed")}
+    shape_params = {k: v for k, v in params.items() if k not in ("version", "num_images", "seed")}
     images, annotations = [], []
     for index in range(params["num_images"]):
         rendered = render_synthetic_image(seed=params["seed"], index=index, **shape_params)
@@ -317,8 +322,7 @@ def generate_synthetic_coco(
     Produces ``output_dir/images/NNNNN.png`` and ``output_dir/annotations.json``. The dataset is
     rendered into a temporary sibling directory that is renamed into place at the end, so an
     interrupted run never leaves a dataset that looks complete. If ``annotations.json`` already
-    exists it is returned as is, after checking that it was generated with the same parameters;
-    this also makes concurrent calls (e.g. one per training process) safe.
+    exists it is returned as is, after checking that it was generated with the same parameters.
 
     Args:
         output_dir: dataset directory to create.
@@ -340,6 +344,7 @@ def generate_synthetic_coco(
         FileExistsError: when ``output_dir`` exists, is not empty and has no annotations.json.
     """
     params = {
+        "version": _VERSION,
         "seed": seed,
         "num_images": num_images,
         "image_size": [int(image_size[0]), int(image_size[1])],
@@ -353,33 +358,34 @@ def generate_synthetic_coco(
     if os.path.isfile(json_path):
         _check_existing(json_path, params)
         return json_path
-
     target = os.path.abspath(output_dir)
+    if os.path.isdir(target) and os.listdir(target):
+        raise FileExistsError(
+            f"cannot create the synthetic dataset at {target}: the directory exists without "
+            f"{ANNOTATIONS_FILE}; remove it and retry"
+        )
+
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
     try:
         # mkdtemp makes the directory private (0700); the dataset is meant to be shared.
-        os.chmod(tmp_dir, 0o755)
+        os.chmod(tmp_dir, 0o777 & ~_umask())
         os.mkdir(os.path.join(tmp_dir, IMAGES_DIR))
         coco = _coco_dict(params, os.path.join(tmp_dir, IMAGES_DIR))
         with open(os.path.join(tmp_dir, ANNOTATIONS_FILE), "w", encoding="utf-8") as f:
             json.dump(coco, f)
-        try:
-            os.replace(tmp_dir, target)
-        except OSError as err:
-            # Another process may have finished the same dataset first; anything else in the way
-            # is not ours to delete.
-            if not os.path.isfile(json_path):
-                raise FileExistsError(
-                    f"cannot create the synthetic dataset at {target}: the directory exists "
-                    f"without {ANNOTATIONS_FILE}; remove it and retry"
-                ) from err
-            _check_existing(json_path, params)
+        os.replace(tmp_dir, target)  # replaces an empty directory, never a full one
     finally:
         if os.path.isdir(tmp_dir):
             shutil.rmtree(tmp_dir)
     return json_path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

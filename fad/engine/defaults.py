@@ -1,41 +1,66 @@
-"""What search_net.py and train_net.py share: arguments, config loading, pre-flight checks."""
+"""What search_net.py and train_net.py share: arguments, config, pre-flight checks, launch.
+
+A command checks its input once, in the main process, before any worker starts
+(:func:`launch_checked`): bad input ends it with one ``argparse`` error line and exit status 2,
+before anything is written. The workers get the checked config.
+"""
 
 import argparse
-import sys
-from typing import Callable, List, Optional
+import difflib
+import inspect
+from typing import Callable, List, Optional, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
-from detectron2.config import LazyConfig
+from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import default_argument_parser, launch
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.utils import comm
-from omegaconf import DictConfig
+from detectron2.utils.registry import locate
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from fad.data.datasets import (
-    add_dataset_arguments,
     check_dataset_files,
     dataset_num_classes,
-    register_datasets_from_args,
+    prepare_datasets,
+    register_coco_dataset,
 )
-from fad.genotypes import as_genotype, load_genotype_file
+from fad.genotypes import load_genotype_file
+from fad.nas.search_cells import named_arch_parameters
 
 __all__ = [
+    "argument_parser",
+    "build_model_on_meta",
+    "check_datasets",
+    "check_override_keys",
     "create_ddp_model_for",
-    "fad_argument_parser",
     "launch_checked",
     "load_config",
     "loader_dataset_names",
+    "register_datasets",
+    "run_checked",
 ]
 
+T = TypeVar("T")
 
-def fad_argument_parser(*, epilog: str, genotype_file: bool) -> argparse.ArgumentParser:
+# Functions that moved since config.yaml files recorded them as ``_target_``.
+_MOVED_TARGETS = {"fad.solver.": "fad.engine.solver."}
+
+
+def argument_parser(*, epilog: str, genotype_file: bool) -> argparse.ArgumentParser:
     """detectron2's parser (--config-file, --num-gpus, --resume, --eval-only, overrides, ...)
     plus ``--register-coco NAME JSON IMAGE_ROOT`` and, for training, ``--genotype-file``."""
     parser = default_argument_parser(epilog=epilog)
-    add_dataset_arguments(parser)
+    parser.add_argument(
+        "--register-coco",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("NAME", "JSON_FILE", "IMAGE_ROOT"),
+        help="register a COCO-format dataset under NAME before training (repeatable)",
+    )
     if genotype_file:
         parser.add_argument(
             "--genotype-file",
@@ -47,83 +72,167 @@ def fad_argument_parser(*, epilog: str, genotype_file: bool) -> argparse.Argumen
     return parser
 
 
+def register_datasets(args: argparse.Namespace) -> None:
+    """Registers the ``--register-coco`` datasets (in the main process and in every worker)."""
+    for name, json_file, image_root in args.register_coco:
+        register_coco_dataset(name=name, json_file=json_file, image_root=image_root)
+
+
 def loader_dataset_names(loader: DictConfig) -> List[str]:
     """The dataset names of a loader config, as a list."""
     names = loader.dataset.names
     return [names] if isinstance(names, str) else list(names)
 
 
-def load_config(args: argparse.Namespace, *, loaders: List[str]) -> DictConfig:
-    """Load the LazyConfig with its overrides and genotype file, and check it before any work.
+def _update_moved_targets(node) -> None:
+    if isinstance(node, DictConfig):
+        target = node.get("_target_")
+        for old, new in _MOVED_TARGETS.items():
+            if isinstance(target, str) and target.startswith(old):
+                node._target_ = new + target[len(old) :]
+        children = node.values()
+    elif isinstance(node, ListConfig):
+        children = node
+    else:
+        return
+    for child in children:
+        _update_moved_targets(child)
 
-    Registers ``--register-coco`` datasets, then checks that the files of the datasets behind
-    ``dataloader.<loaders>`` exist, that their class counts match ``model.num_classes``, and that
-    the head's genotypes are well formed for the configured cells.
+
+def _parameters_of(target) -> Optional[List[str]]:
+    """The keyword arguments a LazyCall target takes, or ``None`` if it takes any."""
+    target = locate(target) if isinstance(target, str) else target
+    functions = (
+        [c.__init__ for c in target.__mro__ if "__init__" in vars(c)]
+        if inspect.isclass(target)
+        else [target]
+    )
+    names = []
+    for fn in functions:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature
+            return None
+        names += [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    names = [n for n in dict.fromkeys(names) if n != "self"]
+    return names or None
+
+
+def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Refuses an override whose key the config does not have.
+
+    detectron2 adds a missing key in silence, so ``train.max_iters=5`` would run with the
+    default ``train.max_iter``. A key is accepted if the config has it, or if its parent is a
+    ``LazyCall`` whose target takes it as an argument (``model.head.dil3=True``).
 
     Raises:
-        ValueError, OSError (FileNotFoundError, ...), KeyError: with a message that names the
-            problem.
+        KeyError: naming the key and the closest existing one.
     """
-    register_datasets_from_args(args)
+    missing = object()
+    for override in overrides:
+        if override.startswith("+"):  # hydra's explicit "add this key"
+            continue
+        key = override.split("=", 1)[0].strip().lstrip("~")
+        if not key or OmegaConf.select(cfg, key, default=missing) is not missing:
+            continue
+        parts = key.split(".")
+        # The longest prefix of the key that exists, and the first part that does not.
+        i = len(parts) - 1
+        while i > 0 and OmegaConf.select(cfg, ".".join(parts[:i]), default=missing) is missing:
+            i -= 1
+        parent_key, child = ".".join(parts[:i]), parts[i]
+        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        choices = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
+        if "_target_" in choices:
+            arguments = _parameters_of(parent._target_)
+            if arguments is None or (child in arguments and i == len(parts) - 1):
+                continue
+            choices += arguments
+        choices = [c for c in choices if c != "_target_"]
+        close = difflib.get_close_matches(child, choices, n=1)
+        where = f"{parent_key}." if parent_key else ""
+        hint = f": did you mean {where}{close[0]}?" if close else ""
+        raise KeyError(f"the override {key} names a key the config does not have{hint}")
+
+
+def load_config(args: argparse.Namespace) -> DictConfig:
+    """The LazyConfig of ``--config-file`` with ``--genotype-file`` and the overrides applied.
+
+    Raises:
+        ValueError, OSError (FileNotFoundError, ...), KeyError: naming the problem.
+    """
     cfg = LazyConfig.load(args.config_file)
-    try:
-        cfg = LazyConfig.apply_overrides(cfg, args.opts)
-    except Exception as e:  # hydra's parser errors share no base class with ours
-        raise ValueError(f"cannot apply the overrides {args.opts}: {e}") from None
+    _update_moved_targets(cfg)
     if getattr(args, "genotype_file", None):
         genotypes = dict(zip(("box", "cls"), load_genotype_file(args.genotype_file)))
         # The file also says which towers were searched: the others stay FCOS's conv towers.
         cfg.model.head.towers = [tower for tower, g in genotypes.items() if g is not None]
         for tower, g in genotypes.items():
             cfg.model.head[f"{tower}_genotype"] = None if g is None else str(g)
-    head = cfg.model.head
-    if not head.get("search", True):
-        for tower in head.get("towers", ("box", "cls")):
-            key = f"{tower}_genotype"
-            try:
-                as_genotype(head[key], num_nodes=head.get("num_nodes", 3))
-            except ValueError as e:
-                raise ValueError(
-                    f"model.head.{key} does not fit the configured cells: {e}"
-                ) from None
-    for loader in loaders:
-        names = loader_dataset_names(cfg.dataloader[loader])
-        check_dataset_files(names)
-        for name in names:
-            n = dataset_num_classes(name)
-            if n != cfg.model.num_classes:
-                raise ValueError(
-                    f"dataset {name!r} has {n} classes but model.num_classes is "
-                    f"{cfg.model.num_classes}: add model.num_classes={n} to the command line"
-                )
-    return cfg
+    check_override_keys(cfg, args.opts)
+    try:
+        return LazyConfig.apply_overrides(cfg, args.opts)
+    except Exception as e:  # hydra's parser errors share no base class with ours
+        raise ValueError(f"cannot apply the overrides {args.opts}: {e}") from None
+
+
+def build_model_on_meta(cfg: DictConfig) -> nn.Module:
+    """Builds ``cfg.model`` on the meta device: its constructors validate the config (towers,
+    genotypes, widths) in a moment, without allocating the weights."""
+    with torch.device("meta"):
+        return instantiate(cfg.model)
+
+
+def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
+    """Generates the synthetic datasets the loaders need, then checks every dataset's files and
+    that its class count is ``model.num_classes``.
+
+    Raises:
+        KeyError, FileNotFoundError, ValueError: naming the dataset and the problem.
+    """
+    names = [n for loader in loaders for n in loader_dataset_names(cfg.dataloader[loader])]
+    prepare_datasets(names)
+    check_dataset_files(names)
+    for name in dict.fromkeys(names):
+        n = dataset_num_classes(name)
+        if n != cfg.model.num_classes:
+            raise ValueError(
+                f"dataset {name!r} has {n} classes but model.num_classes is "
+                f"{cfg.model.num_classes}: add model.num_classes={n} to the command line"
+            )
+
+
+def run_checked(parser: argparse.ArgumentParser, fn: Callable[..., T], *args) -> T:
+    """``fn(*args)``, with bad input (a malformed genotype file, a missing annotation file, ...)
+    reported through ``parser.error``: one line ``<script>: error: <message>``, exit status 2."""
+    try:
+        return fn(*args)
+    except (ValueError, OSError, KeyError) as e:  # OSError: a missing, unreadable, ... file
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        parser.error(" ".join(str(message).split()))  # one line, whatever the source wrote
 
 
 def launch_checked(
-    main: Callable[[argparse.Namespace], None],
+    main: Callable[[argparse.Namespace, DictConfig], None],
+    parser: argparse.ArgumentParser,
     args: argparse.Namespace,
     *,
-    check: Callable[[argparse.Namespace], object],
+    prepare: Callable[[argparse.Namespace], DictConfig],
 ) -> None:
-    """Run ``check(args)`` in this process, then ``launch(main, ...)`` on the requested devices.
+    """Runs ``prepare(args)`` (load and check the config) once in this process, then
+    ``launch(main, ...)`` on the requested devices with the checked config.
 
-    Bad input (a malformed genotype file, a missing annotation file, ...) ends the run here with
-    one line ``<script>: error: <message>`` and exit status 2, before any worker starts.
+    Bad input ends the command in ``prepare``, through :func:`run_checked`, before any worker
+    starts or any file is written.
     """
-    try:
-        check(args)
-    except (ValueError, OSError, KeyError) as e:  # OSError: a missing, unreadable, ... file
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        message = " ".join(str(message).split())  # one line, whatever the source wrote
-        print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)
-        sys.exit(2)
+    cfg = run_checked(parser, prepare, args)
     launch(
         main,
         args.num_gpus,
         num_machines=args.num_machines,
         machine_rank=args.machine_rank,
         dist_url=args.dist_url,
-        args=(args,),
+        args=(args, cfg),
     )
 
 
@@ -134,10 +243,10 @@ def create_ddp_model_for(model: nn.Module, *, ddp: Optional[dict] = None) -> nn.
     and the :class:`~fad.nas.architect.Architect` averages their gradients across ranks itself.
     They are broadcast from rank 0 here instead, as DDP does for the parameters it holds.
     """
-    alphas = model.arch_parameters() if getattr(model, "search", False) else []
+    alphas = named_arch_parameters(model)
     if alphas:
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-            model, model.arch_parameter_names()
+            model, [n for n, _ in alphas]
         )
     kwargs = dict(ddp or {})
     if not next(model.parameters()).is_cuda:
@@ -145,6 +254,6 @@ def create_ddp_model_for(model: nn.Module, *, ddp: Optional[dict] = None) -> nn.
     wrapped = create_ddp_model(model, **kwargs)
     if alphas and comm.get_world_size() > 1:
         with torch.no_grad():
-            for a in alphas:
+            for _, a in alphas:
                 dist.broadcast(a, src=0)
     return wrapped

@@ -1,8 +1,8 @@
 """The synthetic COCO-format dataset of fad.data.synthetic (128 x 128 images, 3 shape classes).
 
-The splits generate themselves on first use under $FAD_SYNTHETIC_ROOT (default
-$DETECTRON2_DATASETS/fad_synthetic): weights learn on fad_synthetic_train, alphas on
-fad_synthetic_arch, evaluation runs on fad_synthetic_val.
+search_net.py and train_net.py generate the splits they need before they start, under
+$FAD_SYNTHETIC_ROOT (default $DETECTRON2_DATASETS/fad_synthetic): weights learn on
+fad_synthetic_train, alphas on fad_synthetic_arch, evaluation runs on fad_synthetic_val.
 """
 
 import detectron2.data.transforms as T
