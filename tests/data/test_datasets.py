@@ -1,6 +1,5 @@
-"""Dataset registration on detectron2: synthetic splits, COCO datasets, file checks."""
+"""Dataset registration on detectron2: synthetic splits, COCO datasets, pre-flight checks."""
 
-import argparse
 import itertools
 import json
 import os
@@ -20,14 +19,12 @@ from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
 from fad.data import (  # noqa: E402
     SYNTHETIC_CLASSES,
     SYNTHETIC_SPLITS,
-    add_dataset_arguments,
     check_dataset_files,
     check_disjoint_datasets,
     dataset_num_classes,
-    ensure_synthetic_dataset,
+    prepare_datasets,
     register_coco_dataset,
-    register_datasets_from_args,
-    register_synthetic_dataset,
+    register_synthetic_datasets,
     synthetic_root,
 )
 
@@ -47,34 +44,15 @@ def names():
     for name in created:
         DatasetCatalog.pop(name, None)
         MetadataCatalog.pop(name, None)
-        SYNTHETIC_SPLITS.pop(name, None)
 
 
 @pytest.fixture
-def synthetic_root_dir(tmp_path, monkeypatch):
+def moved_synthetic(tmp_path, synthetic_root):
+    """The synthetic splits registered under an empty root for the test, then moved back."""
     root = tmp_path / "synthetic"
-    monkeypatch.setenv("FAD_SYNTHETIC_ROOT", str(root))
-    return root
-
-
-@pytest.fixture
-def fresh_val_split():
-    """Re-registers fad_synthetic_val around the test, so paths fixed by it do not leak."""
-
-    def reregister():
-        split = SYNTHETIC_SPLITS.pop("fad_synthetic_val")
-        DatasetCatalog.remove("fad_synthetic_val")
-        MetadataCatalog.remove("fad_synthetic_val")
-        register_synthetic_dataset(
-            name="fad_synthetic_val",
-            seed=split.seed,
-            num_images=split.num_images,
-            subdir=split.subdir,
-        )
-
-    reregister()
-    yield "fad_synthetic_val"
-    reregister()
+    register_synthetic_datasets(str(root))
+    yield root
+    register_synthetic_datasets(str(synthetic_root))
 
 
 def _write_coco(path, *, categories=None, with_categories=True):
@@ -97,33 +75,32 @@ def _write_coco(path, *, categories=None, with_categories=True):
     return str(path)
 
 
-def test_default_splits_are_registered_lazily(fresh_val_split, synthetic_root_dir):
-    assert {
-        n: (s.seed, s.num_images)
-        for n, s in SYNTHETIC_SPLITS.items()
-        if n.startswith("fad_synthetic_")
-    } == {
-        "fad_synthetic_train": (0, 256),
-        "fad_synthetic_arch": (1, 64),
-        "fad_synthetic_val": (2, 64),
+def test_synthetic_splits_are_registered_without_touching_the_disk(moved_synthetic):
+    assert {n: (s.subdir, s.seed, s.num_images) for n, s in SYNTHETIC_SPLITS.items()} == {
+        "fad_synthetic_train": ("train", 0, 256),
+        "fad_synthetic_arch": ("arch", 1, 64),
+        "fad_synthetic_val": ("val", 2, 64),
     }
-    for name in SYNTHETIC_SPLITS:
-        assert name in DatasetCatalog
+    for name, split in SYNTHETIC_SPLITS.items():
+        meta = MetadataCatalog.get(name)
+        assert meta.json_file == str(moved_synthetic / split.subdir / "annotations.json")
+        assert meta.image_root == str(moved_synthetic / split.subdir / "images")
+        assert meta.evaluator_type == "coco"
         assert dataset_num_classes(name) == len(SYNTHETIC_CLASSES)
-        assert MetadataCatalog.get(name).evaluator_type == "coco"
-    assert "json_file" not in MetadataCatalog.get(fresh_val_split).as_dict()
-    assert not synthetic_root_dir.exists()
+    assert not moved_synthetic.exists()
 
 
-def test_synthetic_split_is_generated_under_the_root_on_first_load(
-    fresh_val_split, synthetic_root_dir
-):
-    records = DatasetCatalog.get(fresh_val_split)
+def test_prepare_generates_the_named_splits_once(moved_synthetic):
+    prepare_datasets(["fad_synthetic_val", "coco_2017_val"])  # other datasets are left alone
+    assert sorted(os.listdir(moved_synthetic)) == ["val"]
+    json_file = moved_synthetic / "val" / "annotations.json"
+    stamp = json_file.stat().st_mtime_ns
+    prepare_datasets(["fad_synthetic_val"])
+    assert json_file.stat().st_mtime_ns == stamp
+
+    records = DatasetCatalog.get("fad_synthetic_val")
     assert len(records) == 64
-    assert os.path.isfile(synthetic_root_dir / "val" / "annotations.json")
-    meta = MetadataCatalog.get(fresh_val_split)
-    assert meta.json_file == str(synthetic_root_dir / "val" / "annotations.json")
-    assert meta.thing_classes == list(SYNTHETIC_CLASSES)
+    assert MetadataCatalog.get("fad_synthetic_val").thing_classes == list(SYNTHETIC_CLASSES)
     assert all(os.path.isfile(r["file_name"]) for r in records)
     empty = [r for r in records if not r["annotations"]]
     assert len(empty) == 6  # floor(64 * 0.1), loaded as records without annotations
@@ -137,22 +114,9 @@ def test_root_falls_back_to_detectron2_datasets(monkeypatch, tmp_path):
     assert synthetic_root() == str(tmp_path / "fad_synthetic")
 
 
-def test_coco_evaluator_works_before_the_dataset_was_loaded(
-    names, synthetic_root_dir, tmp_path, monkeypatch
-):
-    name = names()
-    register_synthetic_dataset(name=name, seed=5, num_images=10, subdir="tiny")
-    evaluator = COCOEvaluator(name, output_dir=str(tmp_path / "eval"))
-    json_file = str(synthetic_root_dir / "tiny" / "annotations.json")
-    assert MetadataCatalog.get(name).json_file == json_file
-    assert ensure_synthetic_dataset(name) == json_file
-
-    # A later change of the environment does not move a split whose paths are fixed.
-    monkeypatch.setenv("FAD_SYNTHETIC_ROOT", str(tmp_path / "elsewhere"))
-    records = DatasetCatalog.get(name)
-    assert all(r["file_name"].startswith(str(synthetic_root_dir)) for r in records)
-
-    # The ground truth as predictions scores 100 AP: ids and the category mapping line up.
+def test_coco_evaluator_scores_the_ground_truth_100_ap(synthetic_root, tmp_path):
+    evaluator = COCOEvaluator("fad_synthetic_val", output_dir=str(tmp_path / "eval"))
+    records = DatasetCatalog.get("fad_synthetic_val")
     evaluator.reset()
     for record in records:
         boxes = [
@@ -166,32 +130,22 @@ def test_coco_evaluator_works_before_the_dataset_was_loaded(
             [a["category_id"] for a in record["annotations"]], dtype=torch.int64
         )
         evaluator.process([{"image_id": record["image_id"]}], [{"instances": instances}])
+    # Ids and the category mapping line up.
     assert evaluator.evaluate()["bbox"]["AP"] == pytest.approx(100.0)
-
-
-def test_ensure_rejects_unknown_names():
-    with pytest.raises(KeyError, match="not a registered synthetic dataset"):
-        ensure_synthetic_dataset("coco_2017_val")
 
 
 def test_register_coco_dataset(names, tmp_path):
     name = names()
     json_file = _write_coco(tmp_path / "a.json")
     (tmp_path / "images").mkdir()
-    classes = register_coco_dataset(
-        name=name, json_file=json_file, image_root=str(tmp_path / "images")
-    )
-    assert classes == ["ant", "zebra"]  # sorted by category id, as load_coco_json orders them
-    meta = MetadataCatalog.get(name)
-    assert meta.thing_classes == classes and meta.evaluator_type == "coco"
+    register_coco_dataset(name=name, json_file=json_file, image_root=str(tmp_path / "images"))
+    assert MetadataCatalog.get(name).evaluator_type == "coco"
     assert dataset_num_classes(name) == 2
     records = DatasetCatalog.get(name)
+    assert MetadataCatalog.get(name).thing_classes == ["ant", "zebra"]  # by category id
     assert records[0]["annotations"][0]["category_id"] == 1  # category 5 is "zebra"
     # Registering the same files again is a no-op; other files under the same name are an error.
-    again = register_coco_dataset(
-        name=name, json_file=json_file, image_root=str(tmp_path / "images")
-    )
-    assert again == classes
+    register_coco_dataset(name=name, json_file=json_file, image_root=str(tmp_path / "images"))
     other = _write_coco(tmp_path / "b.json")
     with pytest.raises(ValueError, match=f"{name}.*already registered"):
         register_coco_dataset(name=name, json_file=other, image_root=str(tmp_path / "images"))
@@ -199,54 +153,43 @@ def test_register_coco_dataset(names, tmp_path):
         register_coco_dataset(name="voc_2012_val", json_file=json_file, image_root=str(tmp_path))
 
 
-def test_register_coco_dataset_errors(names, tmp_path):
-    name = names()
-    good_json = _write_coco(tmp_path / "good.json")
-    missing = str(tmp_path / "missing.json")
-    with pytest.raises(FileNotFoundError, match=f"{name}.*{missing}"):
-        register_coco_dataset(name=name, json_file=missing, image_root=str(tmp_path))
-    no_dir = str(tmp_path / "no_images")
-    with pytest.raises(FileNotFoundError, match=f"{name}.*{no_dir}"):
-        register_coco_dataset(name=name, json_file=good_json, image_root=no_dir)
-    no_categories = _write_coco(tmp_path / "nocat.json", with_categories=False)
-    with pytest.raises(ValueError, match=f"{name}.*nocat.json.*categories"):
-        register_coco_dataset(name=name, json_file=no_categories, image_root=str(tmp_path))
-    no_images = tmp_path / "noimg.json"
-    no_images.write_text(
+def _no_images(path):
+    path.write_text(
         json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]})
     )
-    with pytest.raises(ValueError, match=f"{name}.*noimg.json has no images"):
-        register_coco_dataset(name=name, json_file=str(no_images), image_root=str(tmp_path))
-    (tmp_path / "broken.json").write_text("{not json")
-    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
-        register_coco_dataset(
-            name=name, json_file=str(tmp_path / "broken.json"), image_root=str(tmp_path)
-        )
-    assert name not in DatasetCatalog
+    return str(path)
 
 
-def test_register_coco_from_command_line(names, tmp_path):
-    parser = argparse.ArgumentParser()
-    add_dataset_arguments(parser)
-    assert register_datasets_from_args(parser.parse_args([])) == {}
-    first, second = names(), names()
-    json_file = _write_coco(tmp_path / "a.json")
-    other = _write_coco(tmp_path / "b.json", categories=[{"id": 1, "name": "cat"}])
-    root = str(tmp_path)
-    args = parser.parse_args(
-        ["--register-coco", first, json_file, root, "--register-coco", second, other, root]
-    )
-    assert args.register_coco == [[first, json_file, root], [second, other, root]]
-    assert register_datasets_from_args(args) == {first: ["ant", "zebra"], second: ["cat"]}
-    assert first in DatasetCatalog and second in DatasetCatalog
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        pytest.param(
+            lambda p: _write_coco(p, with_categories=False), "is not a COCO-style", id="no_cats"
+        ),
+        pytest.param(
+            lambda p: _write_coco(p, categories=[{"id": 1}]), "needs 'id' and 'name'", id="cats"
+        ),
+        pytest.param(_no_images, "has no images", id="no_images"),
+        pytest.param(lambda p: p.write_text("{not json") and str(p), "not valid JSON", id="json"),
+    ],
+)
+def test_unusable_coco_json_is_refused_by_the_class_count(names, tmp_path, write, message):
+    name = names()
+    json_file = write(tmp_path / "bad.json")
+    register_coco_dataset(name=name, json_file=json_file, image_root=str(tmp_path))
+    with pytest.raises(ValueError, match=f"{name}.*bad.json.*{message}"):
+        dataset_num_classes(name)
 
 
-def test_check_dataset_files_reports_a_missing_coco_json(names, tmp_path):
+def test_check_dataset_files_reports_a_missing_coco_json_and_image_root(names, tmp_path):
     name = names()
     json_file = tmp_path / "a.json"
     _write_coco(json_file)
-    register_coco_dataset(name=name, json_file=str(json_file), image_root=str(tmp_path))
-    check_dataset_files([name, "fad_synthetic_train"])
+    register_coco_dataset(name=name, json_file=str(json_file), image_root=str(tmp_path / "img"))
+    with pytest.raises(FileNotFoundError, match=f"'{name}' needs {tmp_path / 'img'}"):
+        check_dataset_files([name])
+    (tmp_path / "img").mkdir()
+    check_dataset_files([name])
     json_file.unlink()
     with pytest.raises(FileNotFoundError, match=f"'{name}' needs {json_file}") as error:
         check_dataset_files([name])

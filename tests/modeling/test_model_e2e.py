@@ -20,7 +20,6 @@ from detectron2.modeling.meta_arch.fcos import FCOS, FCOSHead  # noqa: E402
 from detectron2.solver.build import get_default_optimizer_params  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
-from test_cells import _original_tower_params  # noqa: E402
 from torch import nn  # noqa: E402
 
 from fad.genotypes import (  # noqa: E402
@@ -35,7 +34,7 @@ from fad.modeling import FADFCOS, FADHead  # noqa: E402
 from fad.nas.derived_cells import DerivedTower  # noqa: E402
 from fad.nas.search_cells import SearchTower  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SEARCH_VOC = "configs/fad/search/fad_fcos_R_50_FPN_voc.py"
 SEARCH_R18 = "configs/fad/search/fad_fcos_R_18_synthetic.py"
@@ -287,8 +286,14 @@ def test_search_model_arch_parameters_and_genotypes(shared_models):
     model = shared_models(SEARCH_VOC)
     alphas = model.arch_parameters()
     assert [tuple(a.shape) for a in alphas] == [(2, NUM_OPS), (3, NUM_OPS), (4, NUM_OPS)] * 2
-    assert ids(alphas[:3]) == ids(model.head.bbox_tower.arch_parameters())
-    assert ids(alphas[3:]) == ids(model.head.cls_tower.arch_parameters())
+    towers = model.search_towers()
+    assert list(towers) == ["box", "cls"]
+    assert towers["box"] is model.head.bbox_tower and towers["cls"] is model.head.cls_tower
+    assert ids(alphas[:3]) == ids(towers["box"].alphas)
+    assert ids(alphas[3:]) == ids(towers["cls"].alphas)
+    assert model.arch_parameter_names() == [
+        f"head.{tower}.alphas.{i}" for tower in ("bbox_tower", "cls_tower") for i in range(3)
+    ]
     assert all(isinstance(a, nn.Parameter) and a.requires_grad for a in alphas)
 
     genotypes = model.genotypes()
@@ -441,12 +446,14 @@ def _n_params(module: nn.Module) -> int:
 
 
 @pytest.mark.parametrize("rel_path, op_channels", [(AUGMENT_R50, 96), (AUGMENT_X101, 128)])
-def test_derived_towers_have_the_original_parameter_counts(rel_path, op_channels, shared_models):
+def test_derived_towers_have_the_original_parameter_counts(
+    rel_path, op_channels, shared_models, original_tower_params
+):
     head = shared_models(rel_path).head
     assert head.bbox_tower.genotype == FAD_PAPER_BOX
     assert head.cls_tower.genotype == FAD_PAPER_CLS
     for tower, genotype in ((head.bbox_tower, FAD_PAPER_BOX), (head.cls_tower, FAD_PAPER_CLS)):
-        expected = _original_tower_params(genotype, c_node=256, c=op_channels, num_cells=2)
+        expected = original_tower_params(genotype, c_node=256, c=op_channels, num_cells=2)
         assert _n_params(tower) == expected
     if rel_path == AUGMENT_R50:
         assert _n_params(head.bbox_tower) == 1_935_552
@@ -669,3 +676,23 @@ def test_search_with_one_fad_tower(searched):
     check_losses(train_losses(model, batch("boxes", model.num_classes))).backward()
     for i, a in enumerate(alphas):
         assert a.grad is not None and a.grad.abs().sum() > 0, f"alpha {i}"
+
+
+# ------------------------------------------------------------------------------------------------
+# 9. Mixed precision
+
+
+@pytest.mark.parametrize("rel_path", [SEARCH_R18, AUGMENT_R18])
+def test_training_step_under_autocast(rel_path):
+    """Under bfloat16 autocast (search_net.py on a CPU) the head runs in bfloat16, the losses
+    stay float32 and finite, and every alpha still gets a gradient."""
+    model = build(rel_path)
+    dtypes = []
+    model.head.cls_tower.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = train_losses(model, batch("one_empty", model.num_classes))
+    assert set(dtypes) == {torch.bfloat16}
+    assert all(v.dtype == torch.float32 for v in losses.values())
+    check_losses(losses).backward()
+    for i, a in enumerate(model.arch_parameters()):
+        assert a.grad is not None and torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0, i

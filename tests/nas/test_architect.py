@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from fad.nas.architect import Architect
-from fad.nas.search_cells import SearchTower
+from fad.nas.search_cells import SearchTower, arch_parameters, weight_parameters
 
 
 class TinySearchNet(nn.Module):
@@ -24,11 +24,10 @@ class TinySearchNet(nn.Module):
         return self.pred(self.tower(x))
 
     def arch_parameters(self):
-        return self.tower.arch_parameters()
+        return arch_parameters(self)
 
     def weight_parameters(self):
-        alphas = {id(a) for a in self.arch_parameters()}
-        return [p for p in self.parameters() if id(p) not in alphas]
+        return weight_parameters(self)
 
 
 class SmoothMixNet(nn.Module):

@@ -4,37 +4,9 @@ import pytest
 import torch
 
 from fad import genotypes as gt
+from fad.genotypes import PRIMITIVES
 from fad.nas.derived_cells import DerivedTower
-from fad.nas.ops import PRIMITIVES, op_layers
-from fad.nas.search_cells import SearchTower
-
-
-def _op_params(name: str, c: int) -> int:
-    """Parameters of a derived op, from the original code's layer definitions."""
-    gn = 2 * c
-    per_layer = {
-        "std": 9 * c * c + c + gn,  # 3x3 conv with bias, GN
-        "sinSep": 9 * c + c * c + c + gn,  # depthwise (no bias), pointwise (bias), GN
-        "dil": 9 * c + c + c * c + c + gn,  # depthwise dilated (bias), pointwise (bias), GN
-    }
-    return sum(per_layer[k] for k in op_layers(name))
-
-
-def _original_tower_params(genotype, *, c_node: int, c: int, num_cells: int) -> int:
-    """Parameter count of the original FAD AugmentRCNN tower for ``genotype``.
-
-    Each edge is Sequential(1x1 conv C_node->C with bias, op, 1x1 conv C->C_node with bias);
-    a cell whose input has 3 * C_node channels pre-processes it with StdConv 1x1 (bias, GN).
-    """
-    edges = sum(
-        c_node * c + c + _op_params(op, c) + c * c_node + c_node
-        for node in genotype.normal
-        for op, _ in node
-    )
-    preproc = 3 * c_node * c_node + c_node + 2 * c_node
-    # Cell 0 reads (feature, feature); cell k >= 1 reads a 3 * C_node-wide s1 (and s0 from k >= 2).
-    preprocs = sum(min(k, 2) for k in range(num_cells))
-    return num_cells * edges + preprocs * preproc
+from fad.nas.search_cells import SearchTower, arch_parameters, weight_parameters
 
 
 def _n_params(module) -> int:
@@ -45,9 +17,9 @@ def _n_params(module) -> int:
     "genotype", [gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS, gt.FAD_OTHER_BOX, gt.FAD_OTHER_CLS]
 )
 @pytest.mark.parametrize("c", [96, 128])
-def test_derived_tower_has_the_original_parameter_count(genotype, c):
+def test_derived_tower_has_the_original_parameter_count(genotype, c, original_tower_params):
     tower = DerivedTower(genotype=genotype, in_channels=256, op_channels=c, num_cells=2)
-    assert _n_params(tower) == _original_tower_params(genotype, c_node=256, c=c, num_cells=2)
+    assert _n_params(tower) == original_tower_params(genotype, c_node=256, c=c, num_cells=2)
 
 
 def test_paper_box_tower_figure():
@@ -148,7 +120,7 @@ def test_derived_tower_accepts_text_and_plain_genotypes_and_checks_nodes():
 def test_search_tower_alphas_forward_and_gradients(num_cells, share):
     torch.manual_seed(0)
     tower = SearchTower(in_channels=64, op_channels=32, num_cells=num_cells, share=share)
-    assert [tuple(a.shape) for a in tower.arch_parameters()] == [(2, 11), (3, 11), (4, 11)]
+    assert [tuple(a.shape) for a in arch_parameters(tower)] == [(2, 11), (3, 11), (4, 11)]
     assert all(a.abs().max() < 0.01 for a in tower.alphas)  # 1e-3 * N(0, 1)
     s0, s1 = torch.randn(2, 64, 6, 7), torch.randn(2, 64, 6, 7)
     out = tower(s0, s1)
@@ -171,3 +143,20 @@ def test_search_cell_edges_are_bias_free_bottlenecks():
     assert pre.weight.shape == (32, 64, 1, 1) and pre.bias is None
     assert post.weight.shape == (64, 32, 1, 1) and post.bias is None
     assert [len(node) for node in tower.cells[0].dag] == [2, 3, 4]
+
+
+def test_alphas_and_weights_are_told_apart_by_name():
+    """Any module holding search towers splits into alphas and weights by parameter name."""
+    model = torch.nn.ModuleDict(
+        {"box": SearchTower(in_channels=32, op_channels=32), "pred": torch.nn.Conv2d(96, 1, 1)}
+    )
+    alphas, weights = arch_parameters(model), weight_parameters(model)
+    assert [n for n, p in model.named_parameters() if any(p is a for a in alphas)] == [
+        "box.alphas.0",
+        "box.alphas.1",
+        "box.alphas.2",
+    ]
+    assert len(alphas) + len(weights) == len(list(model.parameters()))
+    assert not {id(p) for p in alphas} & {id(p) for p in weights}
+    model["pred"].weight.requires_grad_(False)  # frozen weights are not trained
+    assert len(weight_parameters(model)) == len(weights) - 1

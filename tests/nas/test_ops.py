@@ -4,15 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fad.genotypes import PRIMITIVES, PRIMITIVES_DIL3, op_layers, primitives
 from fad.nas.mixed_op import MixedOp, RepShareMixedOp
-from fad.nas.ops import (
-    PRIMITIVES,
-    PRIMITIVES_DIL3,
-    DilatedDepthwiseConv,
-    build_op,
-    op_layers,
-    primitives,
-)
+from fad.nas.ops import DilatedDepthwiseConv, build_op
 
 C = 32  # the smallest width GroupNorm(32) allows
 
@@ -36,31 +30,15 @@ def test_primitives_are_the_published_names_in_alpha_order():
     assert op_layers("sinSep_conv_3x3_x2+dil_conv_3x3") == ["sinSep", "sinSep", "dil"]
 
 
-def _params(c_in_out: int, *, std: int = 0, sin: int = 0, dil: int = 0) -> int:
-    """Parameter count of an op from the original code's layer definitions."""
-    gn = 2 * c_in_out
-    std_layer = 9 * c_in_out**2 + c_in_out + gn  # 3x3 conv with bias
-    sin_layer = 9 * c_in_out + c_in_out**2 + c_in_out + gn  # dw (no bias) + pw (bias)
-    dil_layer = 9 * c_in_out + c_in_out + c_in_out**2 + c_in_out + gn  # dw (bias) + pw (bias)
-    return std * std_layer + sin * sin_layer + dil * dil_layer
-
-
 @pytest.mark.parametrize("name", [p for p in PRIMITIVES_DIL3 if p != "none"])
-def test_every_op_alone_shape_gradients_and_parameters(name):
+def test_every_op_alone_shape_gradients_and_parameters(name, op_params):
     op = build_op(name, channels=C)
     x = torch.randn(2, C, 9, 11)
     y = op(x)
     assert y.shape == x.shape
     y.square().mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in op.parameters())
-    layers = op_layers(name)
-    expected = _params(
-        C,
-        std=layers.count("std"),
-        sin=layers.count("sinSep"),
-        dil=layers.count("dil") + layers.count("dil3"),
-    )
-    assert sum(p.numel() for p in op.parameters()) == expected
+    assert sum(p.numel() for p in op.parameters()) == op_params(name, C)
 
 
 def test_none_op_is_zero_and_unknown_op_is_refused():

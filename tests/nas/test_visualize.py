@@ -1,28 +1,23 @@
-"""Cell plots: DOT source of a genotype and its PNG rendering (fad.nas.visualize)."""
+"""Cell plots: a genotype's graph, its DOT source and its PNG rendering (fad.nas.visualize)."""
 
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 
+import graphviz
 import pytest
 
 from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS
 from fad.nas import visualize
-from fad.nas.visualize import genotype_to_dot, plot_genotype
+from fad.nas.visualize import genotype_to_graph, plot_genotype
 
 DOT = shutil.which("dot")
-needs_dot = pytest.mark.skipif(DOT is None, reason="Graphviz `dot` is not installed")
-
-EDGE = re.compile(r'^\s*"([^"]+)" -> "([^"]+)"(?: \[label="((?:[^"\\]|\\.)*)"\])?;$')
+needs_dot = pytest.mark.skipif(
+    DOT is None, reason="Graphviz's `dot` program is not installed (apt-get install graphviz)"
+)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _edges(source):
-    """(source id, target id, label or None) of every edge statement in a DOT source."""
-    return [m.groups() for m in map(EDGE.match, source.splitlines()) if m]
 
 
 def _node_id(source_index):
@@ -30,15 +25,14 @@ def _node_id(source_index):
 
 
 def _expected_edges(genotype):
-    op_edges = [
+    op_edges = {
         (_node_id(src), f"n{k}", op) for k, node in enumerate(genotype.normal) for op, src in node
-    ]
-    concat_edges = [(f"n{k}", "out", None) for k in range(genotype.num_nodes)]
-    return op_edges + concat_edges
+    }
+    return op_edges | {(f"n{k}", "out", None) for k in range(genotype.num_nodes)}
 
 
-def _render_json(source, tmp_path):
-    """Parse a DOT source with Graphviz itself: the graph as ``dot -Tjson0`` reports it."""
+def _parsed(source, tmp_path):
+    """The graph as Graphviz itself reads the source: (graph attributes, nodes, edges)."""
     path = tmp_path / "parse.dot"
     path.write_text(source, encoding="utf-8")
     out = subprocess.run(
@@ -60,55 +54,41 @@ def warned_reset(monkeypatch):
 
 
 @pytest.mark.parametrize("genotype", [FAD_PAPER_BOX, FAD_PAPER_CLS])
-def test_dot_has_every_op_edge_and_concat_edge(genotype):
-    source = genotype_to_dot(genotype)
-    assert source.startswith('digraph "cell" {\n  rankdir=LR;\n')
-    assert source.endswith("}\n") and source.count("{") == source.count("}")
-    assert _edges(source) == _expected_edges(genotype)
-    for node_id, color in [
-        ("in0", "darkseagreen2"),
-        ("in1", "darkseagreen2"),
-        ("n0", "lightblue"),
-        ("n2", "lightblue"),
-        ("out", "palegoldenrod"),
-    ]:
-        assert re.search(rf'^  "{node_id}" \[label=".*", fillcolor={color}\];$', source, re.M)
+def test_graph_has_every_op_edge_and_concat_edge(genotype):
+    graph = genotype_to_graph(genotype, name="cell")
+    assert graph.name == "cell" and graph.graph_attr["rankdir"] == "LR"
+    lines = [line.strip() for line in graph.body]
+    for src, dst, label in _expected_edges(genotype):
+        attrs = f' [label="{label}"]' if label and "+" in label else f" [label={label}]"
+        assert f"{src} -> {dst}{attrs if label else ''}" in lines
+    assert sum("->" in line for line in lines) == 2 * genotype.num_nodes + genotype.num_nodes
 
 
 def test_equal_input_labels_keep_two_input_nodes():
-    source = genotype_to_dot(FAD_PAPER_BOX, inputs=("feature", "feature"), name="box")
-    assert source.startswith('digraph "box" {')
-    assert '"in0" [label="feature"' in source and '"in1" [label="feature"' in source
-    sources = {src for src, _, _ in _edges(source)}
-    assert {"in0", "in1"} <= sources
-
-
-def test_labels_are_escaped():
-    source = genotype_to_dot(
-        FAD_PAPER_CLS, inputs=('a "quoted" in', "back\\slash"), caption="line 1\nline 2"
-    )
-    assert r'"in0" [label="a \"quoted\" in"' in source
-    assert r'"in1" [label="back\\slash"' in source
-    assert r'graph [label="line 1\nline 2", labelloc=b,' in source
-    assert '"in1" -> "n0" [label="sinSep_conv_3x3_x2+dil_conv_3x3"];' in source
+    graph = genotype_to_graph(FAD_PAPER_BOX, inputs=("feature", "feature"), name="box")
+    lines = [line.strip() for line in graph.body]
+    assert "in0 [label=feature fillcolor=darkseagreen2]" in lines
+    assert "in1 [label=feature fillcolor=darkseagreen2]" in lines
 
 
 def test_inputs_must_be_two_labels():
     with pytest.raises(ValueError, match="two labels"):
-        genotype_to_dot(FAD_PAPER_BOX, inputs=("feature",))
+        genotype_to_graph(FAD_PAPER_BOX, inputs=("feature",))
 
 
 @needs_dot
-def test_graphviz_parses_the_dot_source_as_written(tmp_path):
-    inputs = ('bbox_"feature"', "feature\\x")
-    source = genotype_to_dot(FAD_PAPER_CLS, name="cls", inputs=inputs, caption="FAD cls")
-    graph, nodes, edges = _render_json(source, tmp_path)
-    assert graph["name"] == "cls" and graph["label"] == "FAD cls"
+def test_graphviz_reads_the_graph_as_drawn(tmp_path):
+    graph = genotype_to_graph(
+        FAD_PAPER_CLS, name="cls", inputs=('bbox_"feature"', "feature"), caption="FAD cls"
+    )
+    attrs, nodes, edges = _parsed(graph.source, tmp_path)
+    assert attrs["name"] == "cls" and attrs["label"] == "FAD cls"
     assert set(nodes) == {"in0", "in1", "n0", "n1", "n2", "out"}
-    # The DOT parser unquotes; a label's backslash stays escaped until the label is drawn.
-    assert nodes["in0"]["label"] == 'bbox_"feature"' and nodes["in1"]["label"] == "feature\\\\x"
+    assert nodes["in0"]["label"] == 'bbox_"feature"' and nodes["in1"]["label"] == "feature"
+    assert nodes["in0"]["fillcolor"] == "darkseagreen2"
+    assert nodes["n1"]["fillcolor"] == "lightblue"
     assert nodes["out"]["fillcolor"] == "palegoldenrod"
-    assert edges == set(_expected_edges(FAD_PAPER_CLS))
+    assert edges == _expected_edges(FAD_PAPER_CLS)
 
 
 @needs_dot
@@ -121,34 +101,45 @@ def test_plot_renders_a_png(tmp_path, warned_reset, caplog):
     with open(paths["png"], "rb") as f:
         assert f.read(8) == PNG_MAGIC
     with open(paths["dot"], encoding="utf-8") as f:
-        assert f.read() == genotype_to_dot(FAD_PAPER_CLS, **kwargs)
+        assert f.read() == genotype_to_graph(FAD_PAPER_CLS, **kwargs).source
     assert sorted(os.listdir(stem.parent)) == ["cls_cell.dot", "cls_cell.png"]  # no temp files
     assert not caplog.records
 
 
 def test_missing_dot_writes_the_source_and_warns_once(tmp_path, monkeypatch, warned_reset, caplog):
-    monkeypatch.setattr(visualize.shutil, "which", lambda name: None)
+    def no_dot(*args, **kwargs):
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", no_dot)
     with caplog.at_level(logging.WARNING, logger=visualize.__name__):
         first = plot_genotype(FAD_PAPER_BOX, str(tmp_path / "box"))
         second = plot_genotype(FAD_PAPER_CLS, tmp_path / "cls")
     assert first == {"dot": str(tmp_path / "box.dot")}
     assert second == {"dot": str(tmp_path / "cls.dot")}
     assert sorted(os.listdir(tmp_path)) == ["box.dot", "cls.dot"]
-    assert (tmp_path / "box.dot").read_text(encoding="utf-8") == genotype_to_dot(FAD_PAPER_BOX)
+    assert (tmp_path / "box.dot").read_text() == genotype_to_graph(FAD_PAPER_BOX).source
     warnings = [r for r in caplog.records if r.name == visualize.__name__]
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
     assert "apt-get install graphviz" in warnings[0].getMessage()
 
 
-def test_failing_dot_raises_naming_the_command_and_stderr(tmp_path, monkeypatch):
-    fake = tmp_path / "bin" / "dot"
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'syntax error in line 1' >&2\nexit 1\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(visualize.shutil, "which", lambda name: str(fake))
+def test_failing_dot_raises_naming_the_error_and_keeps_the_source(tmp_path, monkeypatch):
+    def failing(*args, **kwargs):
+        raise graphviz.CalledProcessError(1, ["dot", "-Tpng"], stderr=b"syntax error in line 1")
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", failing)
     out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(RuntimeError, match="syntax error in line 1") as info:
+    with pytest.raises(RuntimeError, match="could not render .*box.dot"):
         plot_genotype(FAD_PAPER_BOX, str(out / "box"))
-    assert f"{fake} -Tpng" in str(info.value) and "exit code 1" in str(info.value)
     assert os.listdir(out) == ["box.dot"]  # the source is kept, no PNG or temp file is left
+
+
+def test_files_get_the_users_normal_permissions(tmp_path, monkeypatch):
+    monkeypatch.setattr(graphviz.Digraph, "pipe", lambda *a, **k: PNG_MAGIC)
+    old = os.umask(0o022)
+    try:
+        paths = plot_genotype(FAD_PAPER_BOX, str(tmp_path / "box"))
+    finally:
+        os.umask(old)
+    for path in paths.values():
+        assert os.stat(path).st_mode & 0o777 == 0o644, path

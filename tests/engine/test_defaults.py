@@ -1,0 +1,90 @@
+"""The scripts' shared plumbing: configs checked on the meta device, override keys, old configs."""
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("detectron2", reason="detectron2 is not installed: the engine tests need it")
+
+import torch  # noqa: E402
+from detectron2.config import LazyConfig  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from fad.engine.defaults import (  # noqa: E402
+    build_model_on_meta,
+    check_override_keys,
+    load_config,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*/**/*.py"))
+AUGMENT_R18 = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
+
+
+def _experiments():
+    return [c for c in CONFIGS if "/common/" not in c]
+
+
+@pytest.mark.parametrize("rel_path", _experiments())
+def test_every_experiment_config_builds_on_the_meta_device(rel_path):
+    model = build_model_on_meta(LazyConfig.load(str(ROOT / rel_path)))
+    assert all(p.is_meta for p in model.parameters())
+
+
+def test_the_meta_build_runs_the_constructors_checks():
+    cfg = LazyConfig.load(str(ROOT / AUGMENT_R18))
+    cfg.model.head.box_genotype = (
+        "Genotype(normal=[[('x', 0), ('x', 1)]], normal_concat=range(2, 3))"
+    )
+    with pytest.raises(ValueError, match="box_genotype does not fit .* unknown op 'x'"):
+        build_model_on_meta(cfg)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "train.max_iter=5",
+        "model.head.dil3=True",  # a constructor argument the config leaves at its default
+        "model.head.share=False",
+        "dataloader.train.num_workers=0",
+        "dataloader.train.mapper.augmentations.0.short_edge_length=96",
+        "+train.my_note=1",  # hydra's explicit add
+        "model.head.cls_genotype.normal.0.0=[std_conv_3x3,1]",
+    ],
+)
+def test_override_keys_that_exist_or_that_a_target_takes(override):
+    cfg = LazyConfig.load(str(ROOT / AUGMENT_R18))
+    cfg.model.head.cls_genotype = OmegaConf.create({"normal": [[["a", 0]]], "normal_concat": [2]})
+    check_override_keys(cfg, [override])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        pytest.param("train.max_iters=5", "did you mean train.max_iter\\?", id="typo"),
+        pytest.param("model.head.op_channel=32", "did you mean model.head.op_channels", id="arg"),
+        pytest.param("trian.max_iter=5", "trian.max_iter .* did you mean train\\?", id="top"),
+        pytest.param("model.head.dil3.x=1", "model.head.dil3.x names a key", id="deeper"),
+        pytest.param("solver.lr=0.1", "solver.lr names a key the config does not have'$", id="far"),
+    ],
+)
+def test_override_keys_the_config_does_not_have_are_refused(override, message):
+    cfg = LazyConfig.load(str(ROOT / AUGMENT_R18))
+    with pytest.raises(KeyError, match=message):
+        check_override_keys(cfg, [override])
+
+
+def test_load_config_updates_targets_that_moved(tmp_path):
+    cfg = LazyConfig.load(str(ROOT / AUGMENT_R18))
+    LazyConfig.save(cfg, str(tmp_path / "config.yaml"))
+    text = (tmp_path / "config.yaml").read_text().replace("fad.engine.solver.", "fad.solver.")
+    (tmp_path / "config.yaml").write_text(text)
+
+    class Args:
+        config_file = str(tmp_path / "config.yaml")
+        opts = []
+
+    loaded = load_config(Args())
+    assert loaded.optimizer.params._target_ == "fad.engine.solver.get_weight_optimizer_params"
+    model = build_model_on_meta(loaded)
+    assert isinstance(model, torch.nn.Module)

@@ -1,0 +1,259 @@
+"""SearchTrainer and its hooks in this process: failures, mixed precision, DDP, alphas."""
+
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("detectron2", reason="detectron2 is not installed: the engine tests need it")
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from detectron2.config import LazyConfig, instantiate  # noqa: E402
+from detectron2.engine import HookBase  # noqa: E402
+from detectron2.utils.events import EventStorage  # noqa: E402
+
+from fad.engine import GenotypeWriter, SearchTrainer  # noqa: E402
+from fad.genotypes import load_genotype_file  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
+
+
+def _in_process_trainer(tmp_path, *, period=1, max_iter=4):
+    """The synthetic search built by search_net.py's own function, in this process."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import search_net
+    finally:
+        sys.path.remove(str(ROOT))
+    cfg = LazyConfig.load(str(ROOT / SEARCH_CFG))
+    cfg.train.output_dir = str(tmp_path)
+    cfg.train.max_iter = max_iter
+    cfg.train.checkpointer.period = period
+    return search_net.build_search_trainer(cfg)
+
+
+def test_non_finite_weight_loss_stops_with_floating_point_error_and_keeps_checkpoints(
+    tmp_path, synthetic_root
+):
+    trainer, _ = _in_process_trainer(tmp_path)
+    model = trainer.model
+    forward = model.forward
+
+    def poisoned(batched_inputs):
+        losses = forward(batched_inputs)
+        if trainer.iter == 2:
+            losses["loss_fcos_cls"] = losses["loss_fcos_cls"] * float("nan")
+        return losses
+
+    model.forward = poisoned
+    with pytest.raises(FloatingPointError, match="iteration=2"):
+        trainer.train(0, 4)
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
+    for name in ("model_0000000.pth", "model_0000001.pth"):
+        ckpt = torch.load(tmp_path / name, map_location="cpu", weights_only=False)
+        assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "model_final.pth").exists()
+    assert load_genotype_file(str(tmp_path / "genotype.log"))  # written at the last good period
+
+
+def test_non_finite_alpha_loss_stops_before_the_alphas_move(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    module = trainer.unwrapped_model
+    frozen = module.losses_with_frozen_features
+
+    def poisoned(batched_inputs):
+        losses = frozen(batched_inputs)
+        if trainer.iter == 1:
+            losses["loss_fcos_loc"] = losses["loss_fcos_loc"] * float("inf")
+        return losses
+
+    module.losses_with_frozen_features = poisoned
+    snapshot = {}
+
+    class Snapshot(HookBase):
+        def after_step(self):
+            snapshot["alphas"] = [a.detach().clone() for a in module.arch_parameters()]
+
+    trainer.register_hooks([Snapshot()])
+    with pytest.raises(FloatingPointError, match="Architecture loss .* iteration=1"):
+        trainer.train(0, 4)
+    for a, b in zip(module.arch_parameters(), snapshot["alphas"]):
+        assert torch.equal(a, b)
+
+
+def test_weight_step_computes_no_alpha_gradients(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    alphas = trainer.architect.alphas
+    arch_step = trainer.architect.step
+    after_arch_step = {}
+
+    def recording_step(**kwargs):
+        loss = arch_step(**kwargs)
+        after_arch_step["grads"] = [a.grad.clone() for a in alphas]
+        return loss
+
+    trainer.architect.step = recording_step
+    with EventStorage(0) as trainer.storage:
+        trainer.run_step()
+    # The weight step's backward added nothing to the alpha step's gradients, and the alphas
+    # are trainable again for the next alpha step.
+    for a, g in zip(alphas, after_arch_step["grads"]):
+        assert torch.equal(a.grad, g)
+        assert a.requires_grad
+
+
+def test_alpha_step_metrics_of_the_model_go_under_arch(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    with EventStorage(0) as trainer.storage:
+        trainer.run_step()
+        history = trainer.storage.histories()
+    # FCOS logs its positive count in both steps: once each, apart.
+    assert len(history["num_pos_anchors"].values()) == 1
+    assert len(history["arch/num_pos_anchors"].values()) == 1
+    assert {"arch_loss", "arch_time", "total_loss"} <= set(history)
+
+
+def _nan_gradients(losses):
+    """The losses plus a term whose value is 0 but whose gradient is NaN (sqrt'(0) * 0)."""
+    first = next(iter(losses))
+    return {**losses, "nan_grad": (0 * losses[first]).sqrt()}
+
+
+def test_amp_search_skips_the_steps_whose_gradients_are_not_finite(tmp_path, synthetic_root):
+    built, _ = _in_process_trainer(tmp_path, period=10)
+    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**10) for _ in range(2)]
+    trainer = SearchTrainer(
+        built.model,
+        built.data_loader,
+        built.optimizer,
+        arch_data_loader=built.arch_data_loader,
+        arch_optimizer=built.arch_optimizer,
+        clip_grad_norm=20.0,
+        amp_precision=torch.bfloat16,
+        grad_scaler=scalers[0],
+        arch_grad_scaler=scalers[1],
+    )
+    module = trainer.unwrapped_model
+    forward, frozen = module.forward, module.losses_with_frozen_features
+    poison = {"forward": False, "frozen": False}
+    module.forward = lambda x: (_nan_gradients if poison["forward"] else dict)(forward(x))
+    module.losses_with_frozen_features = lambda x: (_nan_gradients if poison["frozen"] else dict)(
+        frozen(x)
+    )
+    dtypes = []
+    module.head.cls_tower.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+
+    def step(**which):
+        poison.update(which)
+        weights = [p.detach().clone() for p in trainer._weights]
+        alphas = [a.detach().clone() for a in module.arch_parameters()]
+        with EventStorage(trainer.iter) as trainer.storage:
+            trainer.run_step()
+        trainer.iter += 1
+        return (
+            any(not torch.equal(a, b) for a, b in zip(trainer._weights, weights)),
+            any(not torch.equal(a, b) for a, b in zip(module.arch_parameters(), alphas)),
+        )
+
+    # NaN gradients, finite losses: the scaler skips that step and halves its scale.
+    assert step(forward=True, frozen=False) == (False, True)
+    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**10)
+    assert step(forward=False, frozen=True) == (True, False)
+    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**9)
+    assert step(forward=False, frozen=False) == (True, True)
+    assert all(torch.isfinite(p).all() for p in trainer._weights + module.arch_parameters())
+    assert dtypes and set(dtypes) == {torch.bfloat16}  # both steps ran under autocast
+
+    state = trainer.state_dict()
+    assert state["grad_scaler"]["scale"] == state["arch_grad_scaler"]["scale"] == 2.0**9
+    for scaler in scalers:
+        scaler.update(2.0**10)
+    trainer.load_state_dict(state)
+    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**9)
+
+
+def test_search_trainer_refuses_amp_with_second_order(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    with pytest.raises(ValueError, match="first-order"):
+        SearchTrainer(
+            trainer.model,
+            trainer.data_loader,
+            trainer.optimizer,
+            arch_data_loader=trainer.arch_data_loader,
+            arch_optimizer=trainer.arch_optimizer,
+            second_order=True,
+            amp_precision=torch.bfloat16,
+        )
+
+
+def test_search_trainer_refuses_a_ddp_model_that_holds_the_alphas(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        # Plain DDP would wait for alpha gradients that the weight step does not compute.
+        model = instantiate(LazyConfig.load(str(ROOT / SEARCH_CFG)).model)
+        plain = torch.nn.parallel.DistributedDataParallel(model)
+        with pytest.raises(ValueError, match="create_ddp_model_for"):
+            SearchTrainer(
+                plain,
+                trainer.data_loader,
+                trainer.optimizer,
+                arch_data_loader=trainer.arch_data_loader,
+                arch_optimizer=trainer.arch_optimizer,
+            )
+    finally:
+        dist.destroy_process_group()
+
+
+def test_genotype_writer_refuses_alphas_that_differ_across_ranks(
+    tmp_path, synthetic_root, monkeypatch
+):
+    trainer, _ = _in_process_trainer(tmp_path, period=10)
+    writer = next(h for h in trainer._hooks if isinstance(h, GenotypeWriter))
+    monkeypatch.setattr("fad.engine.hooks.comm.all_gather", lambda x: [x, "0" * 40])
+    with EventStorage(0) as trainer.storage:
+        with pytest.raises(RuntimeError, match="differ across ranks"):
+            writer.write(1)
+    assert not (tmp_path / "genotype.log").exists()
+
+
+def test_a_search_that_fails_in_its_last_iteration_writes_no_final_genotypes(
+    tmp_path, synthetic_root, monkeypatch
+):
+    trainer, _ = _in_process_trainer(tmp_path, period=10, max_iter=2)
+    run_step = trainer.run_step
+
+    def fail_in_the_last_iteration():
+        if trainer.iter == 1:
+            raise RuntimeError("stop")
+        run_step()
+
+    monkeypatch.setattr(trainer, "run_step", fail_in_the_last_iteration)
+    with pytest.raises(RuntimeError, match="stop"):
+        trainer.train(0, 2)
+    assert not (tmp_path / "genotype.log").exists()
+
+
+def test_a_failing_graphviz_costs_the_plot_not_the_search(
+    tmp_path, synthetic_root, monkeypatch, caplog
+):
+    trainer, _ = _in_process_trainer(tmp_path, period=10, max_iter=1)
+
+    def broken_dot(*args, **kwargs):
+        raise RuntimeError("dot -Tpng failed")
+
+    monkeypatch.setattr("fad.engine.hooks.plot_genotype", broken_dot)
+    with caplog.at_level(logging.WARNING, logger="fad.engine.hooks"):
+        trainer.train(0, 1)
+    load_genotype_file(str(tmp_path / "genotype.log"))
+    warnings = [r.getMessage() for r in caplog.records if r.name == "fad.engine.hooks"]
+    assert warnings == [
+        f"Could not plot the {tower} tower's cell: dot -Tpng failed" for tower in ("box", "cls")
+    ]
