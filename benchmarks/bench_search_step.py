@@ -12,8 +12,7 @@ random (nothing can be downloaded); batches are fixed synthetic images with a fe
 How: the cases are interleaved round by round (their order rotates), ``--warmup`` rounds are
 dropped and the median of ``--iters`` rounds is reported. On CPU torch runs one thread by default
 (``--threads``): on a shared machine an OpenMP thread that loses its core stalls every parallel
-region, which hurts the search step (about 25x more, smaller ops than FCOS) far more than FCOS:
-with 2 threads here single search iterations ranged from 3.5 s to 40 s::
+region, which hurts the search step (many more, smaller ops than FCOS) far more than FCOS::
 
     python benchmarks/bench_search_step.py                      # R-50, 2 x 416x640, CPU
     python benchmarks/bench_search_step.py --batch 1 --height 256 --width 384 --iters 5
@@ -34,8 +33,8 @@ detectron2's FCOS fails under autocast in fvcore's GIoU loss (seen here in bfloa
 fvcore pull request 114 reports it for float16), which FADFCOS avoids by computing its losses
 in float32.
 ``--profile`` (CUDA) profiles one more iteration per case and prints its kernel launches and
-busy GPU time: on an H100 the first-order search step launched 51,262 kernels and kept the GPU
-busy for 198 ms of a 2.1 s profiled step, so it is bound by the host's launches.
+busy GPU time, which tell a step bound by the host's launches from one bound by the GPU.
+Results: docs/BENCHMARKS.md.
 The last two lines are ``search_step_ratio_first_order=<float>`` and
 ``search_step_ratio_second_order=<float>``: search iteration median / FCOS iteration median
 (``nan`` for a case left out of ``--cases``).

@@ -14,8 +14,7 @@ shrink(model, num_classes=3)
 # the towers of gradient for much of the run (see FADHead's reduce_init_std).
 model.head.reduce_init_std = None
 # One cell per tower, as in the search, instead of the paper's two: a 2-cell tower is about twice
-# as deep as FCOS's 4 convs, and from scratch on a 500-iteration budget the depth costs AP
-# (paper genotypes, seed 0: 9.2 AP with 2 cells, 12.1 with 1; FCOS 12.8). The paper's R-50/101
-# and X-101 configs keep 2 cells.
+# as deep as FCOS's 4 convs, which costs AP when training from scratch on this short budget
+# (docs/BENCHMARKS.md). The paper's R-50/101 and X-101 configs keep 2 cells.
 model.head.num_cells = 1
 train.output_dir = "./output/augment/fad_fcos_R_18_synthetic"
