@@ -1,7 +1,8 @@
 """End to end on the synthetic dataset: search, train the searched detector, evaluate; and the
-plain FCOS baseline trained and evaluated with the same budget.
+plain detector (FCOS, or RetinaNet with ``--detector retinanet``) trained and evaluated with the
+same budget.
 
-Does the pipeline learn? This runs what a user runs, as subprocesses:
+Does the pipeline learn? This runs what a user runs, as subprocesses (FCOS's configs named):
 
 1. ``search_net.py`` on configs/fad/search/fad_fcos_R_18_synthetic.py (``--search-iters``);
 2. ``train_net.py --genotype-file <search>/genotype.log`` on
@@ -14,9 +15,10 @@ head differs (the FAD towers have one cell each, as in the search: see the augme
 this budget one run's AP moves by several points with the seed, so each detector trains with
 ``--seeds`` seeds (0, 1, ...) and the mean APs are compared. It prints AP and AP50 of every run
 and their means, the wall time of every phase, and last the lines ``fad_ap=<AP>`` and
-``fcos_ap=<AP>`` (mean COCO AP, 0-100). Results: docs/BENCHMARKS.md.
+``fcos_ap=<AP>`` or ``retinanet_ap=<AP>`` (mean COCO AP, 0-100). Results: docs/BENCHMARKS.md.
 
     python benchmarks/e2e_synthetic.py                  # about 15 minutes on 2 CPU cores
+    python benchmarks/e2e_synthetic.py --detector retinanet
     python benchmarks/e2e_synthetic.py --train-iters 100 --search-iters 20 --seeds 1  # smoke run
 """
 
@@ -32,6 +34,23 @@ from typing import Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 AP_ROW = re.compile(r"copypaste: ([-\d.na]+(?:,[-\d.na]+){5})\s*$", re.M)
+
+
+# Per detector: the search config, the FAD training config, the plain baseline and its name.
+DETECTORS = {
+    "fcos": (
+        "configs/fad/search/fad_fcos_R_18_synthetic.py",
+        "configs/fad/augment/fad_fcos_R_18_synthetic.py",
+        "configs/fcos/fcos_R_18_synthetic.py",
+        "FCOS",
+    ),
+    "retinanet": (
+        "configs/fad/search/fad_retinanet_R_18_synthetic.py",
+        "configs/fad/augment/fad_retinanet_R_18_synthetic.py",
+        "configs/retinanet/retinanet_R_18_synthetic.py",
+        "RetinaNet",
+    ),
+}
 
 
 def run_phase(name: str, args: List[str]) -> Tuple[str, float]:
@@ -78,8 +97,15 @@ def main() -> None:
         help="train each detector with seeds 0..N-1 and compare mean APs (one run's AP moves by "
         "several points from seed to seed at this budget)",
     )
+    parser.add_argument(
+        "--detector",
+        choices=sorted(DETECTORS),
+        default="fcos",
+        help="the dense detector whose towers are searched, and the plain baseline",
+    )
     parser.add_argument("--output-dir", help="default: a temporary directory")
     args = parser.parse_args()
+    search_config, fad_config, baseline_config, baseline = DETECTORS[args.detector]
     out = Path(args.output_dir or tempfile.mkdtemp(prefix="fad_e2e_"))
     train = [
         f"train.max_iter={args.train_iters}",
@@ -94,7 +120,7 @@ def main() -> None:
         [
             "search_net.py",
             "--config-file",
-            "configs/fad/search/fad_fcos_R_18_synthetic.py",
+            search_config,
             f"train.max_iter={args.search_iters}",
             f"train.checkpointer.period={args.search_iters}",
             "train.seed=0",
@@ -103,12 +129,8 @@ def main() -> None:
     )
     genotypes = (search_out / "genotype.log").read_text()
     detectors = {
-        "FAD (searched)": [
-            "configs/fad/augment/fad_fcos_R_18_synthetic.py",
-            "--genotype-file",
-            str(search_out / "genotype.log"),
-        ],
-        "FCOS": ["configs/fcos/fcos_R_18_synthetic.py"],
+        "FAD (searched)": [fad_config, "--genotype-file", str(search_out / "genotype.log")],
+        baseline: [baseline_config],
     }
     results: Dict[str, List[Dict[str, float]]] = {name: [] for name in detectors}
     for seed in range(args.seeds):
@@ -143,10 +165,11 @@ def main() -> None:
     print(f"search: {args.search_iters} iterations in {times['search']:.0f} s")
     print(f"total wall time: {sum(times.values()):.0f} s; outputs in {out}")
     fad_ap = mean([r["AP"] for r in results["FAD (searched)"]])
-    fcos_ap = mean([r["AP"] for r in results["FCOS"]])
-    print(f"fad_ap/fcos_ap = {fad_ap / fcos_ap:.3f}" if fcos_ap > 0 else "fcos_ap is 0")
+    baseline_ap = mean([r["AP"] for r in results[baseline]])
+    key = f"{args.detector}_ap"
+    print(f"fad_ap/{key} = {fad_ap / baseline_ap:.3f}" if baseline_ap > 0 else f"{key} is 0")
     print(f"fad_ap={fad_ap:.2f}")
-    print(f"fcos_ap={fcos_ap:.2f}")
+    print(f"{key}={baseline_ap:.2f}")
 
 
 if __name__ == "__main__":

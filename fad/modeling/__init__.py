@@ -1,7 +1,17 @@
-"""The detectron2 model: :class:`FADHead` and the :class:`FADFCOS` meta-architecture."""
+"""The detectron2 models: FAD heads and the FCOS and RetinaNet meta-architectures with them."""
 
 from .backbone import make_resnext_stages
 from .fad_fcos import FADFCOS
-from .fad_head import FADHead
+from .fad_head import FADHead, FADRetinaNetHead, FADTowers
+from .fad_retinanet import FADRetinaNet
+from .meta_arch import FADDetectorMixin
 
-__all__ = ["FADFCOS", "FADHead", "make_resnext_stages"]
+__all__ = [
+    "FADDetectorMixin",
+    "FADFCOS",
+    "FADHead",
+    "FADRetinaNet",
+    "FADRetinaNetHead",
+    "FADTowers",
+    "make_resnext_stages",
+]

@@ -1,4 +1,10 @@
-"""The FAD head: FCOS's head with searched box and class towers (docs/METHOD.md section 6)."""
+"""FAD heads: the searched box and class towers of a dense detector (docs/METHOD.md section 6).
+
+:class:`FADTowers` holds what FCOS and RetinaNet share: the two towers (searched, derived, or the
+detector's plain conv tower), their 1x1 reduce convs and the wiring between them.
+:class:`FADHead` adds FCOS's predictors, :class:`FADRetinaNetHead` RetinaNet's, as the original
+code's FAD heads did for both detectors.
+"""
 
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -11,35 +17,44 @@ from fad.genotypes import Genotype, GenotypeLike
 from fad.nas.derived_cells import DerivedTower
 from fad.nas.search_cells import SearchTower
 
-__all__ = ["FADHead"]
+__all__ = ["FADHead", "FADRetinaNetHead", "FADTowers"]
 
 TOWERS = ("box", "cls")
 
 
-def _fcos_tower(channels: int, num_convs: int) -> nn.Sequential:
-    """FCOS's own tower (num_convs x conv3x3-GN-ReLU), for a tower that is not searched."""
+def _conv_tower(channels: int, num_convs: int, *, group_norm: bool) -> nn.Sequential:
+    """A detector's own tower, for a tower that is not searched: ``num_convs`` x conv3x3 (-GN)
+    -ReLU, with GroupNorm(32) as in FCOS's head or without, as in RetinaNet's."""
     layers = []
     for _ in range(num_convs):
-        layers += [
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.GroupNorm(32, channels),
-            nn.ReLU(),
-        ]
+        layers.append(nn.Conv2d(channels, channels, 3, padding=1))
+        if group_norm:
+            layers.append(nn.GroupNorm(32, channels))
+        layers.append(nn.ReLU())
     return nn.Sequential(*layers)
 
 
-class FADHead(nn.Module):
-    """A drop-in head for detectron2's ``FCOS``: per level ``(logits, bbox_reg, ctrness)``.
+def _normal_init(modules: Sequence[nn.Module], std: float) -> None:
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, nn.Conv2d):
+                nn.init.normal_(layer.weight, std=std)
+                nn.init.constant_(layer.bias, 0)
 
-    Wiring (section 6): the box tower reads the FPN feature; ``box_reduce`` (1x1 conv) maps its
-    output to ``bbox_feature``, which box regression and centerness read. The class tower reads
-    ``(bbox_feature, feature)``, so it sees the box tower's result; ``cls_reduce`` then the class
-    logits conv follow. A tower left out of ``towers`` is FCOS's plain conv tower (no reduce conv),
-    as in the original, where searching only one tower was possible.
+
+class FADTowers(nn.Module):
+    """The box and class towers of a FAD head and their wiring (section 6).
+
+    The box tower reads the FPN feature; ``box_reduce`` (1x1 conv) maps its output to
+    ``bbox_feature``, which the box predictors read. The class tower reads
+    ``(bbox_feature, feature)``, so it sees the box tower's result; ``cls_reduce`` maps its output
+    to the feature the class predictor reads. A tower left out of ``towers`` is the detector's
+    plain conv tower (no reduce conv), as in the original, where searching one tower was possible.
+
+    Subclasses add the detector's predictors and ``forward``.
 
     Args:
         input_shape: shapes of the FPN levels (one channel count shared by all levels).
-        num_classes: number of foreground classes.
         search: build search towers with architecture weights (search mode); otherwise build
             derived towers from the genotypes.
         towers: which towers are FAD towers, a subset of ``("box", "cls")``.
@@ -50,8 +65,8 @@ class FADHead(nn.Module):
         num_nodes: intermediate nodes per cell.
         dil3: search mode: the 12-candidate space with dilation-3 ops.
         share: search mode: representation sharing (``False``: plain DARTS mixed ops).
-        fcos_num_convs: depth of a plain FCOS tower.
-        prior_prob: prior of the class logits' bias init (focal loss).
+        plain_num_convs: depth of a plain tower.
+        plain_group_norm: whether a plain tower's convs have GroupNorm.
         reduce_init_std: std of the normal init of ``box_reduce`` and ``cls_reduce`` (0.01 in the
             original code); ``None`` keeps PyTorch's default init, as the towers do. The 0.01
             init puts two near-zero layers (reduce, then predictor) between the towers and the
@@ -63,7 +78,6 @@ class FADHead(nn.Module):
         self,
         *,
         input_shape: List[ShapeSpec],
-        num_classes: int,
         search: bool = False,
         towers: Sequence[str] = TOWERS,
         box_genotype: Optional[GenotypeLike] = None,
@@ -73,18 +87,18 @@ class FADHead(nn.Module):
         num_nodes: int = 3,
         dil3: bool = False,
         share: bool = True,
-        fcos_num_convs: int = 4,
-        prior_prob: float = 0.01,
+        plain_num_convs: int = 4,
+        plain_group_norm: bool = True,
         reduce_init_std: Optional[float] = 0.01,
     ):
         super().__init__()
         channels = {s.channels for s in input_shape}
         if len(channels) != 1:
-            raise ValueError(f"FADHead needs one channel count on all levels, got {channels}")
+            raise ValueError(f"a FAD head needs one channel count on all levels, got {channels}")
         c = channels.pop()
-        unknown = set(towers) - set(TOWERS)
-        if unknown:
+        if set(towers) - set(TOWERS):
             raise ValueError(f"towers must be a subset of {TOWERS}, got {tuple(towers)}")
+        self.channels = c
         self.search = search
         self.towers = tuple(t for t in TOWERS if t in towers)
         self._num_levels = len(input_shape)
@@ -118,53 +132,46 @@ class FADHead(nn.Module):
 
         plain = [name for name in TOWERS if name not in self.towers]
         tower = {
-            n: fad_tower(n) if n in self.towers else _fcos_tower(c, fcos_num_convs) for n in TOWERS
+            n: fad_tower(n)
+            if n in self.towers
+            else _conv_tower(c, plain_num_convs, group_norm=plain_group_norm)
+            for n in TOWERS
         }
         reduce = {
             n: nn.Identity() if n in plain else nn.Conv2d(c * num_nodes, c, 1) for n in TOWERS
         }
         self.bbox_tower, self.cls_tower = tower["box"], tower["cls"]
         self.box_reduce, self.cls_reduce = reduce["box"], reduce["cls"]
-        self.cls_score = nn.Conv2d(c, num_classes, 3, padding=1)
-        self.bbox_pred = nn.Conv2d(c, 4, 3, padding=1)
-        self.ctrness = nn.Conv2d(c, 1, 3, padding=1)
-
-        # Section 6: predictor and reduce convs (and plain FCOS towers, as detectron2's head
-        # does) start from N(0, 0.01) with zero bias; the searched towers keep PyTorch's init.
-        init = {m: 0.01 for m in [self.cls_score, self.bbox_pred, self.ctrness]}
-        init.update({tower[name]: 0.01 for name in plain})
+        # Plain towers start from N(0, 0.01) with zero bias, as detectron2's heads do; the
+        # searched towers keep PyTorch's init (section 6).
+        _normal_init([tower[name] for name in plain], 0.01)
         if reduce_init_std is not None:
-            init.update({self.box_reduce: reduce_init_std, self.cls_reduce: reduce_init_std})
-        for module, std in init.items():
-            for layer in module.modules():
-                if isinstance(layer, nn.Conv2d):
-                    nn.init.normal_(layer.weight, std=std)
-                    nn.init.constant_(layer.bias, 0)
-        nn.init.constant_(self.cls_score.bias, -math.log((1 - prior_prob) / prior_prob))
+            _normal_init([self.box_reduce, self.cls_reduce], reduce_init_std)
 
-    def forward(
-        self, features: List[torch.Tensor]
-    ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
-        """
+    def _init_predictors(self, predictors: Sequence[nn.Module], prior_prob: float) -> None:
+        """N(0, 0.01) weights and zero bias (section 6); the class logits' bias (the first
+        predictor) from the focal loss prior."""
+        _normal_init(predictors, 0.01)
+        nn.init.constant_(predictors[0].bias, -math.log((1 - prior_prob) / prior_prob))
+
+    def tower_features(self, features: List[torch.Tensor]):
+        """Run the towers on every level.
+
         Args:
             features: FPN levels, each (N, C, Hi, Wi).
 
-        Returns:
-            logits (N, K, Hi, Wi), bbox_reg (N, 4, Hi, Wi) and ctrness (N, 1, Hi, Wi) per level.
+        Yields:
+            per level, ``(bbox_feature, cls_feature)``, each (N, C, Hi, Wi).
         """
         if len(features) != self._num_levels:
             raise ValueError(f"expected {self._num_levels} feature levels, got {len(features)}")
-        logits, bbox_reg, ctrness = [], [], []
         for feature in features:
             bbox_feature = self.box_reduce(self.bbox_tower(feature))
-            bbox_reg.append(self.bbox_pred(bbox_feature))
-            ctrness.append(self.ctrness(bbox_feature))
             if "cls" in self.towers:
                 cls_feature = self.cls_tower(bbox_feature, feature)
             else:
                 cls_feature = self.cls_tower(feature)
-            logits.append(self.cls_score(self.cls_reduce(cls_feature)))
-        return logits, bbox_reg, ctrness
+            yield bbox_feature, self.cls_reduce(cls_feature)
 
     def search_towers(self) -> Dict[str, SearchTower]:
         """The searched towers by name (``"box"`` first, then ``"cls"``); empty in derived mode."""
@@ -183,3 +190,91 @@ class FADHead(nn.Module):
             raise RuntimeError("the head is in derived mode: it has no architecture weights")
         found = {name: tower.genotype(rank=rank) for name, tower in self.search_towers().items()}
         return found.get("box"), found.get("cls")
+
+
+class FADHead(FADTowers):
+    """A drop-in head for detectron2's ``FCOS``: per level ``(logits, bbox_reg, ctrness)``.
+
+    Box regression and centerness read ``bbox_feature``, the class logits the class tower's
+    reduced output. A plain tower is FCOS's (conv3x3-GN-ReLU).
+
+    Args:
+        num_classes: number of foreground classes.
+        fcos_num_convs: depth of a plain FCOS tower.
+        prior_prob: prior of the class logits' bias init (focal loss).
+        kwargs: the towers' options, see :class:`FADTowers`.
+    """
+
+    def __init__(
+        self, *, num_classes: int, fcos_num_convs: int = 4, prior_prob: float = 0.01, **kwargs
+    ):
+        super().__init__(plain_num_convs=fcos_num_convs, plain_group_norm=True, **kwargs)
+        c = self.channels
+        self.cls_score = nn.Conv2d(c, num_classes, 3, padding=1)
+        self.bbox_pred = nn.Conv2d(c, 4, 3, padding=1)
+        self.ctrness = nn.Conv2d(c, 1, 3, padding=1)
+        self._init_predictors([self.cls_score, self.bbox_pred, self.ctrness], prior_prob)
+
+    def forward(
+        self, features: List[torch.Tensor]
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
+        """
+        Args:
+            features: FPN levels, each (N, C, Hi, Wi).
+
+        Returns:
+            logits (N, K, Hi, Wi), bbox_reg (N, 4, Hi, Wi) and ctrness (N, 1, Hi, Wi) per level.
+        """
+        logits, bbox_reg, ctrness = [], [], []
+        for bbox_feature, cls_feature in self.tower_features(features):
+            bbox_reg.append(self.bbox_pred(bbox_feature))
+            ctrness.append(self.ctrness(bbox_feature))
+            logits.append(self.cls_score(cls_feature))
+        return logits, bbox_reg, ctrness
+
+
+class FADRetinaNetHead(FADTowers):
+    """A drop-in head for detectron2's ``RetinaNet``: per level ``(logits, bbox_reg)``.
+
+    Box deltas read ``bbox_feature``, the class logits the class tower's reduced output, for
+    every anchor. A plain tower is RetinaNet's (conv3x3-ReLU, no norm), and the predictors start
+    as in detectron2's ``RetinaNetHead``.
+
+    Args:
+        num_classes: number of foreground classes.
+        num_anchors: anchors per location (9 for RetinaNet's 3 sizes x 3 aspect ratios).
+        num_convs: depth of a plain RetinaNet tower.
+        prior_prob: prior of the class logits' bias init (focal loss).
+        kwargs: the towers' options, see :class:`FADTowers`.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        num_anchors: int,
+        num_convs: int = 4,
+        prior_prob: float = 0.01,
+        **kwargs,
+    ):
+        super().__init__(plain_num_convs=num_convs, plain_group_norm=False, **kwargs)
+        c = self.channels
+        self.cls_score = nn.Conv2d(c, num_anchors * num_classes, 3, padding=1)
+        self.bbox_pred = nn.Conv2d(c, num_anchors * 4, 3, padding=1)
+        self._init_predictors([self.cls_score, self.bbox_pred], prior_prob)
+
+    def forward(
+        self, features: List[torch.Tensor]
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        """
+        Args:
+            features: FPN levels, each (N, C, Hi, Wi).
+
+        Returns:
+            logits (N, A * K, Hi, Wi) and bbox_reg (N, A * 4, Hi, Wi) per level.
+        """
+        logits, bbox_reg = [], []
+        for bbox_feature, cls_feature in self.tower_features(features):
+            bbox_reg.append(self.bbox_pred(bbox_feature))
+            logits.append(self.cls_score(cls_feature))
+        return logits, bbox_reg

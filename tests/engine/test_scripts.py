@@ -316,6 +316,40 @@ def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
     assert Genotype.from_str(saved.model.head.cls_genotype) == cls
 
 
+def test_retinanet_search_then_training_from_its_genotype_file(env, tmp_path):
+    """The same scripts, hooks and genotype files serve FAD's RetinaNet."""
+    search_out = tmp_path / "search"
+    run(
+        "search_net.py",
+        "--config-file",
+        "configs/fad/search/fad_retinanet_R_18_synthetic.py",
+        *TINY,
+        f"train.output_dir={search_out}",
+        env=env,
+    )
+    box, cls = load_genotype_file(str(search_out / "genotype.log"), num_nodes=3)
+    ckpt = torch.load(search_out / "model_final.pth", map_location="cpu", weights_only=False)
+    alphas = _alphas(ckpt["model"])
+    assert (derive_genotype(alphas[:3]), derive_genotype(alphas[3:])) == (box, cls)
+
+    proc = run(
+        "train_net.py",
+        "--config-file",
+        "configs/fad/augment/fad_retinanet_R_18_synthetic.py",
+        "--genotype-file",
+        search_out / "genotype.log",
+        *TINY,
+        "train.eval_period=4",
+        f"train.output_dir={tmp_path / 'train'}",
+        env=env,
+    )
+    assert len(_ap_rows(proc.stderr + proc.stdout)) == 1
+    saved = LazyConfig.load(str(tmp_path / "train" / "config.yaml"))
+    assert saved.model._target_ == "fad.modeling.FADRetinaNet"
+    assert Genotype.from_str(saved.model.head.box_genotype) == box
+    assert Genotype.from_str(saved.model.head.cls_genotype) == cls
+
+
 def test_register_coco_in_both_scripts(env, tmp_path):
     data = {}
     for name, seed in (("mine_train", 5), ("mine_val", 6)):

@@ -17,6 +17,7 @@ pytest.importorskip("detectron2", reason="detectron2 is not installed: the model
 from detectron2.config import LazyConfig, instantiate  # noqa: E402
 from detectron2.layers import ShapeSpec  # noqa: E402
 from detectron2.modeling.meta_arch.fcos import FCOS, FCOSHead  # noqa: E402
+from detectron2.modeling.meta_arch.retinanet import RetinaNet, RetinaNetHead  # noqa: E402
 from detectron2.solver.build import get_default_optimizer_params  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
@@ -30,7 +31,7 @@ from fad.genotypes import (  # noqa: E402
     PRIMITIVES,
     Genotype,
 )
-from fad.modeling import FADFCOS, FADHead  # noqa: E402
+from fad.modeling import FADFCOS, FADHead, FADRetinaNet, FADRetinaNetHead  # noqa: E402
 from fad.nas.derived_cells import DerivedTower  # noqa: E402
 from fad.nas.search_cells import SearchTower  # noqa: E402
 
@@ -44,6 +45,12 @@ AUGMENT_X101 = "configs/fad/augment/fad_fcos_X_101_64x4d_FPN_2x_ms.py"
 AUGMENT_R18 = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
 FCOS_R50 = "configs/fcos/fcos_R_50_FPN_1x.py"
 FCOS_R18 = "configs/fcos/fcos_R_18_synthetic.py"
+RETINA_SEARCH_VOC = "configs/fad/search/fad_retinanet_R_50_FPN_voc.py"
+RETINA_SEARCH_R18 = "configs/fad/search/fad_retinanet_R_18_synthetic.py"
+RETINA_AUGMENT_R50 = "configs/fad/augment/fad_retinanet_R_50_FPN_1x.py"
+RETINA_AUGMENT_R18 = "configs/fad/augment/fad_retinanet_R_18_synthetic.py"
+RETINANET_R50 = "configs/retinanet/retinanet_R_50_FPN_1x.py"
+RETINANET_R18 = "configs/retinanet/retinanet_R_18_synthetic.py"
 ALL_CONFIGS = [
     SEARCH_VOC,
     SEARCH_R18,
@@ -53,11 +60,26 @@ ALL_CONFIGS = [
     AUGMENT_R18,
     FCOS_R50,
     FCOS_R18,
+    RETINA_SEARCH_VOC,
+    RETINA_SEARCH_R18,
+    RETINA_AUGMENT_R50,
+    RETINA_AUGMENT_R18,
+    RETINANET_R50,
+    RETINANET_R18,
 ]
-R18_CONFIGS = [SEARCH_R18, AUGMENT_R18, FCOS_R18]
-R50_CONFIGS = [SEARCH_VOC, AUGMENT_R50, FCOS_R50]
+R18_CONFIGS = [
+    SEARCH_R18,
+    AUGMENT_R18,
+    FCOS_R18,
+    RETINA_SEARCH_R18,
+    RETINA_AUGMENT_R18,
+    RETINANET_R18,
+]
+R50_CONFIGS = [SEARCH_VOC, AUGMENT_R50, FCOS_R50, RETINA_SEARCH_VOC, RETINANET_R50]
+SEARCH_CONFIGS = [SEARCH_R18, SEARCH_VOC, RETINA_SEARCH_R18, RETINA_SEARCH_VOC]
 
-LOSS_KEYS = {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr"}
+FCOS_LOSSES = {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr"}
+RETINANET_LOSSES = {"loss_cls", "loss_box_reg"}
 NUM_OPS = len(PRIMITIVES)  # 11: ten candidate ops and 'none'
 SIZES = [(64, 96), (96, 64)]  # (H, W) of the two training images
 # Batches: both images annotated, the second one without boxes, neither with boxes.
@@ -148,7 +170,7 @@ def train_losses(model: nn.Module, inputs, *, frozen_features: bool = False):
 
 
 def check_losses(losses) -> torch.Tensor:
-    assert set(losses) == LOSS_KEYS
+    assert set(losses) in (FCOS_LOSSES, RETINANET_LOSSES)
     for name, value in losses.items():
         assert value.dim() == 0 and torch.isfinite(value), (name, value)
     total = sum(losses.values())
@@ -201,23 +223,28 @@ def test_config_builds_and_runs_inference(rel_path, shared_models):
 
 def test_configs_build_the_expected_heads(shared_models):
     expected = {
-        SEARCH_VOC: (FADFCOS, SearchTower, 20),
-        SEARCH_R18: (FADFCOS, SearchTower, 3),
-        AUGMENT_R50: (FADFCOS, DerivedTower, 80),
-        AUGMENT_R101: (FADFCOS, DerivedTower, 80),
-        AUGMENT_X101: (FADFCOS, DerivedTower, 80),
-        AUGMENT_R18: (FADFCOS, DerivedTower, 3),
-        FCOS_R50: (FCOS, None, 80),
-        FCOS_R18: (FCOS, None, 3),
+        SEARCH_VOC: (FADFCOS, FADHead, SearchTower, 20),
+        SEARCH_R18: (FADFCOS, FADHead, SearchTower, 3),
+        AUGMENT_R50: (FADFCOS, FADHead, DerivedTower, 80),
+        AUGMENT_R101: (FADFCOS, FADHead, DerivedTower, 80),
+        AUGMENT_X101: (FADFCOS, FADHead, DerivedTower, 80),
+        AUGMENT_R18: (FADFCOS, FADHead, DerivedTower, 3),
+        FCOS_R50: (FCOS, FCOSHead, None, 80),
+        FCOS_R18: (FCOS, FCOSHead, None, 3),
+        RETINA_SEARCH_VOC: (FADRetinaNet, FADRetinaNetHead, SearchTower, 20),
+        RETINA_SEARCH_R18: (FADRetinaNet, FADRetinaNetHead, SearchTower, 3),
+        RETINA_AUGMENT_R50: (FADRetinaNet, FADRetinaNetHead, DerivedTower, 80),
+        RETINA_AUGMENT_R18: (FADRetinaNet, FADRetinaNetHead, DerivedTower, 3),
+        RETINANET_R50: (RetinaNet, RetinaNetHead, None, 80),
+        RETINANET_R18: (RetinaNet, RetinaNetHead, None, 3),
     }
-    for rel_path, (arch, tower_type, num_classes) in expected.items():
+    assert set(expected) == set(ALL_CONFIGS)
+    for rel_path, (arch, head_type, tower_type, num_classes) in expected.items():
         model = shared_models(rel_path)
         assert type(model) is arch, rel_path
+        assert type(model.head) is head_type, rel_path
         assert model.num_classes == num_classes, rel_path
-        if tower_type is None:
-            assert isinstance(model.head, FCOSHead), rel_path
-        else:
-            assert isinstance(model.head, FADHead), rel_path
+        if tower_type is not None:
             assert isinstance(model.head.bbox_tower, tower_type), rel_path
             assert isinstance(model.head.cls_tower, tower_type), rel_path
 
@@ -244,6 +271,26 @@ def test_head_init_follows_the_original_and_reduce_init_std(reduce_init_std):
         else:
             assert abs(conv.weight.std().item() - 0.01) < 0.002
             assert conv.bias.abs().sum() == 0
+
+
+def test_retinanet_head_init_follows_detectron2s_retinanet_head():
+    torch.manual_seed(0)
+    head = FADRetinaNetHead(
+        input_shape=[ShapeSpec(channels=64)] * 5,
+        num_classes=3,
+        num_anchors=9,
+        towers=("box",),
+        box_genotype=FAD_PAPER_BOX,
+        op_channels=64,
+    )
+    assert head.cls_score.out_channels == 27 and head.bbox_pred.out_channels == 36
+    for conv in (head.cls_score, head.bbox_pred, head.box_reduce):
+        assert abs(conv.weight.std().item() - 0.01) < 0.002
+    assert head.bbox_pred.bias.abs().sum() == 0
+    assert head.cls_score.bias.allclose(torch.full((27,), -math.log(99.0)))  # prior 0.01
+    plain = [m for m in head.cls_tower if isinstance(m, nn.Conv2d)]
+    assert len(plain) == 4 and all(abs(c.weight.std().item() - 0.01) < 0.002 for c in plain)
+    assert isinstance(head.cls_reduce, nn.Identity)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -282,8 +329,9 @@ def test_training_forward_backward_r50_one_empty_image(rel_path):
 # 3. Architecture parameters, genotypes, weight/alpha split of the search model
 
 
-def test_search_model_arch_parameters_and_genotypes(shared_models):
-    model = shared_models(SEARCH_VOC)
+@pytest.mark.parametrize("rel_path", [SEARCH_VOC, RETINA_SEARCH_VOC])
+def test_search_model_arch_parameters_and_genotypes(rel_path, shared_models):
+    model = shared_models(rel_path)
     alphas = model.arch_parameters()
     assert [tuple(a.shape) for a in alphas] == [(2, NUM_OPS), (3, NUM_OPS), (4, NUM_OPS)] * 2
     towers = model.search_towers()
@@ -328,7 +376,7 @@ def test_genotypes_follow_the_alphas():
 # 4. Optimizers: SGD never gets the alphas, Adam gets exactly them
 
 
-@pytest.mark.parametrize("rel_path", [SEARCH_VOC, SEARCH_R18])
+@pytest.mark.parametrize("rel_path", [SEARCH_VOC, SEARCH_R18, RETINA_SEARCH_R18])
 def test_weight_optimizer_never_holds_the_alphas(rel_path):
     cfg = load(rel_path)
     torch.manual_seed(0)
@@ -395,7 +443,7 @@ def test_arch_optimizer_refuses_a_derived_model():
 # 5. The alpha step's forward with a frozen backbone
 
 
-@pytest.mark.parametrize("rel_path", [SEARCH_R18, SEARCH_VOC])
+@pytest.mark.parametrize("rel_path", [SEARCH_R18, SEARCH_VOC, RETINA_SEARCH_R18])
 def test_losses_with_frozen_features_match_the_training_forward(rel_path):
     model = build(rel_path)
     inputs = batch("boxes", model.num_classes)
@@ -408,7 +456,8 @@ def test_losses_with_frozen_features_match_the_training_forward(rel_path):
     model.zero_grad(set_to_none=True)
 
     frozen = train_losses(model, inputs, frozen_features=True)
-    for name in LOSS_KEYS:
+    assert set(frozen) == set(full)
+    for name in full:
         torch.testing.assert_close(frozen[name], full[name], rtol=1e-5, atol=1e-6)
     check_losses(frozen).backward()
 
@@ -622,19 +671,24 @@ def test_four_node_genotypes_fit_four_node_cells():
     check_losses(train_losses(model, batch("one_empty", model.num_classes))).backward()
 
 
-@pytest.mark.parametrize("rel_path", [SEARCH_R18, AUGMENT_R18])
+@pytest.mark.parametrize(
+    "rel_path", [SEARCH_R18, AUGMENT_R18, RETINA_SEARCH_R18, RETINA_AUGMENT_R18]
+)
 def test_head_wiring_follows_section_6(rel_path):
     """Each stage of the head reads exactly the tensor section 6 names (checked by identity)."""
     head = build(rel_path).head
+    fcos = isinstance(head, FADHead)
     seen = {}
-    stages = ("bbox_tower", "box_reduce", "bbox_pred", "ctrness", "cls_tower", "cls_reduce")
-    for name in (*stages, "cls_score"):
+    stages = ("bbox_tower", "box_reduce", "bbox_pred", "cls_tower", "cls_reduce", "cls_score")
+    for name in stages + (("ctrness",) if fcos else ()):
         getattr(head, name).register_forward_hook(
             lambda module, args, out, name=name: seen.__setitem__(name, (args, out))
         )
     channels = head.box_reduce.out_channels
     features = [torch.randn(1, channels, 2**k, 2**k) for k in range(6, 1, -1)]  # P3..P7
-    logits, bbox_reg, ctrness = head(features)
+    outputs = head(features)
+    assert len(outputs) == (3 if fcos else 2)
+    logits, bbox_reg = outputs[:2]
     feature = features[-1]  # the hooks keep the last level's call
     box_out, bbox_feature, cls_out = (
         seen["bbox_tower"][1],
@@ -643,24 +697,29 @@ def test_head_wiring_follows_section_6(rel_path):
     )
     assert len(seen["bbox_tower"][0]) == 1 and seen["bbox_tower"][0][0] is feature  # s0 = s1
     assert seen["box_reduce"][0][0] is box_out
-    assert seen["bbox_pred"][0][0] is bbox_feature and seen["ctrness"][0][0] is bbox_feature
+    assert seen["bbox_pred"][0][0] is bbox_feature
     cls_args = seen["cls_tower"][0]
     assert len(cls_args) == 2 and cls_args[0] is bbox_feature and cls_args[1] is feature
     assert seen["cls_reduce"][0][0] is cls_out
     assert seen["cls_score"][0][0] is seen["cls_reduce"][1]
     assert logits[-1] is seen["cls_score"][1] and bbox_reg[-1] is seen["bbox_pred"][1]
-    assert ctrness[-1] is seen["ctrness"][1]
+    if fcos:
+        assert seen["ctrness"][0][0] is bbox_feature and outputs[2][-1] is seen["ctrness"][1]
 
 
+@pytest.mark.parametrize("rel_path", [SEARCH_R18, RETINA_SEARCH_R18])
 @pytest.mark.parametrize("searched", ["cls", "box"])
-def test_search_with_one_fad_tower(searched):
-    cfg = load(SEARCH_R18)
+def test_search_with_one_fad_tower(searched, rel_path):
+    cfg = load(rel_path)
     cfg.model.head.towers = (searched,)
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     plain = model.head.bbox_tower if searched == "cls" else model.head.cls_tower
+    # The detector's own tower: FCOS's convs with GroupNorm, RetinaNet's without.
     assert isinstance(plain, nn.Sequential)
     assert sum(isinstance(m, nn.Conv2d) for m in plain) == 4
+    norms = sum(isinstance(m, nn.GroupNorm) for m in plain)
+    assert norms == (4 if isinstance(model.head, FADHead) else 0)
 
     alphas = model.arch_parameters()
     assert [tuple(a.shape) for a in alphas] == [(2, NUM_OPS), (3, NUM_OPS), (4, NUM_OPS)]
@@ -682,7 +741,7 @@ def test_search_with_one_fad_tower(searched):
 # 9. Mixed precision
 
 
-@pytest.mark.parametrize("rel_path", [SEARCH_R18, AUGMENT_R18])
+@pytest.mark.parametrize("rel_path", [SEARCH_R18, AUGMENT_R18, RETINA_SEARCH_R18])
 def test_training_step_under_autocast(rel_path):
     """Under bfloat16 autocast (search_net.py on a CPU) the head runs in bfloat16, the losses
     stay float32 and finite, and every alpha still gets a gradient."""

@@ -12,9 +12,6 @@ from ...common.search import arch_optimizer, search
 from ...common.train import train
 
 shrink(model, num_classes=3)
-# A few hundred iterations from scratch: the original's N(0, 0.01) reduce-conv init would starve
-# the towers of gradient for much of the run (see FADHead's reduce_init_std).
-model.head.reduce_init_std = None
 optimizer.lr = 0.01
 # Alphas move faster than in the 17,500-iteration VOC search so that a short run decides.
 arch_optimizer.lr = 3e-3
