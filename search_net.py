@@ -37,6 +37,7 @@ from fad.engine.defaults import (
     argument_parser,
     build_model_on_meta,
     check_datasets,
+    check_device,
     create_ddp_model_for,
     launch_checked,
     load_config,
@@ -69,8 +70,9 @@ def prepare(args):
         genotype_writer(cfg)
     except ValueError as e:
         raise ValueError(f"search.genotype_rank: {e}") from None
-    if args.eval_only:
+    if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
+    check_device(cfg)
     try:  # the architect checks the order of the alpha gradient against mixed precision
         Architect(
             arch_parameters=model.arch_parameters(),

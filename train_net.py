@@ -27,6 +27,7 @@ from fad.engine.defaults import (
     argument_parser,
     build_model_on_meta,
     check_datasets,
+    check_device,
     create_ddp_model_for,
     launch_checked,
     load_config,
@@ -83,6 +84,7 @@ def prepare(args):
     """Load the config and check it (once, before any worker starts)."""
     register_datasets(args)
     cfg = load_config(args)
+    check_device(cfg)
     build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     check_datasets(cfg, ["test"] if args.eval_only else ["train", "test"])
     if args.eval_only:

@@ -42,9 +42,9 @@ __all__ = [
 ]
 
 _FIX_HINT = (
-    "Set DETECTRON2_DATASETS to the directory that holds the datasets (see detectron2's "
-    "datasets/README.md for the expected layout), or register the dataset with "
-    "--register-coco NAME JSON_FILE IMAGE_ROOT."
+    "For detectron2's builtin datasets, set DETECTRON2_DATASETS to the directory that holds them "
+    "(see detectron2's datasets/README.md for the layout); for --register-coco NAME JSON_FILE "
+    "IMAGE_ROOT, check the two paths."
 )
 
 
@@ -191,8 +191,7 @@ def check_dataset_files(names: Sequence[str]) -> None:
             if "://" not in str(path) and not exists(path):
                 problems.append(f"dataset {name!r} needs {os.path.abspath(path)}")
     if problems:
-        listing = "\n  ".join(problems)
-        raise FileNotFoundError(f"Missing dataset files:\n  {listing}\n{_FIX_HINT}")
+        raise FileNotFoundError(f"Missing dataset files: {'; '.join(problems)}. {_FIX_HINT}")
 
 
 def _coco_categories(name: str, json_file: str) -> list:

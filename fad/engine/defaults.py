@@ -142,6 +142,12 @@ def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
             i -= 1
         parent_key, child = ".".join(parts[:i]), parts[i]
         parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        where = f"{parent_key}." if parent_key else ""
+        if not isinstance(parent, (DictConfig, ListConfig)):
+            raise KeyError(
+                f"the override {key} names a key inside {parent_key}, which holds a "
+                f"{type(parent).__name__}, not a config"
+            )
         choices = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
         if "_target_" in choices:
             arguments = _parameters_of(parent._target_)
@@ -150,7 +156,6 @@ def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
             choices += arguments
         choices = [c for c in choices if c != "_target_"]
         close = difflib.get_close_matches(child, choices, n=1)
-        where = f"{parent_key}." if parent_key else ""
         hint = f": did you mean {where}{close[0]}?" if close else ""
         raise KeyError(f"the override {key} names a key the config does not have{hint}")
 
@@ -168,12 +173,17 @@ def load_config(args: argparse.Namespace) -> DictConfig:
         # The file also says which towers were searched: the others stay FCOS's conv towers.
         cfg.model.head.towers = [tower for tower, g in genotypes.items() if g is not None]
         for tower, g in genotypes.items():
-            cfg.model.head[f"{tower}_genotype"] = None if g is None else str(g)
-    check_override_keys(cfg, args.opts)
-    try:
-        return LazyConfig.apply_overrides(cfg, args.opts)
-    except Exception as e:  # hydra's parser errors share no base class with ours
-        raise ValueError(f"cannot apply the overrides {args.opts}: {e}") from None
+            # The plain-data form, so that config.yaml holds lists an override can edit.
+            cfg.model.head[f"{tower}_genotype"] = None if g is None else g.to_plain()
+    # One by one, so that an override may name a key an earlier one made (e.g. one edge of a
+    # genotype given whole just before).
+    for override in args.opts:
+        check_override_keys(cfg, [override])
+        try:
+            cfg = LazyConfig.apply_overrides(cfg, [override])
+        except Exception as e:  # hydra's parser errors share no base class with ours
+            raise ValueError(f"cannot apply the override {override}: {e}") from None
+    return cfg
 
 
 def build_model_on_meta(cfg: DictConfig) -> nn.Module:
@@ -181,6 +191,17 @@ def build_model_on_meta(cfg: DictConfig) -> nn.Module:
     genotypes, widths) in a moment, without allocating the weights."""
     with torch.device("meta"):
         return instantiate(cfg.model)
+
+
+def check_device(cfg: DictConfig) -> None:
+    """Refuses a CUDA ``train.device`` on a machine without one (the COCO and VOC configs run
+    on GPUs by default), before anything is built or written."""
+    device = torch.device(cfg.train.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"train.device is {cfg.train.device!r} but this machine has no CUDA device: "
+            "add train.device=cpu to the command line"
+        )
 
 
 def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:

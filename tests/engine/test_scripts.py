@@ -18,10 +18,16 @@ import pytest
 pytest.importorskip("detectron2", reason="detectron2 is not installed: the engine tests need it")
 
 import torch  # noqa: E402
-from detectron2.config import LazyConfig  # noqa: E402
+from detectron2.config import LazyConfig, instantiate  # noqa: E402
 
 from fad.data.synthetic import generate_synthetic_coco  # noqa: E402
-from fad.genotypes import FAD_PAPER_BOX, Genotype, derive_genotype, load_genotype_file  # noqa: E402
+from fad.genotypes import (  # noqa: E402
+    FAD_PAPER_BOX,
+    Genotype,
+    as_genotype,
+    derive_genotype,
+    load_genotype_file,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -220,8 +226,8 @@ def test_train_with_genotype_file_evaluates_and_eval_only_rebuilds_the_model(
     assert len(trained) == 1 and len(trained[0]) == 6
 
     saved = LazyConfig.load(str(tmp_path / "config.yaml"))
-    assert Genotype.from_str(saved.model.head.box_genotype) == box
-    assert Genotype.from_str(saved.model.head.cls_genotype) == cls
+    assert as_genotype(saved.model.head.box_genotype) == box
+    assert as_genotype(saved.model.head.cls_genotype) == cls
 
     # As the README says: from the run's own config.yaml, which stays as it is.
     run_config = (tmp_path / "config.yaml").read_bytes()
@@ -313,7 +319,7 @@ def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
     )
     saved = LazyConfig.load(str(tmp_path / "train" / "config.yaml"))
     assert list(saved.model.head.towers) == ["cls"] and saved.model.head.box_genotype is None
-    assert Genotype.from_str(saved.model.head.cls_genotype) == cls
+    assert as_genotype(saved.model.head.cls_genotype) == cls
 
 
 def test_retinanet_search_then_training_from_its_genotype_file(env, tmp_path):
@@ -346,8 +352,8 @@ def test_retinanet_search_then_training_from_its_genotype_file(env, tmp_path):
     assert len(_ap_rows(proc.stderr + proc.stdout)) == 1
     saved = LazyConfig.load(str(tmp_path / "train" / "config.yaml"))
     assert saved.model._target_ == "fad.modeling.FADRetinaNet"
-    assert Genotype.from_str(saved.model.head.box_genotype) == box
-    assert Genotype.from_str(saved.model.head.cls_genotype) == cls
+    assert as_genotype(saved.model.head.box_genotype) == box
+    assert as_genotype(saved.model.head.cls_genotype) == cls
 
 
 def test_register_coco_in_both_scripts(env, tmp_path):
@@ -418,41 +424,42 @@ def _train_on(json_file, image_root, *more) -> list:
     ]
 
 
-def _weights_only_checkpoint(tmp: Path, search_out: Path) -> Path:
-    state = torch.load(search_out / "model_final.pth", map_location="cpu", weights_only=False)
+def _weights_only_checkpoint(tmp: Path) -> Path:
+    """A checkpoint of the search model without its alphas."""
+    state = instantiate(LazyConfig.load(str(ROOT / SEARCH_CFG)).model).state_dict()
     path = tmp / "weights_only.pth"
-    torch.save({"model": {k: v for k, v in state["model"].items() if "alphas" not in k}}, path)
+    torch.save({"model": {k: v for k, v in state.items() if "alphas" not in k}}, path)
     return path
 
 
 # Each row: the script, its config, its extra arguments and the error it must end with; arguments
-# and message that need files are functions of (tmp_path, a COCO JSON file, a search's output).
+# and message that need files are functions of (tmp_path, a COCO JSON file).
 TRAIN, SEARCH = ("train_net.py", AUGMENT_CFG), ("search_net.py", SEARCH_CFG)
 BAD_INPUT = [
     pytest.param(
         *TRAIN,
-        lambda t, j, s: [
+        lambda t, j: [
             "--genotype-file",
             _file(t / "bad.log", f"# searched\n{FAD_PAPER_BOX}\n{BAD_GENOTYPE}\n"),
         ],
-        lambda t, j, s: rf"{t / 'bad.log'} line 3: .*unknown op 'bogus_op'",
+        lambda t, j: rf"{t / 'bad.log'} line 3: .*unknown op 'bogus_op'",
         id="malformed_genotype",
     ),
     pytest.param(
         *TRAIN,
-        lambda t, j, s: ["--genotype-file", t / "nope.log"],
+        lambda t, j: ["--genotype-file", t / "nope.log"],
         "nope.log",
         id="missing_genotype",
     ),
     pytest.param(
         *TRAIN,
-        lambda t, j, s: ["--genotype-file", t],
-        lambda t, j, s: f"Is a directory: '{t}'",
+        lambda t, j: ["--genotype-file", t],
+        lambda t, j: f"Is a directory: '{t}'",
         id="genotype_file_is_a_directory",
     ),
     pytest.param(
         *TRAIN,
-        lambda t, j, s: [
+        lambda t, j: [
             "--genotype-file",
             _file(t / "unfit.log", f"{FOUR_NODES}\n{FAD_PAPER_BOX}"),
         ],
@@ -461,19 +468,19 @@ BAD_INPUT = [
     ),
     pytest.param(
         *TRAIN,
-        lambda t, j, s: _train_on(t / "gone.json", Path(j).parent / "images"),
+        lambda t, j: _train_on(t / "gone.json", Path(j).parent / "images"),
         "dataset 'x' needs .*gone.json",
         id="missing_json",
     ),
     pytest.param(
         *TRAIN,
-        lambda t, j, s: _train_on(j, t / "no_images"),
+        lambda t, j: _train_on(j, t / "no_images"),
         "dataset 'x' needs .*no_images",
         id="missing_images",
     ),
     pytest.param(
         *TRAIN,
-        lambda t, j, s: _train_on(
+        lambda t, j: _train_on(
             _file(t / "empty.json", '{"images": [], "categories": [{"id": 1, "name": "a"}]}'),
             Path(j).parent / "images",
         ),
@@ -482,7 +489,7 @@ BAD_INPUT = [
     ),
     pytest.param(
         *TRAIN,
-        lambda t, j, s: ["--register-coco", "coco_2017_val", j, Path(j).parent / "images"],
+        lambda t, j: ["--register-coco", "coco_2017_val", j, Path(j).parent / "images"],
         "'coco_2017_val' is already registered with other files",
         id="register_over_a_builtin",
     ),
@@ -512,14 +519,14 @@ BAD_INPUT = [
     ),
     pytest.param(
         *TRAIN,
-        lambda t, j, s: _train_on(j, Path(j).parent / "images", "model.num_classes=5"),
+        lambda t, j: _train_on(j, Path(j).parent / "images", "model.num_classes=5"),
         "has 3 classes but model.num_classes is 5",
         id="wrong_num_classes",
     ),
     pytest.param(
         *TRAIN,
         ["train.max_iter=[1,"],
-        "cannot apply the overrides",
+        "cannot apply the override train.max_iter=\\[1,",
         id="bad_override",
     ),
     pytest.param(
@@ -542,6 +549,13 @@ BAD_INPUT = [
     ),
     pytest.param(
         *TRAIN,
+        ["train.device=cuda"],
+        "train.device is 'cuda' but this machine has no CUDA device: add train.device=cpu",
+        id="cuda_without_a_gpu",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+    ),
+    pytest.param(
+        *TRAIN,
         ["train.amp.enabled=True"],
         "needs a CUDA train.device, not 'cpu'",
         id="amp_training_on_cpu",
@@ -554,38 +568,51 @@ BAD_INPUT = [
     ),
     pytest.param(
         *SEARCH,
-        lambda t, j, s: ["--eval-only", f"train.init_checkpoint={t / 'none.pth'}"],
+        lambda t, j: ["--eval-only", f"train.init_checkpoint={t / 'none.pth'}"],
         "No such file or directory: .*none.pth",
         id="eval_only_missing_checkpoint",
     ),
     pytest.param(
         *SEARCH,
-        lambda t, j, s: [
+        lambda t, j: [
             "--eval-only",
-            f"train.init_checkpoint={_weights_only_checkpoint(t, s)}",
+            f"train.init_checkpoint={_weights_only_checkpoint(t)}",
         ],
-        lambda t, j, s: (
-            r"weights_only.pth holds no architecture weights \(head.bbox_tower.alphas.0, "
-        ),
+        lambda t, j: r"weights_only.pth holds no architecture weights \(head.bbox_tower.alphas.0, ",
         id="eval_only_without_alphas",
     ),
 ]
 
 
+@pytest.fixture
+def previous_run(tmp_path) -> Path:
+    """The files a earlier run left in an output directory, which bad input must not touch."""
+    out = tmp_path / "previous_run"
+    out.mkdir()
+    (out / "config.yaml").write_text("train: {max_iter: 4}\n")
+    (out / "genotype.log").write_text(f"{FAD_PAPER_BOX}\n{FAD_PAPER_BOX}\n")
+    (out / "last_checkpoint").write_text("model_final.pth")
+    torch.save({"model": {}, "iteration": 3}, out / "model_final.pth")
+    return out
+
+
 @pytest.mark.parametrize("script, config, extra, message", BAD_INPUT)
 def test_bad_input_ends_with_one_error_line_and_loses_nothing(
-    script, config, extra, message, env, search_run, tmp_path
+    script, config, extra, message, env, previous_run, tmp_path
 ):
-    search_out, _, _ = search_run
-    out = tmp_path / "previous_run"
-    shutil.copytree(search_out, out)
-    before = _tree_digest(out)
+    before = _tree_digest(previous_run)
     json_file = generate_synthetic_coco(output_dir=str(tmp_path / "mine"), num_images=4, seed=1)
-    args = extra(tmp_path, json_file, search_out) if callable(extra) else extra
+    args = extra(tmp_path, json_file) if callable(extra) else extra
     if callable(message):
-        message = message(tmp_path, json_file, search_out)
+        message = message(tmp_path, json_file)
     proc = run(
-        script, "--config-file", config, *args, f"train.output_dir={out}", env=env, expect_rc=2
+        script,
+        "--config-file",
+        config,
+        *args,
+        f"train.output_dir={previous_run}",
+        env=env,
+        expect_rc=2,
     )
     # stderr may also hold import-time warnings and argparse's usage; the error is one line,
     # the last one.
@@ -593,4 +620,4 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(
     errors = [line for line in lines if line.startswith(f"{script}: error: ")]
     assert errors == lines[-1:], proc.stderr
     assert re.search(message, errors[0]), errors[0]
-    assert _tree_digest(out) == before
+    assert _tree_digest(previous_run) == before

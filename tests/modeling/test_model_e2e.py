@@ -30,6 +30,7 @@ from fad.genotypes import (  # noqa: E402
     FAD_PAPER_CLS,
     PRIMITIVES,
     Genotype,
+    as_genotype,
 )
 from fad.modeling import FADFCOS, FADHead, FADRetinaNet, FADRetinaNetHead  # noqa: E402
 from fad.nas.derived_cells import DerivedTower  # noqa: E402
@@ -603,10 +604,16 @@ def test_genotype_overrides_that_work(name):
     assert getattr(model.head, other).genotype == others[other]
 
 
-def test_single_edge_override_needs_the_plain_data_form():
-    # The shipped configs hold the text form: a string has no `.normal.0.0` to edit.
+def test_shipped_configs_hold_genotypes_an_edge_override_can_edit():
     cfg = load(AUGMENT_R18)
-    assert isinstance(cfg.model.head.cls_genotype, str)
+    assert as_genotype(cfg.model.head.cls_genotype) == FAD_PAPER_CLS
+    LazyConfig.apply_overrides(cfg, ["model.head.cls_genotype.normal.0.0=[std_conv_3x3,1]"])
+    edited = instantiate(cfg.model).head.cls_tower.genotype
+    assert (
+        edited.normal[0][0] == ("std_conv_3x3", 1) and edited.normal[1:] == FAD_PAPER_CLS.normal[1:]
+    )
+    # The text form has no `.normal.0.0` to edit.
+    cfg.model.head.cls_genotype = str(FAD_PAPER_CLS)
     with pytest.raises(KeyError, match="is not a config"):
         LazyConfig.apply_overrides(cfg, ["model.head.cls_genotype.normal.0.0=[std_conv_3x3,1]"])
 

@@ -17,10 +17,11 @@ model.head = L(FADHead)(
     input_shape=[ShapeSpec(channels=256)] * 5,
     num_classes="${..num_classes}",
     search=False,
-    # Genotypes are config values (text form here; the plain-data form works too), so the run's
-    # config.yaml records them and `model.head.box_genotype=...` overrides them.
-    box_genotype=str(FAD_PAPER_BOX),
-    cls_genotype=str(FAD_PAPER_CLS),
+    # Genotypes are config values in plain-data form (the text form works too), so the run's
+    # config.yaml records them and `model.head.box_genotype=...` or one edge,
+    # `model.head.box_genotype.normal.0.0=[std_conv_3x3,1]`, overrides them.
+    box_genotype=FAD_PAPER_BOX.to_plain(),
+    cls_genotype=FAD_PAPER_CLS.to_plain(),
     op_channels=96,
     num_cells=2,
 )

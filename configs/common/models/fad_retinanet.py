@@ -19,8 +19,8 @@ model.head = L(FADRetinaNetHead)(
     num_classes="${..num_classes}",
     num_anchors=9,
     search=False,
-    box_genotype=str(FAD_PAPER_BOX),
-    cls_genotype=str(FAD_PAPER_CLS),
+    box_genotype=FAD_PAPER_BOX.to_plain(),
+    cls_genotype=FAD_PAPER_CLS.to_plain(),
     op_channels=96,
     num_cells=2,
 )
