@@ -16,9 +16,17 @@ The text form is the original FAD one, ``str(genotype)``::
 
 It is parsed with :mod:`ast` and never executed: the original code ran ``eval`` on it, so a
 genotype file could run any code.
+
+From the command line, a ``genotype.log`` of two genotypes drawn at random from the search space
+(the baseline a search must beat)::
+
+    python -m fad.genotypes random --seed 3 -o random3/genotype.log [--dil3]
 """
 
+import argparse
 import ast
+import random
+import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -45,6 +53,7 @@ __all__ = [
     "load_genotype_file",
     "op_layers",
     "primitives",
+    "random_genotype",
     "save_genotype_file",
 ]
 
@@ -408,6 +417,44 @@ def derive_genotype(
     return Genotype(normal=normal, normal_concat=range(2, 2 + len(normal)))
 
 
+def random_genotype(
+    *, seed: Union[int, random.Random], num_nodes: int = NUM_NODES, dil3: bool = False
+) -> Genotype:
+    """A genotype drawn uniformly from the search space: the baseline a search must beat.
+
+    Node i reads two distinct sources drawn uniformly among its 2 + i earlier states, each edge
+    with an op drawn uniformly among the candidates other than ``none``; so every cell a search
+    can derive is equally likely.
+
+    Args:
+        seed: an int for a reproducible draw, or a :class:`random.Random` to draw from (to draw
+            several genotypes, e.g. a box and a class tower, from one seed).
+        num_nodes: intermediate nodes of the cell.
+        dil3: draw ops from the 12-op space with dilation-3 variants.
+
+    Returns:
+        The drawn :class:`Genotype`.
+
+    Raises:
+        ValueError: for a seed that is neither an int nor a ``random.Random``, or fewer than
+            one node.
+    """
+    if isinstance(seed, random.Random):
+        rng = seed
+    elif isinstance(seed, int) and not isinstance(seed, bool):
+        rng = random.Random(seed)
+    else:
+        raise ValueError(f"seed must be an int or a random.Random, got {seed!r}")
+    if type(num_nodes) is not int or num_nodes < 1:
+        raise ValueError(f"num_nodes must be a positive int, got {num_nodes!r}")
+    ops = primitives(dil3=dil3)[:-1]  # every candidate but 'none'
+    normal = [
+        [(rng.choice(ops), src) for src in rng.sample(range(2 + i), EDGES_PER_NODE)]
+        for i in range(num_nodes)
+    ]
+    return Genotype(normal=normal, normal_concat=range(2, 2 + num_nodes))
+
+
 # The architectures published in the paper and in the original README (box tower, class tower).
 FAD_PAPER_BOX = Genotype.from_str(
     "Genotype(normal=[[('sinSep_conv_3x3_x3', 0), ('std_conv_3x3_x3', 1)], "
@@ -431,3 +478,63 @@ FAD_OTHER_CLS = Genotype.from_str(
     "[('sinSep_conv_3x3', 0), ('sinSep_conv_3x3+dil_conv_3x3', 2)], "
     "[('std_conv_3x3', 1), ('std_conv_3x3_x3', 0)]], normal_concat=range(2, 5))"
 )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fad.genotypes",
+        description="Genotype tools of FAD-D2.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    rand = commands.add_parser(
+        "random",
+        help="draw a box and a class tower genotype uniformly from the search space",
+        description="Write a genotype.log (box tower line, class tower line) of two genotypes "
+        "drawn uniformly from the search space, both from one seed; train it with "
+        "train_net.py --genotype-file FILE.",
+    )
+    rand.add_argument("--seed", type=int, required=True, help="the same seed draws the same pair")
+    rand.add_argument(
+        "--dil3", action="store_true", help="draw from the 12-op space (model.head.dil3=True)"
+    )
+    rand.add_argument(
+        "--num-nodes", type=_positive_int, default=NUM_NODES, help="intermediate nodes per cell"
+    )
+    rand.add_argument("-o", "--output", metavar="FILE", help="where to write; default: stdout")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """``python -m fad.genotypes random --seed S [--dil3] [-o FILE]``.
+
+    Args:
+        argv: the arguments; default ``sys.argv[1:]``.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    box, cls = (
+        random_genotype(seed=rng, num_nodes=args.num_nodes, dil3=args.dil3) for _ in range(2)
+    )
+    if args.output is None:
+        print(f"{box}\n{cls}")
+        return
+    try:
+        save_genotype_file(args.output, box, cls)
+    except OSError as e:
+        parser.error(f"cannot write {args.output}: {e}")
+    print(f"Random genotypes (seed {args.seed}) written to {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,9 @@
 """Genotype text, file and plain-data forms; derivation from alphas (docs/METHOD.md section 7)."""
 
 import os
+import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -244,4 +247,90 @@ def test_project_genotype_files_are_the_published_pairs(root):
     assert load_genotype_file(str(project / "fad_other.log"), num_nodes=3) == (
         gt.FAD_OTHER_BOX,
         gt.FAD_OTHER_CLS,
+    )
+
+
+def _edges(genotype):
+    return [(i, op, src) for i, node in enumerate(genotype.normal) for op, src in node]
+
+
+@pytest.mark.parametrize("dil3", [False, True])
+def test_random_genotypes_are_valid_and_cover_every_op_and_source(dil3):
+    draws = [gt.random_genotype(seed=seed, dil3=dil3) for seed in range(400)]
+    for g in draws:
+        assert Genotype.from_str(str(g), num_nodes=3) == g  # a valid genotype, as it is written
+        for node in g.normal:
+            assert node[0][1] != node[1][1]  # two distinct sources
+    edges = [e for g in draws for e in _edges(g)]
+    assert {op for _, op, _ in edges} == set(gt.primitives(dil3=dil3)[:-1])  # never 'none'
+    for i in range(3):
+        assert {src for node, _, src in edges if node == i} == set(range(2 + i))
+
+
+def test_random_genotypes_are_uniform_over_sources_and_ops():
+    draws = [gt.random_genotype(seed=seed) for seed in range(2000)]
+    node2 = [src for g in draws for _, src in g.normal[2]]  # 4 sources, 2 of them each time
+    for src in range(4):
+        assert node2.count(src) / len(draws) == pytest.approx(0.5, abs=0.05)
+    ops = [op for g in draws for _, op, _ in _edges(g)]
+    for op in gt.PRIMITIVES[:-1]:
+        assert ops.count(op) / len(ops) == pytest.approx(0.1, abs=0.015)
+
+
+def test_random_genotype_is_reproducible_for_a_seed():
+    assert gt.random_genotype(seed=3) == gt.random_genotype(seed=3)
+    assert len({gt.random_genotype(seed=s) for s in range(20)}) == 20
+    rng = random.Random(3)
+    box, cls = gt.random_genotype(seed=rng), gt.random_genotype(seed=rng)
+    assert box == gt.random_genotype(seed=3) and cls != box
+    assert gt.random_genotype(seed=5, num_nodes=4).num_nodes == 4
+    with pytest.raises(ValueError, match="seed must be an int or a random.Random"):
+        gt.random_genotype(seed="3")
+    with pytest.raises(ValueError, match="num_nodes must be a positive int"):
+        gt.random_genotype(seed=3, num_nodes=0)
+
+
+def test_random_command_writes_a_loadable_genotype_file(tmp_path, capsys):
+    path = tmp_path / "random" / "genotype.log"
+    gt.main(["random", "--seed", "7", "-o", str(path)])
+    box, cls = load_genotype_file(str(path), num_nodes=3)
+    rng = random.Random(7)
+    assert (box, cls) == (gt.random_genotype(seed=rng), gt.random_genotype(seed=rng))
+    assert "written to" in capsys.readouterr().err
+    gt.main(["random", "--seed", "7", "--dil3"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "+dil_conv_3x3_r3" in "".join(lines)  # the 12-op space
+    assert [Genotype.from_str(line) for line in lines] != [box, cls]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["random"], "the following arguments are required: --seed"),
+        (["random", "--seed", "x"], "invalid int value: 'x'"),
+        (["random", "--seed", "1", "--num-nodes", "0"], "--num-nodes: must be at least 1"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_random_command_refuses_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        gt.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_random_command_runs_as_a_module(tmp_path, root):
+    path = tmp_path / "genotype.log"
+    subprocess.run(
+        [sys.executable, "-m", "fad.genotypes", "random", "--seed", "3", "-o", str(path)],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    rng = random.Random(3)
+    assert load_genotype_file(str(path)) == (
+        gt.random_genotype(seed=rng),
+        gt.random_genotype(seed=rng),
     )
