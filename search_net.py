@@ -3,8 +3,9 @@
 
 Each iteration takes an alpha step on a batch of ``dataloader.arch`` and a weight step on a batch
 of ``dataloader.train``. Every ``train.checkpointer.period`` iterations and at the end it writes
-``genotype.log`` (box tower line, class tower line), ``cell_{box,cls}.{dot,png}``, a checkpoint
-and TensorBoard curves under ``train.output_dir``.
+``genotype.log`` (box tower line, class tower line), ``cell_{box,cls}.{dot,png}``, ``alphas.png``
+(how the softmax weights of every edge moved, sampled every ``train.log_period`` iterations), a
+checkpoint and TensorBoard curves under ``train.output_dir``.
 
     python search_net.py --config-file configs/fad/search/fad_fcos_R_50_FPN_voc.py --num-gpus 1
     python search_net.py --config-file ... --resume            # continue from the last checkpoint
@@ -56,6 +57,7 @@ def genotype_writer(cfg) -> GenotypeWriter:
         output_dir=cfg.train.output_dir,
         period=cfg.train.checkpointer.period,
         rank=cfg.search.genotype_rank,
+        history_period=cfg.train.log_period,
     )
 
 

@@ -13,7 +13,8 @@ setup(
     packages=find_packages(include=["fad", "fad.*"]),
     # detectron2 is installed from its public source (see README): it is on no package index,
     # so it cannot be declared here. The NAS core (fad.nas, fad.genotypes) works without it.
-    install_requires=["torch>=2.1", "numpy", "Pillow", "graphviz>=0.20"],
+    # matplotlib draws alphas.png (its Figure API, no pyplot: it sets no global backend).
+    install_requires=["torch>=2.1", "numpy", "Pillow", "graphviz>=0.20", "matplotlib>=3.7"],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.4", "tensorboard", "fvcore"],
     },

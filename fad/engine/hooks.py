@@ -3,7 +3,7 @@
 import hashlib
 import logging
 import os
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from detectron2.engine import HookBase
@@ -11,7 +11,7 @@ from detectron2.utils import comm
 
 from fad.genotypes import check_rank, primitives, save_genotype_file
 from fad.nas.search_cells import arch_parameters
-from fad.nas.visualize import plot_genotype
+from fad.nas.visualize import plot_alpha_history, plot_genotype
 
 __all__ = ["GenotypeWriter", "alpha_checksum"]
 
@@ -27,24 +27,53 @@ def alpha_checksum(alphas) -> str:
     return hashlib.sha1(data.numpy().tobytes()).hexdigest()
 
 
+Weights = Dict[str, torch.Tensor]  # per tower name, the (edges, candidates) softmax weights
+
+
+def _softmax_weights(model) -> Weights:
+    return {
+        name: torch.cat([a.detach().softmax(-1).cpu() for a in tower.alphas])
+        for name, tower in model.search_towers().items()
+    }
+
+
 class GenotypeWriter(HookBase):
     """Every ``period`` iterations and after the last one: check that all ranks hold the same
     alphas, then, on the main process, write ``genotype.log`` (box tower line first), plot each
-    tower's cell (``cell_box.{dot,png}``, ``cell_cls.{dot,png}``), log the genotypes, and put the
-    softmaxed alphas into the EventStorage (a heatmap image per tower, per-op mean weights as
-    scalars) for TensorBoard.
+    tower's cell (``cell_box.{dot,png}``, ``cell_cls.{dot,png}``), plot how the softmax weights
+    of every edge moved so far (``alphas.png``), log the genotypes, and put the softmaxed alphas
+    into the EventStorage (a heatmap image per tower, per-op mean weights as scalars) for
+    TensorBoard.
+
+    The weights are sampled every ``history_period`` iterations, before the iteration runs; the
+    samples are part of the hook's state, which the trainer's checkpoints hold, so the plot of a
+    resumed search starts at iteration 0.
 
     Args:
         output_dir: where the files go.
         period: iterations between writes (the checkpoint period).
         rank: genotype derivation, ``"softmax"`` or ``"raw"``.
+        history_period: iterations between samples of the weights for ``alphas.png``.
     """
 
-    def __init__(self, *, output_dir: str, period: int, rank: str = "softmax"):
+    def __init__(
+        self, *, output_dir: str, period: int, rank: str = "softmax", history_period: int = 20
+    ):
         check_rank(rank)  # now, not at the first write, hours into a search
+        if type(history_period) is not int or history_period < 1:
+            raise ValueError(f"history_period must be a positive int, got {history_period!r}")
         self.output_dir = output_dir
         self.period = period
         self.rank = rank
+        self.history_period = history_period
+        self._history: List[Tuple[int, Weights]] = []
+
+    def before_step(self):
+        # The weights after `iter` iterations: what a checkpoint of the previous one resumes from.
+        if self.trainer.iter % self.history_period == 0:
+            self._history.append(
+                (self.trainer.iter, _softmax_weights(self.trainer.unwrapped_model))
+            )
 
     def after_step(self):
         done = self.trainer.iter + 1
@@ -95,13 +124,29 @@ class GenotypeWriter(HookBase):
                 )
             except RuntimeError as e:  # Graphviz failed: a plot is not worth a search
                 logger.warning(f"Could not plot the {name} tower's cell: {e}")
-        self._log_alphas(model)
+        current = _softmax_weights(model)
+        self._plot_history(iteration, current, {"box": box, "cls": cls}, model)
+        self._log_alphas(model, current)
         return path
 
-    def _log_alphas(self, model) -> None:
+    def _plot_history(self, iteration: int, current: Weights, genotypes: dict, model) -> None:
+        history = [*self._history, (iteration, current)]
+        towers = model.search_towers()
+        path = os.path.join(self.output_dir, "alphas.png")
+        plot_alpha_history(
+            [it for it, _ in history],
+            {name: torch.stack([w[name] for _, w in history]) for name in towers},
+            path,
+            genotypes=genotypes,
+            dil3=next(iter(towers.values())).dil3,
+            title=f"Softmax weights of each edge's candidates up to iteration {iteration}; "
+            "framed: the edges of genotype.log",
+        )
+
+    def _log_alphas(self, model, current: Weights) -> None:
         storage = self.trainer.storage
         for name, tower in model.search_towers().items():
-            weights = torch.cat([a.detach().softmax(-1).cpu() for a in tower.alphas])  # (E, K)
+            weights = current[name]  # (E, K)
             # One row per edge, one column per op; 8x8 pixels a weight so TensorBoard shows it.
             image = weights.repeat_interleave(8, 0).repeat_interleave(8, 1)[None]
             storage.put_image(f"alphas/{name}_tower", image / image.max())
@@ -110,3 +155,21 @@ class GenotypeWriter(HookBase):
                 **{f"alpha/{name}/{op}": w for op, w in zip(ops, weights.mean(0).tolist())},
                 smoothing_hint=False,
             )
+
+    def state_dict(self) -> dict:
+        if not self._history:
+            return {}
+        return {
+            "iterations": [it for it, _ in self._history],
+            "weights": {
+                name: torch.stack([w[name] for _, w in self._history])
+                for name in self._history[0][1]
+            },
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        weights = state_dict["weights"]
+        self._history = [
+            (int(it), {name: w[t] for name, w in weights.items()})
+            for t, it in enumerate(state_dict["iterations"])
+        ]

@@ -6,7 +6,8 @@
   and the split of a model's parameters into alphas and weights;
 - :mod:`fad.nas.derived_cells`: derived cell and tower built from a genotype;
 - :mod:`fad.nas.architect`: first- and second-order alpha gradients of the bilevel problem;
-- :mod:`fad.nas.visualize`: graphviz plots of a genotype's cell.
+- :mod:`fad.nas.visualize`: graphviz plots of a genotype's cell; matplotlib plots of the alphas
+  over a search.
 
 The op vocabulary and the genotype API are :mod:`fad.genotypes`, which these modules import (and
 which imports none of them).

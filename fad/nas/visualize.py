@@ -1,24 +1,30 @@
-"""Plots of a genotype's cell, in the style of DARTS' and pt.darts' ``visualize.py``.
+"""Plots of a search: a genotype's cell, and how the architecture weights moved.
 
-The graph is built with the ``graphviz`` Python package. Its ``dot`` program, when installed,
-renders it to PNG; without it only the DOT source is written, and one warning per process says
-how to get PNGs.
+Cell plots follow DARTS' and pt.darts' ``visualize.py``. The graph is built with the
+``graphviz`` Python package. Its ``dot`` program, when installed, renders it to PNG; without it
+only the DOT source is written, and one warning per process says how to get PNGs.
 
 The FAD heads read the FPN feature twice in the box tower and the box tower's output plus the FPN
 feature in the class tower, so their plots use ``inputs=("feature", "feature")`` and
 ``inputs=("bbox_feature", "feature")``.
+
+:func:`plot_alpha_history` draws, with matplotlib (no pyplot: it sets no global backend), the
+softmax weights of every edge's candidates over a search, with the derived genotype's edges marked.
 """
 
 import logging
 import os
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import graphviz
+import torch
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from fad.genotypes import Genotype
+from fad.genotypes import NONE, Genotype, primitives
 from fad.utils import atomic_open
 
-__all__ = ["genotype_to_graph", "plot_genotype"]
+__all__ = ["genotype_to_graph", "plot_alpha_history", "plot_genotype"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,3 +153,137 @@ def plot_genotype(
     with atomic_open(paths["png"], "wb") as f:
         f.write(png)
     return paths
+
+
+# alphas.png: one colour per candidate variant, solid for std ops and dashed for sinSep ops,
+# 'none' black and dotted; the chosen op of a kept edge thick, the kept edge's panel framed.
+_VARIANT_COLORS = {
+    "": "tab:blue",
+    "+dil_conv_3x3": "tab:orange",
+    "+dil_conv_3x3_r3": "tab:purple",
+    "_x2": "tab:green",
+    "_x2+dil_conv_3x3": "tab:red",
+    "_x3": "tab:brown",
+}
+_BASE_STYLES = {"std_conv_3x3": "-", "sinSep_conv_3x3": "--"}
+_KEPT_COLOR = "forestgreen"
+
+
+def _line_style(op: str) -> Dict[str, str]:
+    if op == NONE:
+        return {"color": "black", "linestyle": ":"}
+    base = next(b for b in _BASE_STYLES if op.startswith(b))
+    return {"color": _VARIANT_COLORS[op[len(base) :]], "linestyle": _BASE_STYLES[base]}
+
+
+def _node_sources(num_edges: int) -> Sequence[int]:
+    """Sources per node of a cell with ``num_edges`` edges (2, 3, 4, ... per node)."""
+    counts, total = [], 0
+    while total < num_edges:
+        counts.append(2 + len(counts))
+        total += counts[-1]
+    if total != num_edges:
+        raise ValueError(f"{num_edges} edges do not make a cell (nodes have 2, 3, 4, ... edges)")
+    return counts
+
+
+def _source_label(source: int) -> str:
+    return f"s{source}" if source < 2 else f"node {source - 2}"
+
+
+def plot_alpha_history(
+    iterations: Sequence[int],
+    weights: Mapping[str, torch.Tensor],
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    genotypes: Optional[Mapping[str, Optional[Genotype]]] = None,
+    dil3: bool = False,
+    title: Optional[str] = None,
+) -> str:
+    """Plot how the softmax weights of each edge's candidates moved over a search, as a PNG.
+
+    Small multiples: a row per tower and node, a panel per incoming edge (node i has 2 + i),
+    the candidates as lines over the iterations, ``none`` black and dotted, the uniform weight
+    1 / K as a grey line. The edges of each tower's derived genotype are framed, with the kept op
+    drawn thick and named in the panel's title. The file is written atomically.
+
+    Args:
+        iterations: the iteration of each sample, increasing.
+        weights: per tower name (``"box"``, ``"cls"``), a (T, E, K) tensor: the softmax weights
+            of the E edges (node 0's edges first, by source) over the K candidates (``none``
+            last), at each of the T sampled iterations.
+        path: the PNG to write.
+        genotypes: per tower name, the genotype to mark (``None`` or missing: nothing marked).
+        dil3: the weights are over the 12-op space.
+        title: a line above the plot.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: if the shapes do not fit ``iterations``, the op space or a cell.
+    """
+    ops = primitives(dil3=dil3)
+    if not weights:
+        raise ValueError("no tower to plot")
+    layout = {}
+    for name, w in weights.items():
+        if w.dim() != 3 or w.shape[0] != len(iterations) or w.shape[2] != len(ops):
+            raise ValueError(
+                f"weights of the {name} tower must have shape ({len(iterations)}, edges, "
+                f"{len(ops)}), got {tuple(w.shape)}"
+            )
+        layout[name] = _node_sources(w.shape[1])
+    rows = [(name, i, n) for name, counts in layout.items() for i, n in enumerate(counts)]
+    cols = max(n for _, _, n in rows)
+    fig = Figure(figsize=(3.1 * cols, 1.9 * len(rows) + 1.4), dpi=90, layout="constrained")
+    axes = fig.subplots(len(rows), cols, sharex=True, sharey=True, squeeze=False)
+    x = list(iterations)
+    marker = "o" if len(x) == 1 else None
+    genotypes = genotypes or {}
+    for r, (name, node, num_sources) in enumerate(rows):
+        edge0 = sum(layout[name][:node])
+        genotype = genotypes.get(name)
+        kept = {src: op for op, src in genotype.normal[node]} if genotype else {}
+        for src in range(cols):
+            ax = axes[r][src]
+            if src >= num_sources:
+                ax.set_axis_off()
+                continue
+            edge = weights[name][:, edge0 + src, :].float()
+            chosen = kept.get(src)
+            ax.axhline(1.0 / len(ops), color="0.75", linewidth=0.8)
+            for k, op in enumerate(ops):
+                width = 3.0 if op == chosen else 2.0 if op == NONE else 1.1
+                ax.plot(x, edge[:, k].tolist(), marker=marker, linewidth=width, **_line_style(op))
+            label = f"{name} node {node} ← {_source_label(src)}"
+            if chosen is None:
+                ax.set_title(label, fontsize=9, color="0.35")
+                continue
+            ax.set_title(f"{label}\nkept: {chosen}", fontsize=9, color=_KEPT_COLOR, weight="bold")
+            for spine in ax.spines.values():
+                spine.set_edgecolor(_KEPT_COLOR)
+                spine.set_linewidth(2.5)
+        axes[r][0].set_ylabel("softmax weight", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration", fontsize=8)
+    for row in axes:
+        for ax in row:
+            ax.tick_params(labelsize=7, labelbottom=True)
+    # Legend columns pair each variant's std op (first row) with its sinSep op (second row).
+    per_base = (len(ops) - 1) // len(_BASE_STYLES)
+    order = [k + b * per_base for k in range(per_base) for b in range(len(_BASE_STYLES))]
+    handles = [Line2D([], [], linewidth=1.5, **_line_style(ops[k])) for k in order]
+    handles.append(Line2D([], [], linewidth=2.0, **_line_style(NONE)))
+    fig.legend(
+        handles,
+        [ops[k] for k in order] + [NONE],
+        loc="outside upper center",
+        ncols=per_base + 1,
+        fontsize=7.5,
+        title=title,
+        title_fontsize=10,
+    )
+    with atomic_open(os.fspath(path), "wb") as f:
+        fig.savefig(f, format="png")
+    return os.fspath(path)

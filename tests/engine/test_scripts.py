@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 AUGMENT_CFG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
 TINY = ["train.max_iter=4", "train.checkpointer.period=2", "train.log_period=1"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 AP_ROW = re.compile(r"copypaste: ([-\d.naN]+(?:,[-\d.naN]+){5})\s*$", re.M)
 
 
@@ -105,7 +106,8 @@ def test_search_writes_genotypes_plots_events_and_a_checkpoint_with_alphas(searc
     for tower in ("box", "cls"):
         assert "->" in (out / f"cell_{tower}.dot").read_text()
         if shutil.which("dot"):
-            assert (out / f"cell_{tower}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert (out / f"cell_{tower}.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "alphas.png").read_bytes()[:8] == PNG_MAGIC
     assert list(out.glob("events.out.tfevents.*"))
     metrics = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
     assert any("alpha/box/std_conv_3x3" in m and "arch_loss" in m for m in metrics)
@@ -118,6 +120,13 @@ def test_search_writes_genotypes_plots_events_and_a_checkpoint_with_alphas(searc
     adam = ckpt["trainer"]["arch_optimizer"]["state"]
     assert len(adam) == 6 and all(int(s["step"]) == 4 for s in adam.values())
     assert ckpt["iteration"] == 3
+    # alphas.png's samples (every log period, here every iteration) are in the checkpoint.
+    history = ckpt["trainer"]["hooks"]["GenotypeWriter"]
+    assert history["iterations"] == [0, 1, 2, 3]
+    for tower in ("box", "cls"):
+        weights = history["weights"][tower]
+        assert weights.shape == (4, 9, 11)
+        assert torch.allclose(weights[0], torch.full((9, 11), 1 / 11), atol=1e-3)  # the init
     log = (out / "log.txt").read_text()
     assert str(box) in log and str(cls) in log
 
@@ -199,6 +208,13 @@ def test_resume_continues_with_saved_alphas_and_alpha_optimizer_state(env, tmp_p
     assert not all(
         torch.equal(a, b) for a, b in zip(_alphas(stopped["model"]), _alphas(final["model"]))
     )
+    # The samples of alphas.png survive the stop: the resumed search adds to them.
+    before = stopped["trainer"]["hooks"]["GenotypeWriter"]
+    after = final["trainer"]["hooks"]["GenotypeWriter"]
+    assert before["iterations"] == [0, 1, 2] and after["iterations"] == list(range(6))
+    for tower in ("box", "cls"):
+        assert torch.equal(after["weights"][tower][:3], before["weights"][tower])
+    assert (tmp_path / "alphas.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def _ap_rows(text):

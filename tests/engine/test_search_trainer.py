@@ -17,12 +17,13 @@ from detectron2.utils.events import EventStorage  # noqa: E402
 
 from fad.engine import GenotypeWriter, SearchTrainer  # noqa: E402
 from fad.genotypes import load_genotype_file  # noqa: E402
+from fad.nas.visualize import plot_alpha_history  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 
 
-def _in_process_trainer(tmp_path, *, period=1, max_iter=4):
+def _in_process_trainer(tmp_path, *, period=1, max_iter=4, log_period=10):
     """The synthetic search built by search_net.py's own function, in this process."""
     sys.path.insert(0, str(ROOT))
     try:
@@ -33,6 +34,7 @@ def _in_process_trainer(tmp_path, *, period=1, max_iter=4):
     cfg.train.output_dir = str(tmp_path)
     cfg.train.max_iter = max_iter
     cfg.train.checkpointer.period = period
+    cfg.train.log_period = log_period
     return search_net.build_search_trainer(cfg)
 
 
@@ -257,3 +259,47 @@ def test_a_failing_graphviz_costs_the_plot_not_the_search(
     assert warnings == [
         f"Could not plot the {tower} tower's cell: dot -Tpng failed" for tower in ("box", "cls")
     ]
+
+
+def _softmax_weights(module):
+    return {
+        name: torch.cat([a.detach().softmax(-1) for a in tower.alphas])
+        for name, tower in module.search_towers().items()
+    }
+
+
+def test_alphas_png_plots_the_weights_sampled_every_log_period_and_the_final_ones(
+    tmp_path, synthetic_root, monkeypatch
+):
+    trainer, _ = _in_process_trainer(tmp_path, period=10, max_iter=3, log_period=2)
+    module = trainer.unwrapped_model
+    init = _softmax_weights(module)
+    plots = []
+
+    def recorded(iterations, weights, path, **kwargs):
+        plots.append((iterations, weights, kwargs))
+        return plot_alpha_history(iterations, weights, path, **kwargs)
+
+    monkeypatch.setattr("fad.engine.hooks.plot_alpha_history", recorded)
+    trainer.train(0, 3)
+    assert (tmp_path / "alphas.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    [(iterations, weights, kwargs)] = plots  # written once, at the end
+    assert iterations == [0, 2, 3]  # before iterations 0 and 2, and the final weights
+    final = _softmax_weights(module)
+    for tower in ("box", "cls"):
+        assert torch.equal(weights[tower][0], init[tower])
+        assert torch.equal(weights[tower][-1], final[tower])
+        assert not torch.equal(weights[tower][1], weights[tower][0])  # the alphas moved
+    assert kwargs["genotypes"] == dict(zip(("box", "cls"), module.genotypes()))
+
+    writer = next(h for h in trainer._hooks if isinstance(h, GenotypeWriter))
+    state = writer.state_dict()
+    assert state["iterations"] == [0, 2]
+    restored = GenotypeWriter(output_dir=str(tmp_path), period=10)
+    assert restored.state_dict() == {}  # nothing sampled: the checkpoint holds no entry
+    restored.load_state_dict(state)
+    again = restored.state_dict()
+    assert again["iterations"] == [0, 2]
+    assert all(torch.equal(again["weights"][t], state["weights"][t]) for t in ("box", "cls"))
+    with pytest.raises(ValueError, match="history_period must be a positive int"):
+        GenotypeWriter(output_dir=str(tmp_path), period=10, history_period=0)

@@ -8,10 +8,11 @@ import subprocess
 
 import graphviz
 import pytest
+import torch
 
 from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS
 from fad.nas import visualize
-from fad.nas.visualize import genotype_to_graph, plot_genotype
+from fad.nas.visualize import genotype_to_graph, plot_alpha_history, plot_genotype
 
 DOT = shutil.which("dot")
 needs_dot = pytest.mark.skipif(
@@ -143,3 +144,46 @@ def test_files_get_the_users_normal_permissions(tmp_path, monkeypatch):
         os.umask(old)
     for path in paths.values():
         assert os.stat(path).st_mode & 0o777 == 0o644, path
+
+
+def _history(num_samples, *, num_ops=11, seed=0):
+    """Softmax weights of a 3-node tower (9 edges) drifting over ``num_samples`` samples."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(num_samples, 9, num_ops, generator=g).cumsum(0) * 0.2
+    return logits.softmax(-1)
+
+
+def test_alpha_history_plot_writes_a_png(tmp_path):
+    path = tmp_path / "plots" / "alphas.png"
+    weights = {"box": _history(6), "cls": _history(6, seed=1)}
+    out = plot_alpha_history(
+        [0, 10, 20, 30, 40, 50],
+        weights,
+        path,
+        genotypes={"box": FAD_PAPER_BOX, "cls": FAD_PAPER_CLS},
+        title="a search",
+    )
+    assert out == str(path)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert os.listdir(path.parent) == ["alphas.png"]  # no temp file left
+
+
+def test_alpha_history_plot_of_one_tower_one_sample_and_the_dil3_space(tmp_path):
+    path = tmp_path / "alphas.png"
+    plot_alpha_history([0], {"cls": _history(1, num_ops=13)}, path, dil3=True)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize(
+    "iterations, weights, message",
+    [
+        ([0, 1], {"box": _history(3)}, r"box tower must have shape \(2, edges, 11\)"),
+        ([0], {"box": _history(1, num_ops=13)}, r"must have shape \(1, edges, 11\)"),
+        ([0], {"box": _history(1)[:, :8]}, "8 edges do not make a cell"),
+        ([0], {}, "no tower"),
+    ],
+)
+def test_alpha_history_plot_refuses_weights_that_do_not_fit(tmp_path, iterations, weights, message):
+    with pytest.raises(ValueError, match=message):
+        plot_alpha_history(iterations, weights, tmp_path / "alphas.png")
+    assert not os.listdir(tmp_path)
