@@ -1,0 +1,315 @@
+"""Does the search beat chance? Searched towers against towers drawn at random from the same space.
+
+A search earns its cost only if what it finds beats architectures drawn at random from its search
+space (Li and Talwalkar 2019; Yu et al. 2020). This runs, as subprocesses, on the synthetic data:
+
+1. ``search_net.py`` on configs/fad/search/fad_fcos_R_18_synthetic.py with ``--search-seeds``
+   seeds (0, 1, ...);
+2. ``python -m fad.genotypes random --seed S`` for ``--random`` seeds (0, 1, ...): box and class
+   towers drawn uniformly from the same space;
+3. ``train_net.py`` on configs/fad/augment/fad_fcos_R_18_synthetic.py with every searched and
+   random genotype.log, and on configs/fcos/fcos_R_18_synthetic.py (plain FCOS): the same
+   iterations, schedule, batch and training seeds (``--train-seeds``: 0, 1, ...) for all, COCO
+   evaluation at the end.
+
+It prints every run's AP, a table of each genotype's mean AP over the training seeds with its rank
+among the random genotypes, the mean and standard deviation of each group, how much the genotypes
+of the searches agree (edges and ops in common, per tower, against the chance level), and last
+the lines ``searched_ap=``, ``random_ap_mean=``, ``random_ap_std=``, ``fcos_ap=`` (COCO AP,
+0-100). Results: docs/BENCHMARKS.md.
+
+Runs go ``--jobs`` at a time, each with ``--threads`` torch threads (on a 2-core machine, two
+one-thread runs at a time use both cores without the stalls of threads that lose their core).
+A run whose ``result.json`` in ``--output-dir`` records the same command is not run again: with
+the same ``--output-dir``, a second invocation with other ``--search-opts`` (a search setting to
+try) trains only the new searches' genotypes and compares them with the same random and FCOS runs.
+
+    python benchmarks/search_vs_random.py --output-dir output/search_vs_random   # ~45 min, 2 cores
+    python benchmarks/search_vs_random.py --search-iters 4 --train-iters 20 --random 2 \\
+        --train-seeds 1    # smoke run
+    python benchmarks/search_vs_random.py --output-dir output/search_vs_random \\
+        --search-opts search.warmup_iters=50   # one more search setting, against the same baselines
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
+AUGMENT_CFG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
+FCOS_CFG = "configs/fcos/fcos_R_18_synthetic.py"
+AP_ROW = re.compile(r"copypaste: ([-\d.na]+(?:,[-\d.na]+){5})\s*$", re.M)
+# genotype.log's text form: ('op_name', source_index)
+EDGE = re.compile(r"\('([^']+)', (\d+)\)")
+NUM_OPS = 10  # candidates other than 'none' in the synthetic configs' space
+
+
+class Runner:
+    """Runs the scripts as subprocesses in ``out``; reuses a finished run of the same command."""
+
+    def __init__(self, out: Path, *, threads: int):
+        self.out = out
+        self.env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def run(self, tag: str, args: List[str]) -> dict:
+        """Run ``python args`` for the run ``tag`` (its directory ``out/tag``).
+
+        Returns:
+            ``{"command", "seconds", "reused"}``, plus ``"AP"`` and ``"AP50"`` for a training run.
+        """
+        record = self.out / tag / "result.json"
+        command = [*args]
+        if record.is_file():
+            result = json.loads(record.read_text())
+            if result["command"] == command:
+                print(f"[{tag}] reused the finished run in {record.parent}", flush=True)
+                return {**result, "reused": True}
+        print(f"[{tag}] python {' '.join(args)}", flush=True)
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        seconds = time.perf_counter() - start
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"[{tag}] failed with exit status {proc.returncode}:\n{output[-4000:]}"
+            )
+        result = {"command": command, "seconds": seconds}
+        rows = AP_ROW.findall(output)
+        if rows:  # a training run: the last evaluation printed
+            result["AP"], result["AP50"] = (float(v) for v in rows[-1].split(",")[:2])
+        elif "train_net.py" in args:
+            raise RuntimeError(f"[{tag}] printed no COCO evaluation:\n{output[-4000:]}")
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(result))
+        print(f"[{tag}] done in {seconds:.0f} s", flush=True)
+        return {**result, "reused": False}
+
+
+def read_genotypes(path: Path) -> Dict[str, List[tuple]]:
+    """Edges ``(node, source, op)`` of the box and class lines of a genotype.log."""
+    box, cls = path.read_text().splitlines()[:2]
+    return {
+        tower: [(i // 2, int(src), op) for i, (op, src) in enumerate(EDGE.findall(line))]
+        for tower, line in (("box", box), ("cls", cls))
+    }
+
+
+def agreement(a: List[tuple], b: List[tuple]) -> Dict[str, int]:
+    """Edges ``(node, source)`` and ops ``(node, source, op)`` two genotypes have in common."""
+    return {
+        "edges": len({e[:2] for e in a} & {e[:2] for e in b}),
+        "ops": len(set(a) & set(b)),
+        "of": len(a),
+    }
+
+
+def chance_agreement(num_nodes: int = 3) -> Dict[str, float]:
+    """Expected edges and ops in common between two genotypes drawn uniformly at random.
+
+    Node i keeps 2 of its 2 + i sources: a given source is kept with probability 2 / (2 + i), so
+    two draws share 4 / (2 + i) sources on average; a shared edge has the same op 1 / NUM_OPS of
+    the time.
+    """
+    edges = sum(4 / (2 + i) for i in range(num_nodes))
+    return {"edges": edges, "ops": edges / NUM_OPS}
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def std(values: Sequence[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--search-seeds", type=int, default=2, help="searches: seeds 0..N-1")
+    parser.add_argument("--random", type=int, default=4, help="random genotype pairs: seeds 0..N-1")
+    parser.add_argument(
+        "--train-seeds", type=int, default=2, help="every detector trains with seeds 0..N-1"
+    )
+    parser.add_argument("--search-iters", type=int, default=200, help="the search config's own")
+    parser.add_argument("--train-iters", type=int, default=500)
+    parser.add_argument(
+        "--search-opts",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides of the searches (a setting to try); they name the search directories",
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    parser.add_argument("--output-dir", help="default: a temporary directory")
+    args = parser.parse_args()
+    if min(args.search_seeds, args.random, args.train_seeds, args.jobs, args.threads) < 1:
+        parser.error("--search-seeds, --random, --train-seeds, --jobs and --threads must be >= 1")
+    out = Path(args.output_dir or tempfile.mkdtemp(prefix="fad_search_vs_random_")).resolve()
+    runner = Runner(out, threads=args.threads)
+    load = os.getloadavg()
+    start = time.perf_counter()
+
+    # The synthetic splits, generated once before runs start side by side.
+    runner.run(
+        "datasets",
+        [
+            "-c",
+            "import fad.data; from fad.data.datasets import SYNTHETIC_SPLITS, prepare_datasets; "
+            "prepare_datasets(list(SYNTHETIC_SPLITS))",
+        ],
+    )
+    for seed in range(args.random):
+        genotype_file = out / f"random{seed}" / "genotype.log"
+        runner.run(
+            f"random{seed}/draw",
+            ["-m", "fad.genotypes", "random", "--seed", str(seed), "-o", str(genotype_file)],
+        )
+    suffix = "".join(f"_{opt.replace('/', '_')}" for opt in args.search_opts)
+    searches = {f"search{seed}{suffix}": seed for seed in range(args.search_seeds)}
+    train = [
+        f"train.max_iter={args.train_iters}",
+        f"train.eval_period={args.train_iters}",
+        f"train.checkpointer.period={args.train_iters}",
+    ]
+
+    def train_run(name: str, config: List[str], seed: int) -> dict:
+        tag = f"{name}/train_seed{seed}"
+        command = ["train_net.py", "--config-file", *config, *train, f"train.seed={seed}"]
+        return runner.run(tag, [*command, f"train.output_dir={out / tag}"])
+
+    def genotype_config(name: str) -> List[str]:
+        return [AUGMENT_CFG, "--genotype-file", str(out / name / "genotype.log")]
+
+    def searched(name: str, seed: int) -> List[dict]:
+        """Search, then train the searched genotypes with every training seed."""
+        runner.run(
+            name,
+            [
+                "search_net.py",
+                "--config-file",
+                SEARCH_CFG,
+                f"train.max_iter={args.search_iters}",
+                f"train.seed={seed}",
+                *args.search_opts,
+                f"train.output_dir={out / name}",
+            ],
+        )
+        return [train_run(name, genotype_config(name), s) for s in range(args.train_seeds)]
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        # The searches first: their trainings wait for them.
+        pending = {name: pool.submit(searched, name, seed) for name, seed in searches.items()}
+        for seed in range(args.random):
+            name = f"random{seed}"
+            pending[name] = pool.submit(
+                lambda n: [train_run(n, genotype_config(n), s) for s in range(args.train_seeds)],
+                name,
+            )
+        pending["fcos"] = pool.submit(
+            lambda: [train_run("fcos", [FCOS_CFG], s) for s in range(args.train_seeds)]
+        )
+        try:
+            runs = {name: future.result() for name, future in pending.items()}
+        except RuntimeError as e:
+            pool.shutdown(wait=False, cancel_futures=True)  # the running ones still finish
+            sys.exit(str(e))
+    wall = time.perf_counter() - start
+
+    mean_ap = {name: statistics.mean(r["AP"] for r in rs) for name, rs in runs.items()}
+    random_names = [f"random{seed}" for seed in range(args.random)]
+    random_aps = [mean_ap[n] for n in random_names]
+
+    def rank(name: str) -> str:
+        better = sum(ap > mean_ap[name] for ap in random_aps)
+        return f"{1 + better} of {1 + len(random_aps)}"
+
+    seeds = ", ".join(str(s) for s in range(args.train_seeds))
+    print(f"\nEvery detector: {args.train_iters} iterations, training seeds {seeds}.")
+    print(f"Searches: {args.search_iters} iterations, overrides: {args.search_opts or 'none'}.\n")
+    print("| detector | AP per training seed | mean AP | mean AP50 | rank among random |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, rs in runs.items():
+        aps = ", ".join(f"{r['AP']:.1f}" for r in rs)
+        ap50 = statistics.mean(r["AP50"] for r in rs)
+        shown = rank(name) if name in searches else ""
+        print(f"| {name} | {aps} | {mean_ap[name]:.1f} | {ap50:.1f} | {shown} |")
+
+    groups = {
+        "searched": [mean_ap[n] for n in searches],
+        "random": random_aps,
+        "FCOS (over training seeds)": [r["AP"] for r in runs["fcos"]],
+    }
+    print("\n| group | genotypes | mean AP | std AP |")
+    print("| --- | --- | --- | --- |")
+    for group, aps in groups.items():
+        count = len(aps) if group != "FCOS (over training seeds)" else "-"
+        print(f"| {group} | {count} | {statistics.mean(aps):.2f} | {std(aps):.2f} |")
+
+    names = list(searches)
+    if len(names) > 1:
+        chance = chance_agreement()
+        print("\nAgreement of the searches' genotypes (edges: (node, source); ops: with its op):")
+        genotypes = {n: read_genotypes(out / n / "genotype.log") for n in names}
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                for tower in ("box", "cls"):
+                    agree = agreement(genotypes[a][tower], genotypes[b][tower])
+                    print(
+                        f"  {a} ~ {b}, {tower} tower: {agree['edges']} of {agree['of']} edges, "
+                        f"{agree['ops']} of {agree['of']} ops in common (chance: "
+                        f"{chance['edges']:.2f} edges, {chance['ops']:.2f} ops)"
+                    )
+    reused = sum(r.get("reused", False) for rs in runs.values() for r in rs)
+    print(
+        f"\nwall time: {wall:.0f} s ({wall / 60:.1f} min), {args.jobs} runs at a time, "
+        f"{args.threads} thread(s) each; {reused} training run(s) reused; outputs in {out}"
+    )
+    print(
+        f"machine: {cpu_name()}, {os.cpu_count()} CPUs; load "
+        f"average at start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f}"
+    )
+    searched_ap = statistics.mean(groups["searched"])
+    random_mean, random_std = statistics.mean(random_aps), std(random_aps)
+    margin = searched_ap - random_mean
+    verdict = "beats" if margin > random_std else "does not beat"
+    print(
+        f"searched - random = {margin:+.2f} AP: the search {verdict} chance by more than the "
+        f"random group's std ({random_std:.2f})"
+    )
+    print(f"searched_ap={searched_ap:.2f}")
+    print(f"random_ap_mean={random_mean:.2f}")
+    print(f"random_ap_std={random_std:.2f}")
+    print(f"fcos_ap={statistics.mean(groups['FCOS (over training seeds)']):.2f}")
+
+
+if __name__ == "__main__":
+    main()
