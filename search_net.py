@@ -33,6 +33,7 @@ from fad.engine import (
     SearchTrainer,
     alpha_checksum,
     amp_precision_for,
+    check_warmup_iters,
 )
 from fad.engine.defaults import (
     argument_parser,
@@ -61,6 +62,11 @@ def genotype_writer(cfg) -> GenotypeWriter:
     )
 
 
+def _warmup_iters(cfg) -> int:
+    """``search.warmup_iters``, 0 in the config.yaml of a search older than the option."""
+    return check_warmup_iters(cfg.search.get("warmup_iters", 0), key="search.warmup_iters")
+
+
 def prepare(args):
     """Load the config and check it (once, before any worker starts)."""
     register_datasets(args)
@@ -75,6 +81,7 @@ def prepare(args):
     if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
     check_device(cfg)
+    _warmup_iters(cfg)
     try:  # the architect checks the order of the alpha gradient against mixed precision
         Architect(
             arch_parameters=model.arch_parameters(),
@@ -157,6 +164,7 @@ def build_search_trainer(cfg):
         arch_data_loader=arch_loader,
         arch_optimizer=arch_optimizer,
         second_order=cfg.search.second_order,
+        warmup_iters=_warmup_iters(cfg),
         clip_grad_norm=cfg.search.clip_grad_norm,
         amp_precision=precision,
     )

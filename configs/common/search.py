@@ -15,6 +15,7 @@ arch_optimizer = L(torch.optim.Adam)(
 
 search = dict(
     second_order=False,  # DARTS first-order by default; True for the unrolled gradient
+    warmup_iters=0,  # iterations of weight steps only before the first alpha step (the paper: 0)
     clip_grad_norm=20.0,  # gradient-norm clip on the weights
     genotype_rank="softmax",  # "raw" ranks raw alphas, as the original code did
 )

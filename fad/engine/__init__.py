@@ -2,7 +2,7 @@
 
 from .checkpoint import AtomicCheckpointer
 from .hooks import GenotypeWriter, alpha_checksum
-from .search_trainer import SearchTrainer, amp_precision_for
+from .search_trainer import SearchTrainer, amp_precision_for, check_warmup_iters
 
 __all__ = [
     "AtomicCheckpointer",
@@ -10,4 +10,5 @@ __all__ = [
     "SearchTrainer",
     "alpha_checksum",
     "amp_precision_for",
+    "check_warmup_iters",
 ]

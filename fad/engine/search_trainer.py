@@ -13,7 +13,14 @@ from torch.nn.parallel import DistributedDataParallel
 from fad.nas.architect import Architect
 from fad.nas.search_cells import arch_parameters, named_arch_parameters, weight_parameters
 
-__all__ = ["SearchTrainer", "amp_precision_for"]
+__all__ = ["SearchTrainer", "amp_precision_for", "check_warmup_iters"]
+
+
+def check_warmup_iters(warmup_iters: int, *, key: str = "warmup_iters") -> int:
+    """Returns ``warmup_iters``; raises ValueError, naming ``key``, unless it is an int >= 0."""
+    if type(warmup_iters) is not int or warmup_iters < 0:
+        raise ValueError(f"{key} must be an int >= 0, got {warmup_iters!r}")
+    return warmup_iters
 
 
 def amp_precision_for(device_type: str) -> torch.dtype:
@@ -23,7 +30,8 @@ def amp_precision_for(device_type: str) -> torch.dtype:
 
 
 class SearchTrainer(SimpleTrainer):
-    """Each iteration: an alpha step on a batch of the arch loader, then a weight step.
+    """Each iteration: an alpha step on a batch of the arch loader, then a weight step (weight
+    steps only during the first ``warmup_iters`` iterations).
 
     The weight step is :class:`SimpleTrainer`'s (DDP, EventStorage metrics, the non-finite loss
     check), plus a gradient-norm clip of the weights; it computes no alpha gradients. The alpha
@@ -44,6 +52,8 @@ class SearchTrainer(SimpleTrainer):
         arch_data_loader: validation batches, for the alphas (a different split).
         arch_optimizer: the alpha optimizer (Adam in the paper).
         second_order: unrolled alpha gradient (the virtual step moves the head's weights).
+        warmup_iters: iterations of weight steps only, before the first alpha step (as several
+            DARTS variants do, so that the candidates are compared once trained a little).
         clip_grad_norm: max gradient norm of the weights; ``None`` or 0 for no clipping.
         amp_precision: ``torch.float16`` or ``torch.bfloat16`` for mixed precision (first order
             only: the :class:`Architect` refuses a scaler in second order; needs torch >= 2.3),
@@ -61,6 +71,7 @@ class SearchTrainer(SimpleTrainer):
         arch_data_loader: Iterable,
         arch_optimizer: torch.optim.Optimizer,
         second_order: bool = False,
+        warmup_iters: int = 0,
         clip_grad_norm: Optional[float] = None,
         amp_precision: Optional[torch.dtype] = None,
         grad_scaler: Optional["torch.amp.GradScaler"] = None,
@@ -69,6 +80,7 @@ class SearchTrainer(SimpleTrainer):
         super().__init__(model, data_loader, optimizer)
         if amp_precision not in (None, torch.float16, torch.bfloat16):
             raise ValueError(f"amp_precision must be float16 or bfloat16, got {amp_precision}")
+        self.warmup_iters = check_warmup_iters(warmup_iters)
         self.arch_data_loader = arch_data_loader
         self._arch_iter = None
         self.arch_optimizer = arch_optimizer
@@ -119,14 +131,16 @@ class SearchTrainer(SimpleTrainer):
         if not self.model.training:
             raise RuntimeError("[SearchTrainer] model was changed to eval mode!")
         start = time.perf_counter()
-        arch_data = next(self._arch_data_iter)
+        search_alphas = self.iter >= self.warmup_iters
+        arch_data = next(self._arch_data_iter) if search_alphas else None
         data = next(self._data_loader_iter)
         data_time = time.perf_counter() - start
 
-        arch_start = time.perf_counter()
-        arch_loss = self._arch_step(arch_data, data)
         storage = get_event_storage()
-        storage.put_scalars(arch_loss=arch_loss, arch_time=time.perf_counter() - arch_start)
+        if search_alphas:
+            arch_start = time.perf_counter()
+            arch_loss = self._arch_step(arch_data, data)
+            storage.put_scalars(arch_loss=arch_loss, arch_time=time.perf_counter() - arch_start)
 
         with self._alphas_frozen():
             with self._autocast():

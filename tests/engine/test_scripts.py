@@ -559,6 +559,12 @@ BAD_INPUT = [
     ),
     pytest.param(
         *SEARCH,
+        ["search.warmup_iters=-1"],
+        "search.warmup_iters must be an int >= 0, got -1",
+        id="negative_warmup",
+    ),
+    pytest.param(
+        *SEARCH,
         ["train.amp.enabled=True", "search.second_order=True"],
         "needs the first-order",
         id="amp_second_order",

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 
 
-def _in_process_trainer(tmp_path, *, period=1, max_iter=4, log_period=10):
+def _in_process_trainer(tmp_path, *, period=1, max_iter=4, log_period=10, warmup_iters=0):
     """The synthetic search built by search_net.py's own function, in this process."""
     sys.path.insert(0, str(ROOT))
     try:
@@ -35,7 +35,20 @@ def _in_process_trainer(tmp_path, *, period=1, max_iter=4, log_period=10):
     cfg.train.max_iter = max_iter
     cfg.train.checkpointer.period = period
     cfg.train.log_period = log_period
+    cfg.search.warmup_iters = warmup_iters
     return search_net.build_search_trainer(cfg)
+
+
+def _rebuilt(built, model=None, **kwargs):
+    """A SearchTrainer of the parts of ``built`` (its model unless ``model``), with ``kwargs``."""
+    return SearchTrainer(
+        built.model if model is None else model,
+        built.data_loader,
+        built.optimizer,
+        arch_data_loader=built.arch_data_loader,
+        arch_optimizer=built.arch_optimizer,
+        **kwargs,
+    )
 
 
 def test_non_finite_weight_loss_stops_with_floating_point_error_and_keeps_checkpoints(
@@ -128,12 +141,8 @@ def _nan_gradients(losses):
 def test_amp_search_skips_the_steps_whose_gradients_are_not_finite(tmp_path, synthetic_root):
     built, _ = _in_process_trainer(tmp_path, period=10)
     scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**10) for _ in range(2)]
-    trainer = SearchTrainer(
-        built.model,
-        built.data_loader,
-        built.optimizer,
-        arch_data_loader=built.arch_data_loader,
-        arch_optimizer=built.arch_optimizer,
+    trainer = _rebuilt(
+        built,
         clip_grad_norm=20.0,
         amp_precision=torch.bfloat16,
         grad_scaler=scalers[0],
@@ -181,15 +190,7 @@ def test_amp_search_skips_the_steps_whose_gradients_are_not_finite(tmp_path, syn
 def test_search_trainer_refuses_amp_with_second_order(tmp_path, synthetic_root):
     trainer, _ = _in_process_trainer(tmp_path, period=10)
     with pytest.raises(ValueError, match="first-order"):
-        SearchTrainer(
-            trainer.model,
-            trainer.data_loader,
-            trainer.optimizer,
-            arch_data_loader=trainer.arch_data_loader,
-            arch_optimizer=trainer.arch_optimizer,
-            second_order=True,
-            amp_precision=torch.bfloat16,
-        )
+        _rebuilt(trainer, second_order=True, amp_precision=torch.bfloat16)
 
 
 def test_search_trainer_refuses_a_ddp_model_that_holds_the_alphas(tmp_path, synthetic_root):
@@ -203,13 +204,7 @@ def test_search_trainer_refuses_a_ddp_model_that_holds_the_alphas(tmp_path, synt
         model = instantiate(LazyConfig.load(str(ROOT / SEARCH_CFG)).model)
         plain = torch.nn.parallel.DistributedDataParallel(model)
         with pytest.raises(ValueError, match="create_ddp_model_for"):
-            SearchTrainer(
-                plain,
-                trainer.data_loader,
-                trainer.optimizer,
-                arch_data_loader=trainer.arch_data_loader,
-                arch_optimizer=trainer.arch_optimizer,
-            )
+            _rebuilt(trainer, plain)
     finally:
         dist.destroy_process_group()
 
@@ -303,3 +298,26 @@ def test_alphas_png_plots_the_weights_sampled_every_log_period_and_the_final_one
     assert all(torch.equal(again["weights"][t], state["weights"][t]) for t in ("box", "cls"))
     with pytest.raises(ValueError, match="history_period must be a positive int"):
         GenotypeWriter(output_dir=str(tmp_path), period=10, history_period=0)
+
+
+def test_warmup_takes_weight_steps_only_before_the_first_alpha_step(tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10, max_iter=3, warmup_iters=2)
+    module = trainer.unwrapped_model
+    init = [a.detach().clone() for a in module.arch_parameters()]
+    weights = [p.detach().clone() for p in module.weight_parameters()]
+    alphas_after = {}
+
+    class Snapshot(HookBase):
+        def after_step(self):
+            alphas_after[self.trainer.iter] = [a.detach().clone() for a in module.arch_parameters()]
+
+    trainer.register_hooks([Snapshot()])
+    trainer.train(0, 3)
+    for it in (0, 1):  # the warm-up: the alphas stay, the weights learn
+        assert all(torch.equal(a, b) for a, b in zip(alphas_after[it], init))
+    assert not all(torch.equal(a, b) for a, b in zip(alphas_after[2], init))
+    assert not all(torch.equal(p, w) for p, w in zip(module.weight_parameters(), weights))
+    adam = trainer.arch_optimizer.state_dict()["state"]
+    assert all(int(s["step"]) == 1 for s in adam.values())  # one alpha step, in iteration 2
+    with pytest.raises(ValueError, match="warmup_iters must be an int >= 0, got -1"):
+        _rebuilt(trainer, warmup_iters=-1)
