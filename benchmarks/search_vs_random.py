@@ -52,6 +52,7 @@ FCOS_CFG = "configs/fcos/fcos_R_18_synthetic.py"
 AP_ROW = re.compile(r"copypaste: ([-\d.na]+(?:,[-\d.na]+){5})\s*$", re.M)
 # genotype.log's text form: ('op_name', source_index)
 EDGE = re.compile(r"\('([^']+)', (\d+)\)")
+SEARCH_ITERS = 200  # train.max_iter of SEARCH_CFG
 NUM_OPS = 10  # candidates other than 'none' in the synthetic configs' space
 
 
@@ -158,7 +159,9 @@ def main() -> None:
     parser.add_argument(
         "--train-seeds", type=int, default=2, help="every detector trains with seeds 0..N-1"
     )
-    parser.add_argument("--search-iters", type=int, default=200, help="the search config's own")
+    parser.add_argument(
+        "--search-iters", type=int, default=SEARCH_ITERS, help="default: the search config's own"
+    )
     parser.add_argument("--train-iters", type=int, default=500)
     parser.add_argument(
         "--search-opts",
@@ -193,8 +196,12 @@ def main() -> None:
             f"random{seed}/draw",
             ["-m", "fad.genotypes", "random", "--seed", str(seed), "-o", str(genotype_file)],
         )
-    suffix = "".join(f"_{opt.replace('/', '_')}" for opt in args.search_opts)
-    searches = {f"search{seed}{suffix}": seed for seed in range(args.search_seeds)}
+    # A search's directory names a setting other than the config's: settings tried with one
+    # --output-dir stay apart.
+    setting = "".join(f"_{opt.replace('/', '_')}" for opt in args.search_opts)
+    if args.search_iters != SEARCH_ITERS:
+        setting = f"_{args.search_iters}it{setting}"
+    searches = {f"search{seed}{setting}": seed for seed in range(args.search_seeds)}
     train = [
         f"train.max_iter={args.train_iters}",
         f"train.eval_period={args.train_iters}",
