@@ -22,7 +22,9 @@ Runs go ``--jobs`` at a time, each with ``--threads`` torch threads (on a 2-core
 one-thread runs at a time use both cores without the stalls of threads that lose their core).
 A run whose ``result.json`` in ``--output-dir`` records the same command is not run again: with
 the same ``--output-dir``, a second invocation with other ``--search-opts`` (a search setting to
-try) trains only the new searches' genotypes and compares them with the same random and FCOS runs.
+try) trains only the new searches' genotypes and compares them with the same random and FCOS runs
+(``--searches-only`` runs the new searches and their trainings alone, e.g. while the baselines
+still train in another invocation; run again without it to compare).
 
     python benchmarks/search_vs_random.py --output-dir output/search_vs_random   # ~45 min, 2 cores
     python benchmarks/search_vs_random.py --search-iters 4 --train-iters 20 --random 2 \\
@@ -170,6 +172,12 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="overrides of the searches (a setting to try); they name the search directories",
     )
+    parser.add_argument(
+        "--searches-only",
+        action="store_true",
+        help="search and train the searched genotypes only (e.g. a setting to try while the "
+        "baselines of the same --output-dir still train); run again without it to compare",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each run")
     parser.add_argument("--output-dir", help="default: a temporary directory")
@@ -190,15 +198,17 @@ def main() -> None:
             "prepare_datasets(list(SYNTHETIC_SPLITS))",
         ],
     )
-    for seed in range(args.random):
+    random_seeds = range(0 if args.searches_only else args.random)
+    for seed in random_seeds:
         genotype_file = out / f"random{seed}" / "genotype.log"
         runner.run(
             f"random{seed}/draw",
             ["-m", "fad.genotypes", "random", "--seed", str(seed), "-o", str(genotype_file)],
         )
-    # A search's directory names a setting other than the config's: settings tried with one
-    # --output-dir stay apart.
-    setting = "".join(f"_{opt.replace('/', '_')}" for opt in args.search_opts)
+    # A search's directory names a setting other than the config's, so that settings tried with
+    # one --output-dir stay apart; an override's path can hold no '=' (search.warmup_iters=50
+    # names search0_search.warmup_iters-50).
+    setting = "".join("_" + re.sub(r"[^\w.]", "-", opt) for opt in args.search_opts)
     if args.search_iters != SEARCH_ITERS:
         setting = f"_{args.search_iters}it{setting}"
     searches = {f"search{seed}{setting}": seed for seed in range(args.search_seeds)}
@@ -216,9 +226,11 @@ def main() -> None:
     def genotype_config(name: str) -> List[str]:
         return [AUGMENT_CFG, "--genotype-file", str(out / name / "genotype.log")]
 
+    search_seconds: Dict[str, float] = {}
+
     def searched(name: str, seed: int) -> List[dict]:
         """Search, then train the searched genotypes with every training seed."""
-        runner.run(
+        search_seconds[name] = runner.run(
             name,
             [
                 "search_net.py",
@@ -229,21 +241,22 @@ def main() -> None:
                 *args.search_opts,
                 f"train.output_dir={out / name}",
             ],
-        )
+        )["seconds"]
         return [train_run(name, genotype_config(name), s) for s in range(args.train_seeds)]
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         # The searches first: their trainings wait for them.
         pending = {name: pool.submit(searched, name, seed) for name, seed in searches.items()}
-        for seed in range(args.random):
+        for seed in random_seeds:
             name = f"random{seed}"
             pending[name] = pool.submit(
                 lambda n: [train_run(n, genotype_config(n), s) for s in range(args.train_seeds)],
                 name,
             )
-        pending["fcos"] = pool.submit(
-            lambda: [train_run("fcos", [FCOS_CFG], s) for s in range(args.train_seeds)]
-        )
+        if not args.searches_only:
+            pending["fcos"] = pool.submit(
+                lambda: [train_run("fcos", [FCOS_CFG], s) for s in range(args.train_seeds)]
+            )
         try:
             runs = {name: future.result() for name, future in pending.items()}
         except RuntimeError as e:
@@ -252,8 +265,7 @@ def main() -> None:
     wall = time.perf_counter() - start
 
     mean_ap = {name: statistics.mean(r["AP"] for r in rs) for name, rs in runs.items()}
-    random_names = [f"random{seed}" for seed in range(args.random)]
-    random_aps = [mean_ap[n] for n in random_names]
+    random_aps = [mean_ap[f"random{seed}"] for seed in random_seeds]
 
     def rank(name: str) -> str:
         better = sum(ap > mean_ap[name] for ap in random_aps)
@@ -262,24 +274,32 @@ def main() -> None:
     seeds = ", ".join(str(s) for s in range(args.train_seeds))
     print(f"\nEvery detector: {args.train_iters} iterations, training seeds {seeds}.")
     print(f"Searches: {args.search_iters} iterations, overrides: {args.search_opts or 'none'}.\n")
-    print("| detector | AP per training seed | mean AP | mean AP50 | rank among random |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "| detector | AP per training seed | mean AP | mean AP50 | rank among random "
+        "| search, train + eval s |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
     for name, rs in runs.items():
         aps = ", ".join(f"{r['AP']:.1f}" for r in rs)
         ap50 = statistics.mean(r["AP50"] for r in rs)
-        shown = rank(name) if name in searches else ""
-        print(f"| {name} | {aps} | {mean_ap[name]:.1f} | {ap50:.1f} | {shown} |")
+        shown = rank(name) if name in searches and random_aps else ""
+        seconds = ", ".join(f"{r['seconds']:.0f}" for r in rs)
+        if name in searches:
+            seconds = f"{search_seconds[name]:.0f}; {seconds}"
+        print(f"| {name} | {aps} | {mean_ap[name]:.1f} | {ap50:.1f} | {shown} | {seconds} |")
 
-    groups = {
-        "searched": [mean_ap[n] for n in searches],
-        "random": random_aps,
-        "FCOS (over training seeds)": [r["AP"] for r in runs["fcos"]],
-    }
+    groups = {"searched": [mean_ap[n] for n in searches], "random": random_aps}
+    fcos_aps = [r["AP"] for r in runs.get("fcos", [])]
     print("\n| group | genotypes | mean AP | std AP |")
     print("| --- | --- | --- | --- |")
     for group, aps in groups.items():
-        count = len(aps) if group != "FCOS (over training seeds)" else "-"
-        print(f"| {group} | {count} | {statistics.mean(aps):.2f} | {std(aps):.2f} |")
+        if aps:
+            print(f"| {group} | {len(aps)} | {statistics.mean(aps):.2f} | {std(aps):.2f} |")
+    if fcos_aps:
+        print(
+            f"| FCOS (std over training seeds) | - | {statistics.mean(fcos_aps):.2f} "
+            f"| {std(fcos_aps):.2f} |"
+        )
 
     names = list(searches)
     if len(names) > 1:
@@ -305,6 +325,9 @@ def main() -> None:
         f"average at start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f}"
     )
     searched_ap = statistics.mean(groups["searched"])
+    if args.searches_only:
+        print(f"searched_ap={searched_ap:.2f}")
+        return
     random_mean, random_std = statistics.mean(random_aps), std(random_aps)
     margin = searched_ap - random_mean
     verdict = "beats" if margin > random_std else "does not beat"
@@ -315,7 +338,7 @@ def main() -> None:
     print(f"searched_ap={searched_ap:.2f}")
     print(f"random_ap_mean={random_mean:.2f}")
     print(f"random_ap_std={random_std:.2f}")
-    print(f"fcos_ap={statistics.mean(groups['FCOS (over training seeds)']):.2f}")
+    print(f"fcos_ap={statistics.mean(fcos_aps):.2f}")
 
 
 if __name__ == "__main__":
