@@ -35,6 +35,10 @@ class DilatedDepthwiseConv(nn.Conv2d):
     price is memory: autograd keeps the sub-grid copy of the input for the backward. GPUs use
     the direct kernel.
 
+    Tracing and ONNX export use the direct kernel too: the polyphase path branches in Python on
+    whether H and W divide by d, and a trace would bake the branch taken at the traced size into
+    the exported model, which would then fail (or pad wrongly) at other sizes.
+
     Shapes: (N, C, H, W) -> (N, C, H, W).
     """
 
@@ -44,7 +48,7 @@ class DilatedDepthwiseConv(nn.Conv2d):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda:
+        if x.is_cuda or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             return super().forward(x)
         d = self.dilation[0]
         memory_format = (

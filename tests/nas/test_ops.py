@@ -123,3 +123,15 @@ def test_polyphase_dilated_depthwise_conv_equals_the_direct_conv(dilation, size,
     want = torch.autograd.grad(direct, params, g)
     for a, b in zip(grads, want):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("dilation", [2, 3])
+def test_a_traced_dilated_depthwise_conv_is_right_at_sizes_of_other_divisibility(dilation):
+    """The polyphase path branches on the input size: a trace must not bake that branch in."""
+    torch.manual_seed(0)
+    conv = DilatedDepthwiseConv(C, dilation)
+    traced = torch.jit.trace(conv, torch.randn(1, C, 6 * dilation, 4 * dilation))
+    for size in [(7, 11), (2 * dilation, 5), (13, 3 * dilation)]:
+        x = torch.randn(2, C, *size)
+        direct = F.conv2d(x, conv.weight, conv.bias, padding=dilation, dilation=dilation, groups=C)
+        torch.testing.assert_close(traced(x), direct)
