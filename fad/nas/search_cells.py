@@ -142,6 +142,7 @@ class SearchTower(Tower):
         node_channels = node_channels or in_channels
         self.dil3 = dil3
         self.num_nodes = num_nodes
+        self.op_channels = op_channels
         num_ops = len(primitives(dil3=dil3))
         self.alphas = nn.ParameterList(
             nn.Parameter(1e-3 * torch.randn(2 + i, num_ops)) for i in range(num_nodes)
@@ -172,6 +173,29 @@ class SearchTower(Tower):
         """
         weights = [a.softmax(dim=-1) for a in self.alphas]
         return self._run(s0, s1, lambda cell, a, b: cell(a, b, weights))
+
+    def expected_cost(self, op_costs: torch.Tensor) -> torch.Tensor:
+        """The tower's cost under its architecture weights, differentiable with respect to them.
+
+        An edge's expected cost is ``sum_k softmax(alpha_e)_k * op_costs[k]``; the tower's is the
+        sum over every edge of every cell (the cells share the alphas). The cost-aware search adds
+        it, weighted, to the alpha step's loss, which moves weight onto cheaper candidates.
+
+        Args:
+            op_costs: (num_ops,) cost of each candidate, in alpha order, ``none`` last (0: it
+                computes nothing). Any unit; the search uses costs divided by the largest one.
+
+        Returns:
+            A scalar tensor.
+        """
+        num_ops = self.alphas[0].shape[-1]
+        if tuple(op_costs.shape) != (num_ops,):
+            raise ValueError(
+                f"op_costs must have shape ({num_ops},), one cost per candidate, "
+                f"got {tuple(op_costs.shape)}"
+            )
+        weights = torch.cat([a.softmax(dim=-1) for a in self.alphas])  # (edges, num_ops)
+        return len(self.cells) * (weights @ op_costs.to(weights)).sum()
 
     def genotype(self, *, rank: str = "softmax") -> Genotype:
         """The discrete cell the current alphas stand for (see :func:`derive_genotype`)."""

@@ -160,3 +160,59 @@ def test_alphas_and_weights_are_told_apart_by_name():
     assert not {id(p) for p in alphas} & {id(p) for p in weights}
     model["pred"].weight.requires_grad_(False)  # frozen weights are not trained
     assert len(weight_parameters(model)) == len(weights) - 1
+
+
+@pytest.mark.parametrize("num_cells", [1, 2])
+def test_expected_cost_is_the_softmax_weighted_cost_summed_over_edges_and_cells(num_cells):
+    torch.manual_seed(0)
+    tower = SearchTower(in_channels=32, op_channels=32, num_cells=num_cells)
+    costs = torch.linspace(1.0, 2.0, len(PRIMITIVES) - 1).tolist() + [0.0]
+    costs = torch.tensor(costs)
+    cost = tower.expected_cost(costs)
+    weights = [a.detach().softmax(-1) for a in tower.alphas]
+    want = num_cells * sum(float(w[e] @ costs) for w in weights for e in range(len(w)))
+    assert cost.item() == pytest.approx(want, rel=1e-6)
+    # With near-uniform alphas every one of the 9 edges costs about the mean candidate.
+    assert cost.item() == pytest.approx(num_cells * 9 * costs.mean().item(), rel=1e-2)
+
+
+def test_the_gradient_of_the_expected_cost_reaches_every_alpha():
+    torch.manual_seed(0)
+    tower = SearchTower(in_channels=32, op_channels=32)
+    costs = torch.tensor([3.0, 4, 6, 7, 9, 1, 2, 2, 3, 3, 0])
+    tower.expected_cost(costs).backward()
+    for alpha in tower.alphas:
+        p = alpha.detach().softmax(-1)
+        # d/d alpha_k of sum_j p_j c_j is p_k (c_k - sum_j p_j c_j), for every edge.
+        torch.testing.assert_close(alpha.grad, p * (costs[None] - (p @ costs)[:, None]))
+        assert (alpha.grad.abs() > 0).all()
+    # Cheaper candidates than the edge's mean get a negative gradient: descent raises them.
+    assert (tower.alphas[0].grad[:, costs < costs.mean()] < 0).all()
+
+
+def test_expected_cost_refuses_a_cost_vector_of_the_wrong_length():
+    tower = SearchTower(in_channels=32, op_channels=32, dil3=True)
+    with pytest.raises(ValueError, match=r"op_costs must have shape \(13,\)"):
+        tower.expected_cost(torch.ones(11))
+
+
+def test_cost_pressure_makes_the_cheapest_candidate_the_derived_op_of_every_edge():
+    """With a large cost weight the softmax weight drains towards ``none`` (cost 0), which the
+    derivation never keeps; among the real candidates the cheapest keeps the most weight."""
+    torch.manual_seed(0)
+    tower = SearchTower(in_channels=32, op_channels=32)
+    costs = torch.tensor([0.9, 0.8, 0.7, 0.6, 1.0, 0.5, 0.3, 0.2, 0.4, 0.25, 0.0])
+    cheapest = PRIMITIVES[int(costs[:-1].argmin())]
+    assert cheapest == "sinSep_conv_3x3_x2"
+    # A task loss that prefers other candidates, which the cost term must outweigh: a fixed
+    # random preference per edge and candidate (a forward of the tower would only be slower).
+    preferences = [torch.randn(a.shape) for a in tower.alphas]
+    optimizer = torch.optim.Adam(tower.alphas, lr=0.1, betas=(0.5, 0.999), weight_decay=1e-3)
+    for _ in range(20):
+        optimizer.zero_grad()
+        task = sum((a.softmax(-1) * p).sum() for a, p in zip(tower.alphas, preferences))
+        (task + 100.0 * tower.expected_cost(costs)).backward()
+        optimizer.step()
+    assert all(op == cheapest for node in tower.genotype().normal for op, _ in node)
+    # Most of the weight went to none, which costs nothing.
+    assert all((a.argmax(-1) == len(PRIMITIVES) - 1).all() for a in tower.alphas)
