@@ -12,10 +12,12 @@ checkpoint and TensorBoard curves under ``train.output_dir``.
     python search_net.py --config-file ... train.amp.enabled=True   # mixed precision (first order)
     python search_net.py --config-file ... --eval-only train.init_checkpoint=OUT/model_final.pth
         # writes the genotypes of a search checkpoint, genotype_<checkpoint>.log
+    python search_net.py --config-file ... search.cost_weight=0.1   # weigh FLOPs (cost-aware)
 """
 
 import logging
 import os
+from typing import Optional, Tuple
 
 import torch
 from detectron2.config import instantiate
@@ -35,6 +37,13 @@ from fad.engine import (
     amp_precision_for,
     check_warmup_iters,
 )
+from fad.engine.cost import (
+    CostTable,
+    build_cost_table,
+    check_cost,
+    check_cost_weight,
+    cost_image_size,
+)
 from fad.engine.defaults import (
     argument_parser,
     build_model_on_meta,
@@ -53,18 +62,28 @@ from fad.nas.architect import Architect
 logger = logging.getLogger("detectron2")
 
 
-def genotype_writer(cfg) -> GenotypeWriter:
+def genotype_writer(cfg, cost_table: Optional[CostTable] = None) -> GenotypeWriter:
     return GenotypeWriter(
         output_dir=cfg.train.output_dir,
         period=cfg.train.checkpointer.period,
         rank=cfg.search.genotype_rank,
         history_period=cfg.train.log_period,
+        cost_table=cost_table,
     )
 
 
 def _warmup_iters(cfg) -> int:
     """``search.warmup_iters``, 0 in the config.yaml of a search older than the option."""
     return check_warmup_iters(cfg.search.get("warmup_iters", 0), key="search.warmup_iters")
+
+
+def cost_options(cfg) -> Tuple[str, float]:
+    """``search.cost`` and ``search.cost_weight``, checked (a search's config.yaml written before
+    the cost-aware search existed has neither: the paper's search)."""
+    cost, weight = cfg.search.get("cost", "flops"), cfg.search.get("cost_weight", 0.0)
+    check_cost(cost, key="search.cost")
+    check_cost_weight(weight, key="search.cost_weight")
+    return cost, weight
 
 
 def prepare(args):
@@ -78,10 +97,13 @@ def prepare(args):
         genotype_writer(cfg)
     except ValueError as e:
         raise ValueError(f"search.genotype_rank: {e}") from None
+    _, cost_weight = cost_options(cfg)
     if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
     check_device(cfg)
     _warmup_iters(cfg)
+    if cost_weight > 0:
+        cost_image_size(cfg.dataloader.arch)  # the cost table's input size
     try:  # the architect checks the order of the alpha gradient against mixed precision
         Architect(
             arch_parameters=model.arch_parameters(),
@@ -152,6 +174,11 @@ def build_search_trainer(cfg):
     train_loader = instantiate(cfg.dataloader.train)
     arch_loader = instantiate(cfg.dataloader.arch)
 
+    cost, cost_weight = cost_options(cfg)
+    cost_table = None  # the paper's search computes no costs
+    if cost_weight > 0:
+        image_size = cost_image_size(cfg.dataloader.arch)
+        cost_table = build_cost_table(model=model, image_size=image_size, cost=cost)
     model = create_ddp_model_for(model, ddp=cfg.train.ddp)
     precision = None
     if cfg.train.amp.enabled:
@@ -167,6 +194,8 @@ def build_search_trainer(cfg):
         warmup_iters=_warmup_iters(cfg),
         clip_grad_norm=cfg.search.clip_grad_norm,
         amp_precision=precision,
+        cost_weight=cost_weight,
+        cost_table=cost_table,
     )
     checkpointer = AtomicCheckpointer(model, cfg.train.output_dir, trainer=trainer)
     main = comm.is_main_process()
@@ -176,7 +205,7 @@ def build_search_trainer(cfg):
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
             # On every rank: it compares the ranks' alphas before the main process writes.
-            genotype_writer(cfg),
+            genotype_writer(cfg, cost_table),
             hooks.PeriodicWriter(
                 default_writers(cfg.train.output_dir, cfg.train.max_iter),
                 period=cfg.train.log_period,

@@ -18,4 +18,8 @@ search = dict(
     warmup_iters=0,  # iterations of weight steps only before the first alpha step (the paper: 0)
     clip_grad_norm=20.0,  # gradient-norm clip on the weights
     genotype_rank="softmax",  # "raw" ranks raw alphas, as the original code did
+    # Beyond the paper (fad/engine/cost.py): > 0 adds cost_weight x the towers' expected cost of
+    # "flops" or "latency" (on the search's device) to the alpha step's loss; 0 is the paper's.
+    cost_weight=0.0,
+    cost="flops",
 )

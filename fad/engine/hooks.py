@@ -9,6 +9,7 @@ import torch
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
+from fad.engine.cost import CostTable
 from fad.genotypes import check_rank, primitives, save_genotype_file
 from fad.nas.search_cells import arch_parameters
 from fad.nas.visualize import plot_alpha_history, plot_genotype
@@ -54,10 +55,18 @@ class GenotypeWriter(HookBase):
         period: iterations between writes (the checkpoint period).
         rank: genotype derivation, ``"softmax"`` or ``"raw"``.
         history_period: iterations between samples of the weights for ``alphas.png``.
+        cost_table: of a cost-aware search: also log the towers' expected and derived costs
+            (:meth:`fad.engine.cost.CostTable.log`).
     """
 
     def __init__(
-        self, *, output_dir: str, period: int, rank: str = "softmax", history_period: int = 20
+        self,
+        *,
+        output_dir: str,
+        period: int,
+        rank: str = "softmax",
+        history_period: int = 20,
+        cost_table: Optional[CostTable] = None,
     ):
         check_rank(rank)  # now, not at the first write, hours into a search
         if type(history_period) is not int or history_period < 1:
@@ -67,6 +76,7 @@ class GenotypeWriter(HookBase):
         self.rank = rank
         self.history_period = history_period
         self._history: List[Tuple[int, Weights]] = []
+        self.cost_table = cost_table
 
     def before_step(self):
         # The weights after `iter` iterations: what a checkpoint of the previous one resumes from.
@@ -127,6 +137,13 @@ class GenotypeWriter(HookBase):
         current = _softmax_weights(model)
         self._plot_history(iteration, current, {"box": box, "cls": cls}, model)
         self._log_alphas(model, current)
+        if self.cost_table is not None:
+            self.cost_table.log(
+                towers=model.search_towers(),
+                genotypes={"box": box, "cls": cls},
+                storage=self.trainer.storage,
+                iteration=iteration,
+            )
         return path
 
     def _plot_history(self, iteration: int, current: Weights, genotypes: dict, model) -> None:

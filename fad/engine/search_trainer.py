@@ -10,6 +10,7 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from fad.engine.cost import CostTable, check_cost_weight
 from fad.nas.architect import Architect
 from fad.nas.search_cells import arch_parameters, named_arch_parameters, weight_parameters
 
@@ -60,6 +61,10 @@ class SearchTrainer(SimpleTrainer):
             ``None`` for full precision.
         grad_scaler, arch_grad_scaler: the weights' and the alphas' ``torch.amp.GradScaler``;
             by default new ones, enabled for float16 only (bfloat16 has float32's range).
+        cost_weight: the weight of the towers' expected cost in the alpha step's loss (0: the
+            paper's search; see :mod:`fad.engine.cost`).
+        cost_table: the candidates' costs (a :class:`fad.engine.cost.CostTable`); needed when
+            ``cost_weight`` > 0.
     """
 
     def __init__(
@@ -76,11 +81,18 @@ class SearchTrainer(SimpleTrainer):
         amp_precision: Optional[torch.dtype] = None,
         grad_scaler: Optional["torch.amp.GradScaler"] = None,
         arch_grad_scaler: Optional["torch.amp.GradScaler"] = None,
+        cost_weight: float = 0.0,
+        cost_table: Optional[CostTable] = None,
     ):
         super().__init__(model, data_loader, optimizer)
         if amp_precision not in (None, torch.float16, torch.bfloat16):
             raise ValueError(f"amp_precision must be float16 or bfloat16, got {amp_precision}")
         self.warmup_iters = check_warmup_iters(warmup_iters)
+        check_cost_weight(cost_weight)
+        if cost_weight > 0 and cost_table is None:
+            raise ValueError("a cost_weight > 0 needs the cost_table of the candidates")
+        self.cost_weight = cost_weight
+        self.cost_table = cost_table
         self.arch_data_loader = arch_data_loader
         self._arch_iter = None
         self.arch_optimizer = arch_optimizer
@@ -199,7 +211,11 @@ class SearchTrainer(SimpleTrainer):
 
         def val_loss() -> torch.Tensor:
             with self._autocast():
-                return sum(module.losses_with_frozen_features(arch_data).values())
+                loss = sum(module.losses_with_frozen_features(arch_data).values())
+            if self.cost_weight > 0:
+                cost = self.cost_table.expected_cost(module.search_towers())
+                loss = loss + self.cost_weight * cost
+            return loss
 
         def train_loss() -> torch.Tensor:
             return sum(module.losses_with_frozen_features(data).values())

@@ -603,6 +603,18 @@ BAD_INPUT = [
         lambda t, j: r"weights_only.pth holds no architecture weights \(head.bbox_tower.alphas.0, ",
         id="eval_only_without_alphas",
     ),
+    pytest.param(
+        *SEARCH,
+        ["search.cost=Flops"],
+        "search.cost must be 'flops' or 'latency', got 'Flops'",
+        id="bad_search_cost",
+    ),
+    pytest.param(
+        *SEARCH,
+        ["search.cost_weight=-1"],
+        "search.cost_weight must be a finite number >= 0, got -1",
+        id="negative_cost_weight",
+    ),
 ]
 
 
@@ -643,3 +655,23 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(
     assert errors == lines[-1:], proc.stderr
     assert re.search(message, errors[0]), errors[0]
     assert _tree_digest(previous_run) == before
+
+
+def test_cost_aware_search_logs_expected_and_derived_costs_and_the_same_genotype_log(env, tmp_path):
+    run(
+        "search_net.py",
+        "--config-file",
+        SEARCH_CFG,
+        *TINY,
+        "search.cost_weight=0.5",
+        f"train.output_dir={tmp_path}",
+        env=env,
+    )
+    log = (tmp_path / "log.txt").read_text()
+    assert "Cost table (flops, op width 64, 128x128 input" in log
+    lines = re.findall(r"Cost at iteration (\d+): expected [\d.]+ .* ops [\d.]+ GFLOPs", log)
+    assert lines == ["2", "4"]  # at each genotype.log write
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
+    assert any("cost/expected" in m and "cost/derived_gflops" in m for m in metrics)
+    box, cls = load_genotype_file(str(tmp_path / "genotype.log"), num_nodes=3)
+    assert (tmp_path / "genotype.log").read_text() == f"{box}\n{cls}\n"

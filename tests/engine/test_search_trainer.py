@@ -23,14 +23,17 @@ ROOT = Path(__file__).resolve().parents[2]
 SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 
 
-def _in_process_trainer(tmp_path, *, period=1, max_iter=4, log_period=10, warmup_iters=0):
-    """The synthetic search built by search_net.py's own function, in this process."""
+def _in_process_trainer(
+    tmp_path, *, period=1, max_iter=4, log_period=10, warmup_iters=0, overrides=()
+):
+    """The synthetic search built by search_net.py's own function, in this process, with the
+    config ``overrides`` (``key=value``) applied."""
     sys.path.insert(0, str(ROOT))
     try:
         import search_net
     finally:
         sys.path.remove(str(ROOT))
-    cfg = LazyConfig.load(str(ROOT / SEARCH_CFG))
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(str(ROOT / SEARCH_CFG)), list(overrides))
     cfg.train.output_dir = str(tmp_path)
     cfg.train.max_iter = max_iter
     cfg.train.checkpointer.period = period
@@ -187,10 +190,22 @@ def test_amp_search_skips_the_steps_whose_gradients_are_not_finite(tmp_path, syn
     assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**9)
 
 
-def test_search_trainer_refuses_amp_with_second_order(tmp_path, synthetic_root):
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(second_order=True, amp_precision=torch.bfloat16), "first-order"),
+        (dict(cost_weight=0.5), "a cost_weight > 0 needs the cost_table"),
+        (dict(cost_weight=-0.5), "cost_weight must be a finite number >= 0"),
+    ],
+    ids=["amp_with_second_order", "cost_weight_without_table", "negative_cost_weight"],
+)
+def test_search_trainer_refuses_options_that_cannot_work(
+    tmp_path, synthetic_root, options, message
+):
     trainer, _ = _in_process_trainer(tmp_path, period=10)
-    with pytest.raises(ValueError, match="first-order"):
-        _rebuilt(trainer, second_order=True, amp_precision=torch.bfloat16)
+    assert trainer.cost_weight == 0 and trainer.cost_table is None  # the paper's search
+    with pytest.raises(ValueError, match=message):
+        _rebuilt(trainer, **options)
 
 
 def test_search_trainer_refuses_a_ddp_model_that_holds_the_alphas(tmp_path, synthetic_root):
@@ -321,3 +336,27 @@ def test_warmup_takes_weight_steps_only_before_the_first_alpha_step(tmp_path, sy
     assert all(int(s["step"]) == 1 for s in adam.values())  # one alpha step, in iteration 2
     with pytest.raises(ValueError, match="warmup_iters must be an int >= 0, got -1"):
         _rebuilt(trainer, warmup_iters=-1)
+
+
+def test_a_large_cost_weight_derives_the_cheapest_candidate_on_every_edge(tmp_path, synthetic_root):
+    """The cost term outweighs the detection loss: weight drains to ``none``, and of the real
+    candidates, which the derivation chooses from, the cheapest keeps the most weight. One
+    image per batch, and alphas that move fast (Adam lr 0.1), so that a few steps decide."""
+    fast = ["dataloader.train.total_batch_size=1", "dataloader.arch.total_batch_size=1"]
+    fast.append("arch_optimizer.lr=0.1")
+    trainer, _ = _in_process_trainer(
+        tmp_path, period=8, max_iter=8, overrides=[*fast, "search.cost_weight=100"]
+    )
+    trainer.train(0, 8)
+    table = trainer.cost_table
+    cheapest = table.ops[int(table.costs[:-1].argmin())]
+    assert cheapest == "sinSep_conv_3x3"
+    genotypes = trainer.unwrapped_model.genotypes()
+    assert all(op == cheapest for g in genotypes for node in g.normal for op, _ in node)
+    # The genotype writer logged the costs at the end: the derived towers' ops are the cheapest
+    # (2 towers of 6 edges), and the expected cost fell from that of near-uniform alphas.
+    history = trainer.storage.history
+    assert history("cost/derived_gflops").latest() == pytest.approx(
+        12 * table.costs[table.ops.index(cheapest)].item()
+    )
+    assert history("cost/expected").latest() < 18 * table.normalised.mean().item()

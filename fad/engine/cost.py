@@ -1,0 +1,316 @@
+"""Cost-aware search: the cost of each candidate op, and the cost term of the alpha step.
+
+Beyond the paper, a search can weigh cost (``search.cost_weight`` > 0): the alpha step's loss
+becomes ``L_val + cost_weight * sum over searched towers of tower.expected_cost(costs)``, where
+an edge's expected cost is the softmax-weighted sum of its candidates' costs
+(:meth:`fad.nas.search_cells.SearchTower.expected_cost`).
+
+The per-candidate costs come from a table computed once, when the search starts
+(:func:`build_cost_table`): each candidate is built alone as a derived op
+(:func:`fad.nas.ops.build_op`) at the towers' op width and run on the FPN levels of the
+config's input size (``search.cost``):
+
+- ``"flops"`` (default): fvcore's count (1 GFLOP = 1e9 multiply-adds), summed over the levels;
+- ``"latency"``: the median forward time of the op, batch 1, summed over the levels, measured on
+  the search's own device (averaged across ranks, so every rank holds the same table).
+
+``none`` computes nothing and costs 0.
+
+Normalisation: the loss uses the costs divided by the most expensive candidate's (every cost in
+[0, 1]). An op's FLOPs grow with the pixels of the input, so raw FLOPs would make a weight mean
+more at a larger input size; divided by the largest, the costs hardly depend on the size (only
+the borders of small maps differ), and one ``cost_weight`` means the same at any size. The cost
+term of a tower is then in units of "one most expensive op per edge": 9 edges at most.
+
+``none`` and the derivation: ``none`` is the cheapest candidate, so cost pressure moves weight
+onto it; a long search with a large weight ends with most of every edge's weight on ``none``.
+The derivation never keeps ``none``: it keeps, per node, the two edges whose best real candidate
+is strongest, each with that candidate. What the cost term decides for the derived genotype is
+therefore the ranking among the real candidates: the gradient of the expected cost raises a
+candidate's weight in proportion to how much cheaper it is than the edge's current expected
+cost, so the cheapest real candidate gains on the others, and with a large weight it is the
+derived op of every edge (tests/engine/test_cost.py).
+"""
+
+import logging
+import statistics
+import time
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+import detectron2.data.transforms as T
+import torch
+from detectron2.config import instantiate
+from detectron2.utils.events import EventStorage
+from fvcore.nn import FlopCountAnalysis
+from omegaconf import DictConfig
+
+from fad.genotypes import NONE, Genotype, primitives
+from fad.nas.architect import average_across_ranks
+from fad.nas.ops import build_op
+from fad.nas.search_cells import SearchTower
+
+__all__ = [
+    "COSTS",
+    "CostTable",
+    "build_cost_table",
+    "check_cost",
+    "check_cost_weight",
+    "cost_image_size",
+    "feature_sizes",
+    "op_costs",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The kinds of cost of ``search.cost``, and the unit of each table.
+COSTS = ("flops", "latency")
+UNITS = {"flops": "GFLOPs", "latency": "ms"}
+
+#: Latency measurement: untimed rounds, then timed rounds (median), all candidates per round.
+_WARMUP_ROUNDS = 3
+_TIMED_ROUNDS = 25
+
+
+def check_cost(cost: str, *, key: str = "cost") -> None:
+    """Raises ValueError, naming ``key``, unless ``cost`` is one of :data:`COSTS`."""
+    if cost not in COSTS:
+        raise ValueError(f"{key} must be {' or '.join(map(repr, COSTS))}, got {cost!r}")
+
+
+def check_cost_weight(weight: float, *, key: str = "cost_weight") -> None:
+    """Raises ValueError, naming ``key``, unless ``weight`` is a finite number >= 0."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise ValueError(f"{key} must be a number >= 0, got {weight!r}")
+    if not 0 <= weight < float("inf"):
+        raise ValueError(f"{key} must be a finite number >= 0, got {weight!r}")
+
+
+def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
+    """The input size of the cost table: the largest image a loader config makes.
+
+    Its ``ResizeShortestEdge`` gives images a short side of at most ``short_edge_length`` and a
+    long side of at most ``max_size``, so the largest image is (short side, max size), e.g.
+    (128, 128) for the synthetic search and (416, 693) for the VOC one.
+
+    Args:
+        loader: a loader config with ``mapper.augmentations`` (``dataloader.arch``).
+
+    Returns:
+        (height, width) in pixels.
+
+    Raises:
+        ValueError: if the loader has no ``ResizeShortestEdge``.
+    """
+    augmentations = loader.get("mapper", {}).get("augmentations", [])
+    for aug in instantiate(augmentations):
+        if isinstance(aug, T.ResizeShortestEdge):
+            return int(max(aug.short_edge_length)), int(aug.max_size)
+    raise ValueError(
+        "the cost table needs the input size, from a ResizeShortestEdge in "
+        "dataloader.arch.mapper.augmentations, and there is none"
+    )
+
+
+def feature_sizes(image_size: Tuple[int, int], strides: Sequence[int]) -> Tuple[Tuple[int, int]]:
+    """(height, width) of each FPN level of an image: ceil(size / stride) per stride."""
+    h, w = image_size
+    return tuple((-(-h // s), -(-w // s)) for s in strides)
+
+
+def _flops(op: torch.nn.Module, x: torch.Tensor) -> float:
+    count = FlopCountAnalysis(op, (x,))
+    count.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    return count.total() / 1e9
+
+
+def _latencies(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
+    """Per op, the median over rounds of its forward time (ms) summed over the inputs; the ops
+    take turns within each round, so a busy spell of the machine hits all of them alike."""
+    device = inputs[0].device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = [[] for _ in ops]
+    with torch.no_grad():
+        for r in range(_WARMUP_ROUNDS + _TIMED_ROUNDS):
+            for i, op in enumerate(ops):
+                sync()
+                start = time.perf_counter()
+                for x in inputs:
+                    op(x)
+                sync()
+                if r >= _WARMUP_ROUNDS:
+                    times[i].append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(t) for t in times]
+
+
+def op_costs(
+    *,
+    ops: Sequence[str],
+    channels: int,
+    sizes: Sequence[Tuple[int, int]],
+    cost: str = "flops",
+    device: str = "cpu",
+) -> torch.Tensor:
+    """The cost of each candidate op built alone, summed over the feature levels.
+
+    Args:
+        ops: candidate names in alpha order (``none`` costs 0).
+        channels: the op width C.
+        sizes: (height, width) of each feature level; the inputs are (1, C, height, width).
+        cost: ``"flops"`` (GFLOPs, fvcore) or ``"latency"`` (ms, median forward time).
+        device: where latency is measured (FLOPs do not depend on it).
+
+    Returns:
+        (len(ops),) float64 costs in the unit of ``cost``, on the CPU.
+    """
+    check_cost(cost)
+    torch.manual_seed(0)
+    real = [name for name in ops if name != NONE]
+    modules = [build_op(name, channels=channels).eval().to(device) for name in real]
+    inputs = [torch.randn(1, channels, h, w, device=device) for h, w in sizes]
+    if cost == "flops":
+        values = [sum(_flops(op, x) for x in inputs) for op in modules]
+    else:
+        values = _latencies(modules, inputs)
+    by_name = dict(zip(real, values))
+    return torch.tensor([by_name.get(name, 0.0) for name in ops], dtype=torch.float64)
+
+
+class CostTable:
+    """The per-candidate costs of a search and the costs computed from them.
+
+    Args:
+        ops: candidate names in alpha order, ``none`` last.
+        costs: (len(ops),) cost of each candidate in ``unit``; ``none`` costs 0.
+        cost: what the costs are, ``"flops"`` or ``"latency"``.
+    """
+
+    def __init__(self, *, ops: Sequence[str], costs: torch.Tensor, cost: str):
+        check_cost(cost)
+        costs = torch.as_tensor(costs, dtype=torch.float64).cpu()
+        if tuple(costs.shape) != (len(ops),):
+            raise ValueError(f"costs must have shape ({len(ops)},), got {tuple(costs.shape)}")
+        if ops[-1] != NONE or costs[-1] != 0:
+            raise ValueError("the last candidate must be 'none', at cost 0")
+        if not (costs[:-1] > 0).all():
+            raise ValueError(f"every real candidate must cost more than 0, got {costs.tolist()}")
+        self.ops = tuple(ops)
+        self.costs = costs
+        self.cost = cost
+        self.unit = UNITS[cost]
+        #: (len(ops),) the costs divided by the largest: what the alpha step's loss uses.
+        self.normalised = (costs / costs.max()).float()
+
+    def expected_cost(self, towers: Mapping[str, SearchTower]) -> torch.Tensor:
+        """The towers' expected cost in normalised units: the cost term of the alpha step.
+
+        Args:
+            towers: the searched towers by name (a FAD model's ``search_towers()``).
+
+        Returns:
+            A scalar tensor on the alphas' device, differentiable with respect to them.
+        """
+        return sum(tower.expected_cost(self.normalised) for tower in towers.values())
+
+    def genotype_cost(self, genotype: Genotype, *, num_cells: int = 1) -> float:
+        """The cost of a derived tower's ops, in :attr:`unit`: the sum over the genotype's edges
+        of their op's cost, times the cells. The edges' 1x1 convs, the same for every genotype,
+        are not counted.
+
+        Args:
+            genotype: the tower's genotype.
+            num_cells: the cells of the tower.
+        """
+        index = {name: i for i, name in enumerate(self.ops)}
+        ops_cost = sum(float(self.costs[index[op]]) for node in genotype.normal for op, _ in node)
+        return num_cells * ops_cost
+
+    def describe(self) -> str:
+        """One line per candidate: its cost and its normalised cost."""
+        return "\n".join(
+            f"  {name:34s} {float(c):10.4f} {self.unit}  {float(n):.3f}"
+            for name, c, n in zip(self.ops, self.costs, self.normalised)
+        )
+
+    def log(
+        self,
+        *,
+        towers: Mapping[str, SearchTower],
+        genotypes: Mapping[str, Optional[Genotype]],
+        storage: EventStorage,
+        iteration: int,
+    ) -> None:
+        """Put the expected (normalised) and the derived towers' costs into the EventStorage
+        (``cost/expected``, ``cost/<tower>/expected``, ``cost/<tower>/derived_<unit>``,
+        ``cost/derived_<unit>``) and the log.
+
+        Args:
+            towers: the searched towers by name.
+            genotypes: the genotype of each tower by name (``None``: not searched).
+            storage: the trainer's EventStorage.
+            iteration: the iterations done, for the log line.
+        """
+        unit = self.unit.lower()
+        scalars: Dict[str, float] = {}
+        with torch.no_grad():
+            for name, tower in towers.items():
+                scalars[f"cost/{name}/expected"] = float(tower.expected_cost(self.normalised))
+                scalars[f"cost/{name}/derived_{unit}"] = self.genotype_cost(
+                    genotypes[name], num_cells=len(tower.cells)
+                )
+        expected = sum(scalars[f"cost/{name}/expected"] for name in towers)
+        derived = sum(scalars[f"cost/{name}/derived_{unit}"] for name in towers)
+        storage.put_scalars(
+            **scalars,
+            **{"cost/expected": expected, f"cost/derived_{unit}": derived},
+            smoothing_hint=False,
+        )
+        per_tower = ", ".join(
+            f"{name} {scalars[f'cost/{name}/derived_{unit}']:.4f}" for name in towers
+        )
+        logger.info(
+            f"Cost at iteration {iteration}: expected {expected:.3f} (normalised: 1 = the most "
+            f"expensive candidate on one edge), derived towers' ops {derived:.4f} {self.unit} "
+            f"({per_tower})"
+        )
+
+
+def build_cost_table(
+    *, model: torch.nn.Module, image_size: Tuple[int, int], cost: str = "flops"
+) -> CostTable:
+    """The cost table of a search-mode FAD model's candidates (once, at the start of a search).
+
+    Args:
+        model: the unwrapped search-mode detector, on its device; its searched towers give the
+            op width and the candidates, its backbone the strides of the head's FPN levels.
+        image_size: (height, width) of the input, e.g. :func:`cost_image_size`.
+        cost: ``"flops"`` or ``"latency"`` (measured on the model's device; with
+            ``torch.distributed`` the ranks' measurements are averaged).
+
+    Returns:
+        The :class:`CostTable`.
+
+    Raises:
+        ValueError: for an unknown ``cost``, or a model without searched towers.
+    """
+    check_cost(cost)
+    towers = list(model.search_towers().values())
+    if not towers:
+        raise ValueError("a cost table needs a search-mode model")
+    widths = {(t.op_channels, t.dil3) for t in towers}
+    if len(widths) != 1:
+        raise ValueError(f"the searched towers differ in op width or space: {widths}")
+    channels, dil3 = widths.pop()
+    shapes = model.backbone.output_shape()
+    sizes = feature_sizes(image_size, [shapes[f].stride for f in model.head_in_features])
+    device = next(model.parameters()).device
+    ops = primitives(dil3=dil3)
+    costs = op_costs(ops=ops, channels=channels, sizes=sizes, cost=cost, device=str(device))
+    if cost == "latency":
+        costs = costs.to(device)
+        average_across_ranks([costs])
+    table = CostTable(ops=ops, costs=costs, cost=cost)
+    logger.info(
+        f"Cost table ({cost}, op width {channels}, {image_size[0]}x{image_size[1]} input, "
+        f"levels {', '.join(f'{h}x{w}' for h, w in sizes)}):\n{table.describe()}"
+    )
+    return table
