@@ -16,6 +16,7 @@ setup(
     # matplotlib draws alphas.png (its Figure API, no pyplot: it sets no global backend).
     install_requires=["torch>=2.1", "numpy", "Pillow", "graphviz>=0.20", "matplotlib>=3.7"],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.4", "tensorboard", "fvcore"],
+        # onnx and onnxruntime: export_model.py --format onnx and its tests
+        "dev": ["pytest>=7", "ruff>=0.4", "tensorboard", "fvcore", "onnx", "onnxruntime"],
     },
 )

@@ -31,6 +31,7 @@ from fad.genotypes import load_genotype_file
 from fad.nas.search_cells import named_arch_parameters
 
 __all__ = [
+    "add_genotype_file_argument",
     "argument_parser",
     "build_model_on_meta",
     "check_datasets",
@@ -62,14 +63,19 @@ def argument_parser(*, epilog: str, genotype_file: bool) -> argparse.ArgumentPar
         help="register a COCO-format dataset under NAME before training (repeatable)",
     )
     if genotype_file:
-        parser.add_argument(
-            "--genotype-file",
-            metavar="FILE",
-            help="genotype.log of a search: line 1 box tower, line 2 class tower (None for a "
-            "tower that was not searched); sets model.head.box_genotype, "
-            "model.head.cls_genotype and model.head.towers",
-        )
+        add_genotype_file_argument(parser)
     return parser
+
+
+def add_genotype_file_argument(parser: argparse.ArgumentParser) -> None:
+    """``--genotype-file FILE``, which :func:`load_config` reads into the config."""
+    parser.add_argument(
+        "--genotype-file",
+        metavar="FILE",
+        help="genotype.log of a search: line 1 box tower, line 2 class tower (None for a "
+        "tower that was not searched); sets model.head.box_genotype, "
+        "model.head.cls_genotype and model.head.towers",
+    )
 
 
 def register_datasets(args: argparse.Namespace) -> None:

@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from detectron2.config import LazyConfig, instantiate  # noqa: E402
 
 from fad.data.synthetic import generate_synthetic_coco  # noqa: E402
+from fad.engine.export import OUTPUT_NAMES, load_exported, run_exported  # noqa: E402
 from fad.genotypes import (  # noqa: E402
     FAD_PAPER_BOX,
     Genotype,
@@ -451,6 +452,7 @@ def _weights_only_checkpoint(tmp: Path) -> Path:
 # Each row: the script, its config, its extra arguments and the error it must end with; arguments
 # and message that need files are functions of (tmp_path, a COCO JSON file).
 TRAIN, SEARCH = ("train_net.py", AUGMENT_CFG), ("search_net.py", SEARCH_CFG)
+EXPORT = ("export_model.py", AUGMENT_CFG)
 BAD_INPUT = [
     pytest.param(
         *TRAIN,
@@ -615,6 +617,29 @@ BAD_INPUT = [
         "search.cost_weight must be a finite number >= 0, got -1",
         id="negative_cost_weight",
     ),
+    pytest.param(
+        *EXPORT,
+        lambda t, j: ["--export-method", "scripting", "--output", t / "previous_run"],
+        "--export-method scripting is not supported: .* use --export-method tracing",
+        id="export_by_scripting",
+    ),
+    pytest.param(
+        "export_model.py",
+        SEARCH_CFG,
+        lambda t, j: ["--output", t / "previous_run"],
+        "this is a search config",
+        id="export_a_search_model",
+    ),
+    pytest.param(
+        *EXPORT,
+        lambda t, j: [
+            "--output",
+            t / "previous_run",
+            f"train.init_checkpoint={t / 'none.pth'}",
+        ],
+        "train.init_checkpoint: no such file: .*none.pth",
+        id="export_missing_checkpoint",
+    ),
 ]
 
 
@@ -675,3 +700,69 @@ def test_cost_aware_search_logs_expected_and_derived_costs_and_the_same_genotype
     assert any("cost/expected" in m and "cost/derived_gflops" in m for m in metrics)
     box, cls = load_genotype_file(str(tmp_path / "genotype.log"), num_nodes=3)
     assert (tmp_path / "genotype.log").read_text() == f"{box}\n{cls}\n"
+
+
+@pytest.fixture(scope="module")
+def train_run(env, tmp_path_factory):
+    """A few iterations of train_net.py with the paper's genotypes: a run to export."""
+    out = tmp_path_factory.mktemp("train")
+    run(
+        "train_net.py",
+        "--config-file",
+        AUGMENT_CFG,
+        "--genotype-file",
+        ROOT / "projects/FAD/genotypes/fad_paper.log",
+        *TINY,
+        f"train.output_dir={out}",
+        env=env,
+    )
+    return out
+
+
+@pytest.mark.parametrize("fmt, file_name", [("torchscript", "model.ts"), ("onnx", "model.onnx")])
+def test_export_model_from_a_runs_config_yaml_runs_at_other_sizes(
+    env, train_run, tmp_path, fmt, file_name
+):
+    if fmt == "onnx":
+        pytest.importorskip("onnx", reason="onnx is not installed (pip install -e '.[dev]')")
+        pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    proc = run(
+        "export_model.py",
+        "--config-file",
+        train_run / "config.yaml",
+        "--format",
+        fmt,
+        "--output",
+        tmp_path,
+        f"train.init_checkpoint={train_run / 'model_final.pth'}",
+        env=env,
+    )
+    log = proc.stdout + proc.stderr
+    assert f"Exported to {tmp_path / file_name}" in log
+    assert "Tracing at a 96x128 sample image (original 480x640)" in log
+    assert re.search(r"Exported and eager model (agree on \d+ detections|differ)", log)
+    outputs = run_exported(load_exported(str(tmp_path / file_name)), torch.rand(3, 128, 96) * 255)
+    assert len(outputs) == len(OUTPUT_NAMES)
+    assert outputs[-1].tolist() == [128, 96] and outputs[0].shape[1:] == (4,)
+
+
+def test_export_to_onnx_without_the_onnx_package_says_what_to_install(env, tmp_path):
+    stub = tmp_path / "hide" / "onnx"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(stub.parent), env.get("PYTHONPATH", "")])}
+    proc = run(
+        "export_model.py",
+        "--config-file",
+        AUGMENT_CFG,
+        "--format",
+        "onnx",
+        "--output",
+        tmp_path / "export",
+        env=env,
+        expect_rc=2,
+    )
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "export_model.py: error: --format onnx needs the onnx package: pip install onnx onnxruntime"
+    )
+    assert not (tmp_path / "export").exists()
