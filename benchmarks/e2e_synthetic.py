@@ -24,17 +24,11 @@ and their means, the wall time of every phase, and last the lines ``fad_ap=<AP>`
 
 import argparse
 import os
-import re
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
-ROOT = Path(__file__).resolve().parents[1]
-AP_ROW = re.compile(r"copypaste: ([-\d.na]+(?:,[-\d.na]+){5})\s*$", re.M)
-
+from script_runs import coco_ap, run_phase
 
 # Per detector: the search config, the FAD training config, the plain baseline and its name.
 DETECTORS = {
@@ -51,30 +45,6 @@ DETECTORS = {
         "RetinaNet",
     ),
 }
-
-
-def run_phase(name: str, args: List[str]) -> Tuple[str, float]:
-    """Run one script to completion; returns its output and wall time in seconds."""
-    print(f"[{name}] python {' '.join(args)}", flush=True)
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    seconds = time.perf_counter() - start
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        sys.exit(f"[{name}] failed with exit status {proc.returncode}:\n{output[-4000:]}")
-    print(f"[{name}] done in {seconds:.0f} s", flush=True)
-    return output, seconds
-
-
-def coco_ap(output: str) -> Dict[str, float]:
-    """AP and AP50 from detectron2's ``copypaste:`` lines (the last evaluation printed)."""
-    rows = AP_ROW.findall(output)
-    if not rows:
-        sys.exit(f"no COCO evaluation in the output:\n{output[-4000:]}")
-    ap, ap50 = (float(v) for v in rows[-1].split(",")[:2])
-    return {"AP": ap, "AP50": ap50}
 
 
 def mean(values: List[float]) -> float:

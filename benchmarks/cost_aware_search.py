@@ -1,0 +1,164 @@
+#!/usr/bin/env python
+"""Cost-aware search on the synthetic dataset: searches of increasing ``search.cost_weight``,
+the FLOPs of the heads they derive, and the AP of those detectors after the same training.
+
+What: for each ``--weights`` value this runs what a user runs, as subprocesses:
+
+1. ``search_net.py`` on configs/fad/search/fad_fcos_R_18_synthetic.py with
+   ``search.cost_weight=<w>`` (FLOPs, the default ``search.cost``), ``--search-iters``
+   iterations, seed 0;
+2. ``train_net.py --genotype-file <search>/genotype.log`` on
+   configs/fad/augment/fad_fcos_R_18_synthetic.py, ``--train-iters`` iterations, seed 0, COCO
+   evaluation at the end.
+
+Every search and every training has the same budget and seed; only the cost weight differs.
+The head FLOPs are fvcore's (1 GFLOP = 1e9 multiply-adds) of the trained detector's head
+(``model.head`` of the augment config with the searched genotypes: ResNet-18 FPN-64, op width
+64, one cell per tower) on P3-P7 of one 128x128 image, the synthetic data's size, as in
+benchmarks/head_cost.py; the towers' figure leaves out the reduce and predictor convs. The
+paper's genotypes give the reference row (FLOPs only).
+
+How::
+
+    python benchmarks/cost_aware_search.py                      # about 35 minutes, 2 CPU cores
+    python benchmarks/cost_aware_search.py --weights 0 1 --search-iters 20 --train-iters 50
+
+Output: the searched genotypes, a markdown table (cost weight, expected cost at the end of the
+search, head and towers GFLOPs, AP, AP50, wall times) and the total wall time. Results:
+docs/BENCHMARKS.md.
+"""
+
+import argparse
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from detectron2.config import LazyConfig, instantiate
+from fvcore.nn import FlopCountAnalysis
+from script_runs import ROOT, coco_ap, run_phase
+
+from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS, Genotype, load_genotype_file
+
+SEARCH_CONFIG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
+TRAIN_CONFIG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
+IMAGE = (128, 128)
+STRIDES = (8, 16, 32, 64, 128)
+EXPECTED_COST = re.compile(r"Cost at iteration \d+: expected ([\d.]+)")
+
+
+def head_gflops(box: Genotype, cls: Genotype) -> Tuple[float, float]:
+    """GFLOPs of the trained detector's head with these genotypes, and of its towers alone, on
+    P3-P7 of one :data:`IMAGE` image."""
+    cfg = LazyConfig.load(str(ROOT / TRAIN_CONFIG)).model.head
+    cfg.box_genotype, cfg.cls_genotype = str(box), str(cls)
+    head = instantiate(cfg).eval()
+    channels = cfg.input_shape[0].channels
+    features = [
+        torch.zeros(1, channels, math.ceil(IMAGE[0] / s), math.ceil(IMAGE[1] / s)) for s in STRIDES
+    ]
+    flops = FlopCountAnalysis(head, (features,))
+    flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    towers = flops.total("bbox_tower") + flops.total("cls_tower")
+    return flops.total() / 1e9, towers / 1e9
+
+
+def ops_of(genotype: Genotype) -> str:
+    return ", ".join(op for node in genotype.normal for op, _ in node)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.03, 1.0],
+        help="search.cost_weight of each search (0 is the paper's search)",
+    )
+    parser.add_argument("--search-iters", type=int, default=200)
+    parser.add_argument("--train-iters", type=int, default=500)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads of each run (OMP_NUM_THREADS); one wastes least on a shared machine",
+    )
+    parser.add_argument("--output-dir", help="default: a temporary directory")
+    args = parser.parse_args()
+    out = Path(args.output_dir or tempfile.mkdtemp(prefix="fad_cost_"))
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    rows: List[Dict[str, object]] = []
+    for weight in args.weights:
+        tag = f"w{weight:g}"
+        search_out = out / f"search_{tag}"
+        log, search_s = run_phase(
+            f"search {tag}",
+            [
+                "search_net.py",
+                "--config-file",
+                SEARCH_CONFIG,
+                f"search.cost_weight={weight}",
+                f"train.max_iter={args.search_iters}",
+                f"train.checkpointer.period={args.search_iters}",
+                "train.seed=0",
+                f"train.output_dir={search_out}",
+            ],
+            env=env,
+        )
+        expected: Optional[str] = (EXPECTED_COST.findall(log) or [None])[-1]
+        genotype_file = search_out / "genotype.log"
+        box, cls = load_genotype_file(str(genotype_file))
+        log, train_s = run_phase(
+            f"train {tag}",
+            [
+                "train_net.py",
+                "--config-file",
+                TRAIN_CONFIG,
+                "--genotype-file",
+                str(genotype_file),
+                f"train.max_iter={args.train_iters}",
+                f"train.eval_period={args.train_iters}",
+                f"train.checkpointer.period={args.train_iters}",
+                "train.seed=0",
+                f"train.output_dir={out / f'train_{tag}'}",
+            ],
+            env=env,
+        )
+        ap = coco_ap(log)
+        head, towers = head_gflops(box, cls)
+        rows.append(
+            dict(weight=weight, expected=expected, box=box, cls=cls, head=head, towers=towers)
+        )
+        rows[-1].update(ap=ap["AP"], ap50=ap["AP50"], search_s=search_s, train_s=train_s)
+
+    print()
+    for r in rows:
+        print(f"cost_weight {r['weight']:g}:\n  box: {ops_of(r['box'])}\n  cls: {ops_of(r['cls'])}")
+    paper_head, paper_towers = head_gflops(FAD_PAPER_BOX, FAD_PAPER_CLS)
+    print()
+    print(
+        "| search.cost_weight | expected cost at the end | head GFLOPs | towers GFLOPs | AP | AP50 "
+        "| search s | train + eval s |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['weight']:g} | {r['expected'] or '-'} | {r['head']:.3f} | {r['towers']:.3f} "
+            f"| {r['ap']:.1f} | {r['ap50']:.1f} | {r['search_s']:.0f} | {r['train_s']:.0f} |"
+        )
+    print(f"| paper genotypes | - | {paper_head:.3f} | {paper_towers:.3f} | - | - | - | - |")
+    print(f"\ntotal wall time: {time.perf_counter() - start:.0f} s; outputs in {out}")
+
+
+if __name__ == "__main__":
+    main()
