@@ -39,7 +39,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,11 +46,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
+from script_runs import coco_ap, run_phase
+
 SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 AUGMENT_CFG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
 FCOS_CFG = "configs/fcos/fcos_R_18_synthetic.py"
-AP_ROW = re.compile(r"copypaste: ([-\d.na]+(?:,[-\d.na]+){5})\s*$", re.M)
 # genotype.log's text form: ('op_name', source_index)
 EDGE = re.compile(r"\('([^']+)', (\d+)\)")
 SEARCH_ITERS = 200  # train.max_iter of SEARCH_CFG
@@ -83,31 +82,12 @@ class Runner:
             if result["command"] == command:
                 print(f"[{tag}] reused the finished run in {record.parent}", flush=True)
                 return {**result, "reused": True}
-        print(f"[{tag}] python {' '.join(args)}", flush=True)
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - start
-        output = proc.stdout + proc.stderr
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"[{tag}] failed with exit status {proc.returncode}:\n{output[-4000:]}"
-            )
+        output, seconds = run_phase(tag, args, env=self.env)
         result = {"command": command, "seconds": seconds}
-        rows = AP_ROW.findall(output)
-        if rows:  # a training run: the last evaluation printed
-            result["AP"], result["AP50"] = (float(v) for v in rows[-1].split(",")[:2])
-        elif "train_net.py" in args:
-            raise RuntimeError(f"[{tag}] printed no COCO evaluation:\n{output[-4000:]}")
+        if "train_net.py" in args:  # a training run: its COCO evaluation
+            result.update(coco_ap(output))
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(result))
-        print(f"[{tag}] done in {seconds:.0f} s", flush=True)
         return {**result, "reused": False}
 
 
