@@ -23,7 +23,7 @@ from fad.engine.export import (  # noqa: E402
     run_exported,
     sample_image,
 )
-from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS  # noqa: E402
+from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS, as_genotype  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = {
@@ -65,8 +65,8 @@ def _spread_scores(model: nn.Module) -> None:
 def detector(request):
     """(config, model) of a FAD detector with the paper's genotypes, in eval mode."""
     cfg = LazyConfig.load(str(ROOT / CONFIGS[request.param]))
-    assert cfg.model.head.box_genotype == str(FAD_PAPER_BOX)
-    assert cfg.model.head.cls_genotype == str(FAD_PAPER_CLS)
+    assert as_genotype(cfg.model.head.box_genotype) == FAD_PAPER_BOX
+    assert as_genotype(cfg.model.head.cls_genotype) == FAD_PAPER_CLS
     torch.manual_seed(0)
     model = instantiate(cfg.model).eval()
     _spread_scores(model)
