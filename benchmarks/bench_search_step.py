@@ -32,6 +32,9 @@ the model was built (so activations, gradients and optimizer state, not the weig
 detectron2's FCOS fails under autocast in fvcore's GIoU loss (seen here in bfloat16 on the CPU;
 fvcore pull request 114 reports it for float16), which FADFCOS avoids by computing its losses
 in float32.
+``--cases fcos fad_train`` times a training step of FCOS with the derived FAD head of
+``configs/fad/augment/fad_fcos_R_50_FPN_1x.py`` (the paper's genotypes) against FCOS's, and adds
+the line ``train_step_ratio=<float>`` (FAD / FCOS) before the last two.
 ``--profile`` (CUDA) profiles one more iteration per case and prints its kernel launches and
 busy GPU time, which tell a step bound by the host's launches from one bound by the GPU.
 Results: docs/BENCHMARKS.md.
@@ -61,8 +64,18 @@ from fad.engine import SearchTrainer, amp_precision_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_CONFIG = ROOT / "configs/fad/search/fad_fcos_R_50_FPN_voc.py"
-FCOS_CONFIG = ROOT / "configs/fcos/fcos_R_50_FPN_1x.py"
-CASES = ("fcos", "search_first_order", "search_second_order", "search_first_order_amp")
+#: The training steps: detectron2's FCOS, and FCOS with the derived FAD head (paper genotypes).
+TRAINING_CONFIGS = {
+    "fcos": ROOT / "configs/fcos/fcos_R_50_FPN_1x.py",
+    "fad_train": ROOT / "configs/fad/augment/fad_fcos_R_50_FPN_1x.py",
+}
+CASES = (
+    "fcos",
+    "search_first_order",
+    "search_second_order",
+    "search_first_order_amp",
+    "fad_train",
+)
 DEFAULT_CASES = CASES[:3]
 BOXES_PER_IMAGE = 4
 LAUNCH_CALLS = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
@@ -121,19 +134,32 @@ class Case:
         return history.latest() if history is not None else None
 
 
-def build_case(name: str, *, device: torch.device, batch: int, height: int, width: int) -> Case:
-    """Model, optimizer(s) and trainer of one case, from the configs, as the scripts build them."""
+def build_case(
+    name: str,
+    *,
+    device: torch.device,
+    batch: int,
+    height: int,
+    width: int,
+    foreach: Optional[bool] = None,
+) -> Case:
+    """Model, optimizer(s) and trainer of one case, from the configs, as the scripts build them.
+
+    ``foreach`` is passed to the optimizers (``None``: torch's default, which is the multi-tensor
+    form on GPUs and the per-parameter loop on CPUs).
+    """
     search_cfg = LazyConfig.load(str(SEARCH_CONFIG))
     num_classes = search_cfg.model.num_classes
     train_batch = make_batch(batch, height, width, num_classes=num_classes, seed=1)
     torch.manual_seed(0)
-    if name == "fcos":
-        cfg = LazyConfig.load(str(FCOS_CONFIG))
+    if name in TRAINING_CONFIGS:
+        cfg = LazyConfig.load(str(TRAINING_CONFIGS[name]))
         cfg.model.num_classes = num_classes
         freeze_at = search_cfg.model.backbone.bottom_up.freeze_at
         if cfg.model.backbone.bottom_up.freeze_at != freeze_at:
-            raise ValueError("the FCOS and search configs freeze different backbone stages")
+            raise ValueError(f"the {name} and search configs freeze different backbone stages")
         cfg.optimizer.lr = search_cfg.optimizer.lr
+        cfg.optimizer.foreach = foreach
         model = instantiate(cfg.model).to(device)
         cfg.optimizer.params.model = model
         trainer = SimpleTrainer(model, itertools.repeat(train_batch), instantiate(cfg.optimizer))
@@ -142,6 +168,7 @@ def build_case(name: str, *, device: torch.device, batch: int, height: int, widt
     model = instantiate(cfg.model).to(device)
     cfg.optimizer.params.model = model
     cfg.arch_optimizer.params.model = model
+    cfg.optimizer.foreach = cfg.arch_optimizer.foreach = foreach
     arch_batch = make_batch(batch, height, width, num_classes=num_classes, seed=2)
     trainer = SearchTrainer(
         model,
@@ -324,6 +351,8 @@ def main() -> None:
     def ratio(name: str) -> float:
         return results[name]["median"] / fcos if name in results else float("nan")
 
+    if "fad_train" in results:
+        print(f"train_step_ratio={ratio('fad_train'):.4f}")
     if "search_first_order_amp" in results:
         print(f"search_step_ratio_first_order_amp={ratio('search_first_order_amp'):.4f}")
     print(f"search_step_ratio_first_order={ratio('search_first_order'):.4f}")

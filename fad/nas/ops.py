@@ -14,13 +14,24 @@ genotype is trained; the search-time mixed op that shares their computation live
 :mod:`fad.nas.mixed_op`.
 """
 
+import contextlib
+from typing import Iterator, Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fad.genotypes import NONE, PRIMITIVES_DIL3, op_layers
 
-__all__ = ["ConvLayer", "DilatedDepthwiseConv", "Zero", "build_op"]
+__all__ = [
+    "ConvLayer",
+    "DilatedDepthwiseConv",
+    "Zero",
+    "build_op",
+    "cuda_code_path",
+    "dilated_depthwise_conv2d",
+    "on_cuda_path",
+]
 
 
 class DilatedDepthwiseConv(nn.Conv2d):
@@ -33,7 +44,7 @@ class DilatedDepthwiseConv(nn.Conv2d):
     in one batch. The sub-grids are cut in (N, H, W, C) order, so they come out channels-last,
     where PyTorch's CPU depthwise kernels are fastest; the output keeps the input's layout. The
     price is memory: autograd keeps the sub-grid copy of the input for the backward. GPUs use
-    the direct kernel.
+    the direct kernel (see :func:`on_cuda_path`).
 
     Tracing and ONNX export use the direct kernel too: the polyphase path branches in Python on
     whether H and W divide by d, and a trace would bake the branch taken at the traced size into
@@ -48,32 +59,73 @@ class DilatedDepthwiseConv(nn.Conv2d):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            return super().forward(x)
-        d = self.dilation[0]
-        memory_format = (
-            torch.channels_last
-            if x.is_contiguous(memory_format=torch.channels_last)
-            else torch.contiguous_format
-        )
-        n, c, h, w = x.shape
-        hs, ws = -(-h // d), -(-w // d)
-        divisible = (hs * d, ws * d) == (h, w)
-        if not divisible:
-            # Zero rows/columns past the border are exactly the zeros the direct conv pads with.
-            x = F.pad(x, (0, ws * d - w, 0, hs * d - h))
-        # One copy in, one copy out: sub-grid (i, j) of image n holds the pixels
-        # (i + d * y, j + d * x), laid out (N * d * d, H / d, W / d, C), i.e. channels-last.
-        sub = x.reshape(n, c, hs, d, ws, d).permute(0, 3, 5, 2, 4, 1).reshape(n * d * d, hs, ws, c)
-        y = F.conv2d(sub.permute(0, 3, 1, 2), self.weight, self.bias, padding=1, groups=c)
-        y = y.view(n, d, d, c, hs, ws)
-        if memory_format == torch.channels_last:
-            y = y.permute(0, 4, 1, 5, 2, 3).reshape(n, hs * d, ws * d, c).permute(0, 3, 1, 2)
-        else:
-            y = y.permute(0, 3, 4, 1, 5, 2).reshape(n, c, hs * d, ws * d)
-        if divisible:
-            return y
-        return y[:, :, :h, :w].contiguous(memory_format=memory_format)
+        return dilated_depthwise_conv2d(x, self.weight, self.bias, dilation=self.dilation[0])
+
+
+def dilated_depthwise_conv2d(
+    x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], *, dilation: int
+) -> torch.Tensor:
+    """The conv of :class:`DilatedDepthwiseConv` with given parameters (polyphase on the CPU).
+
+    Args:
+        x: (N, C, H, W) input.
+        weight: (C, 1, 3, 3) depthwise kernels, e.g. several layers' kernels stacked.
+        bias: (C,) or ``None``.
+        dilation: d, also the padding.
+
+    Returns:
+        (N, C, H, W), in the memory format of ``x``.
+    """
+    d = dilation
+    if on_cuda_path(x) or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return F.conv2d(x, weight, bias, padding=d, dilation=d, groups=x.shape[1])
+    memory_format = (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format
+    )
+    n, c, h, w = x.shape
+    hs, ws = -(-h // d), -(-w // d)
+    divisible = (hs * d, ws * d) == (h, w)
+    if not divisible:
+        # Zero rows/columns past the border are exactly the zeros the direct conv pads with.
+        x = F.pad(x, (0, ws * d - w, 0, hs * d - h))
+    # One copy in, one copy out: sub-grid (i, j) of image n holds the pixels
+    # (i + d * y, j + d * x), laid out (N * d * d, H / d, W / d, C), i.e. channels-last.
+    sub = x.reshape(n, c, hs, d, ws, d).permute(0, 3, 5, 2, 4, 1).reshape(n * d * d, hs, ws, c)
+    y = F.conv2d(sub.permute(0, 3, 1, 2), weight, bias, padding=1, groups=c)
+    y = y.view(n, d, d, c, hs, ws)
+    if memory_format == torch.channels_last:
+        y = y.permute(0, 4, 1, 5, 2, 3).reshape(n, hs * d, ws * d, c).permute(0, 3, 1, 2)
+    else:
+        y = y.permute(0, 3, 4, 1, 5, 2).reshape(n, c, hs * d, ws * d)
+    if divisible:
+        return y
+    return y[:, :, :h, :w].contiguous(memory_format=memory_format)
+
+
+_CUDA_PATH = [False]
+
+
+@contextlib.contextmanager
+def cuda_code_path() -> Iterator[None]:
+    """Inside the block, CPU tensors take the code paths CUDA tensors take.
+
+    For counting on the CPU the operations a GPU runs (:mod:`fad.op_count`): where the CPU has a
+    faster form of its own (the polyphase dilated conv, edges run one by one), the GPU's form
+    dispatches other, fewer operations.
+    """
+    before, _CUDA_PATH[0] = _CUDA_PATH[0], True
+    try:
+        yield
+    finally:
+        _CUDA_PATH[0] = before
+
+
+def on_cuda_path(x: torch.Tensor) -> bool:
+    """Whether computation on ``x`` takes the GPU's code path: on CUDA tensors, and on any
+    tensor inside :func:`cuda_code_path`."""
+    return x.is_cuda or _CUDA_PATH[0]
 
 
 class ConvLayer(nn.Sequential):

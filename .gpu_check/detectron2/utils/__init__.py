@@ -1,0 +1,1 @@
+# Copyright (c) Facebook, Inc. and its affiliates.
