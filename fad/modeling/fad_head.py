@@ -65,6 +65,9 @@ class FADTowers(nn.Module):
         num_nodes: intermediate nodes per cell.
         dil3: search mode: the 12-candidate space with dilation-3 ops.
         share: search mode: representation sharing (``False``: plain DARTS mixed ops).
+        grouped_edges: search mode: run each cell's edges by groups, as grouped convs (the same
+            function with a quarter of the ops, for GPUs; see :class:`SearchTower`). ``None``:
+            on CUDA devices only.
         plain_num_convs: depth of a plain tower.
         plain_group_norm: whether a plain tower's convs have GroupNorm.
         reduce_init_std: std of the normal init of ``box_reduce`` and ``cls_reduce`` (0.01 in the
@@ -87,6 +90,7 @@ class FADTowers(nn.Module):
         num_nodes: int = 3,
         dil3: bool = False,
         share: bool = True,
+        grouped_edges: Optional[bool] = None,
         plain_num_convs: int = 4,
         plain_group_norm: bool = True,
         reduce_init_std: Optional[float] = 0.01,
@@ -114,6 +118,7 @@ class FADTowers(nn.Module):
                     num_nodes=num_nodes,
                     dil3=dil3,
                     share=share,
+                    grouped_edges=grouped_edges,
                 )
             if genotypes[name] is None:
                 raise ValueError(f"a derived FAD {name} tower needs {name}_genotype")
@@ -154,24 +159,30 @@ class FADTowers(nn.Module):
         _normal_init(predictors, 0.01)
         nn.init.constant_(predictors[0].bias, -math.log((1 - prior_prob) / prior_prob))
 
-    def tower_features(self, features: List[torch.Tensor]):
+    def tower_features(
+        self, features: List[torch.Tensor]
+    ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """Run the towers on every level.
 
         Args:
             features: FPN levels, each (N, C, Hi, Wi).
 
-        Yields:
+        Returns:
             per level, ``(bbox_feature, cls_feature)``, each (N, C, Hi, Wi).
         """
         if len(features) != self._num_levels:
             raise ValueError(f"expected {self._num_levels} feature levels, got {len(features)}")
-        for feature in features:
-            bbox_feature = self.box_reduce(self.bbox_tower(feature))
-            if "cls" in self.towers:
-                cls_feature = self.cls_tower(bbox_feature, feature)
-            else:
-                cls_feature = self.cls_tower(feature)
-            yield bbox_feature, self.cls_reduce(cls_feature)
+        # A FAD tower takes all levels in one call (a search tower prepares its parameters once).
+        if "box" in self.towers:
+            box_out = self.bbox_tower(features)
+        else:
+            box_out = [self.bbox_tower(f) for f in features]
+        bbox_features = [self.box_reduce(b) for b in box_out]
+        if "cls" in self.towers:
+            cls_out = self.cls_tower(bbox_features, features)
+        else:
+            cls_out = [self.cls_tower(f) for f in features]
+        return [(b, self.cls_reduce(c)) for b, c in zip(bbox_features, cls_out)]
 
     def search_towers(self) -> Dict[str, SearchTower]:
         """The searched towers by name (``"box"`` first, then ``"cls"``); empty in derived mode."""

@@ -2,12 +2,15 @@
 
 import functools
 import operator
-from typing import Callable, Iterable, Optional, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-__all__ = ["Tower", "bottleneck", "preprocess", "sum_edges"]
+__all__ = ["Levels", "Tower", "bottleneck", "preprocess", "sum_edges"]
+
+#: One input or output of a tower, (N, C, H, W), or one per FPN level.
+Levels = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
 def preprocess(in_channels: int, node_channels: int) -> nn.Module:
@@ -54,11 +57,41 @@ def bottleneck(op: nn.Module, *, node_channels: int, op_channels: int, bias: boo
 class Tower(nn.Module):
     """A chain of cells: ``s0, s1 = s1, cell(s0, s1)``; the output is the last cell's output.
 
-    Subclasses fill ``self.cells``. The box tower reads the FPN feature as both inputs; the class
-    tower reads ``(bbox_feature, feature)``, so it sees the box tower's result (section 6).
+    Subclasses fill ``self.cells`` and define :meth:`forward_levels`. The box tower reads the FPN
+    feature as both inputs; the class tower reads ``(bbox_feature, feature)``, so it sees the box
+    tower's result (section 6). A tower takes one level or all FPN levels in one call; given all,
+    it may share work across them (the search tower prepares its parameters once).
     """
 
     cells: nn.ModuleList
+
+    def forward(self, s0: Levels, s1: Optional[Levels] = None) -> Levels:
+        """
+        Args:
+            s0: (N, C_in, H, W) first input, or a list of them, one per level.
+            s1: the second input(s), as ``s0``; ``s0`` when omitted (the box tower).
+
+        Returns:
+            (N, num_nodes * C_node, H, W), or a list of them, one per level of ``s0``.
+        """
+        if isinstance(s0, torch.Tensor):
+            return self.forward_levels([s0], None if s1 is None else [s1])[0]
+        return self.forward_levels(s0, s1)
+
+    def forward_levels(
+        self, s0s: Sequence[torch.Tensor], s1s: Optional[Sequence[torch.Tensor]] = None
+    ) -> List[torch.Tensor]:
+        """The tower on each level: ``s0s[k]`` and ``s1s[k]`` (or ``s0s[k]`` twice) per level."""
+        raise NotImplementedError
+
+    def _run_levels(
+        self, s0s: Sequence[torch.Tensor], s1s: Optional[Sequence[torch.Tensor]], cell_fn: Callable
+    ) -> List[torch.Tensor]:
+        if s1s is None:
+            s1s = [None] * len(s0s)
+        if len(s1s) != len(s0s):
+            raise ValueError(f"{len(s0s)} levels of s0 but {len(s1s)} of s1")
+        return [self._run(s0, s1, cell_fn) for s0, s1 in zip(s0s, s1s)]
 
     def _run(self, s0: torch.Tensor, s1: Optional[torch.Tensor], cell_fn: Callable) -> torch.Tensor:
         if s1 is None:

@@ -1,6 +1,6 @@
 """Derived cell and derived tower: the discrete architecture a genotype names, for training."""
 
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -105,13 +105,8 @@ class DerivedTower(Tower):
             num_nodes=self.genotype.num_nodes,
         )
 
-    def forward(self, s0: torch.Tensor, s1: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """
-        Args:
-            s0: (N, C_in, H, W) first input.
-            s1: (N, C_in, H, W) second input; ``s0`` when omitted (the box tower).
-
-        Returns:
-            (N, num_nodes * C_node, H, W).
-        """
-        return self._run(s0, s1, lambda cell, a, b: cell(a, b))
+    def forward_levels(
+        self, s0s: Sequence[torch.Tensor], s1s: Optional[Sequence[torch.Tensor]] = None
+    ) -> List[torch.Tensor]:
+        """The tower on each level (see :meth:`Tower.forward`)."""
+        return self._run_levels(s0s, s1s, lambda cell, a, b: cell(a, b))

@@ -14,7 +14,9 @@ from torch import nn
 from fad.genotypes import Genotype, derive_genotype, primitives
 
 from .cell_base import Tower, bottleneck, preprocess, sum_edges
+from .grouped_cell import grouped_cell_forward, prepare_cell
 from .mixed_op import MixedOp, RepShareMixedOp
+from .ops import on_cuda_path
 
 __all__ = [
     "SearchCell",
@@ -125,6 +127,12 @@ class SearchTower(Tower):
         num_nodes: intermediate nodes per cell (3).
         dil3: search the 12-candidate space with dilation-3 variants.
         share: use representation sharing (the FAD op); ``False`` for the plain DARTS ablation.
+        grouped_edges: run the cells' edges by groups, as grouped convs
+            (:mod:`fad.nas.grouped_cell`): the same function and parameters with about a quarter
+            of the ops, for GPUs, where ops are kernel launches. ``None`` (default): on the GPU's
+            code path only (:func:`fad.nas.ops.on_cuda_path`), since on CPUs grouped convs run
+            slower than the edges' own. Sharing cells only: the plain DARTS mixed ops always run
+            edge by edge.
     """
 
     def __init__(
@@ -137,10 +145,12 @@ class SearchTower(Tower):
         num_nodes: int = 3,
         dil3: bool = False,
         share: bool = True,
+        grouped_edges: Optional[bool] = None,
     ):
         super().__init__()
         node_channels = node_channels or in_channels
         self.dil3 = dil3
+        self.grouped_edges = grouped_edges if share else False
         self.num_nodes = num_nodes
         self.op_channels = op_channels
         num_ops = len(primitives(dil3=dil3))
@@ -162,17 +172,24 @@ class SearchTower(Tower):
             num_nodes=num_nodes,
         )
 
-    def forward(self, s0: torch.Tensor, s1: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """
-        Args:
-            s0: (N, C_in, H, W) first input.
-            s1: (N, C_in, H, W) second input; ``s0`` when omitted (the box tower).
+    def forward_levels(
+        self, s0s: Sequence[torch.Tensor], s1s: Optional[Sequence[torch.Tensor]] = None
+    ) -> List[torch.Tensor]:
+        """The tower on each level (see :meth:`Tower.forward`).
 
-        Returns:
-            (N, num_nodes * C_node, H, W).
+        The alphas are softmaxed, and with grouped edges the cells' parameters stacked, once for
+        all levels.
         """
         weights = [a.softmax(dim=-1) for a in self.alphas]
-        return self._run(s0, s1, lambda cell, a, b: cell(a, b, weights))
+        grouped = self.grouped_edges
+        if grouped is None:
+            grouped = on_cuda_path(s0s[0])
+        if not grouped:
+            return self._run_levels(s0s, s1s, lambda cell, a, b: cell(a, b, weights))
+        prepared = {cell: prepare_cell(cell, weights) for cell in self.cells}
+        return self._run_levels(
+            s0s, s1s, lambda cell, a, b: grouped_cell_forward(cell, a, b, prepared[cell])
+        )
 
     def expected_cost(self, op_costs: torch.Tensor) -> torch.Tensor:
         """The tower's cost under its architecture weights, differentiable with respect to them.

@@ -696,18 +696,16 @@ def test_head_wiring_follows_section_6(rel_path):
     outputs = head(features)
     assert len(outputs) == (3 if fcos else 2)
     logits, bbox_reg = outputs[:2]
-    feature = features[-1]  # the hooks keep the last level's call
-    box_out, bbox_feature, cls_out = (
-        seen["bbox_tower"][1],
-        seen["box_reduce"][1],
-        seen["cls_tower"][1],
-    )
-    assert len(seen["bbox_tower"][0]) == 1 and seen["bbox_tower"][0][0] is feature  # s0 = s1
+    # Each tower runs once, on all levels; the other hooks keep the last level's call.
+    box_args, box_outs = seen["bbox_tower"]
+    assert len(box_args) == 1 and box_args[0] is features  # s0 = s1
+    box_out, bbox_feature = box_outs[-1], seen["box_reduce"][1]
     assert seen["box_reduce"][0][0] is box_out
     assert seen["bbox_pred"][0][0] is bbox_feature
-    cls_args = seen["cls_tower"][0]
-    assert len(cls_args) == 2 and cls_args[0] is bbox_feature and cls_args[1] is feature
-    assert seen["cls_reduce"][0][0] is cls_out
+    cls_args, cls_outs = seen["cls_tower"]
+    assert len(cls_args) == 2 and cls_args[0][-1] is bbox_feature and cls_args[1] is features
+    assert len(cls_args[0]) == len(cls_outs) == len(features)
+    assert seen["cls_reduce"][0][0] is cls_outs[-1]
     assert seen["cls_score"][0][0] is seen["cls_reduce"][1]
     assert logits[-1] is seen["cls_score"][1] and bbox_reg[-1] is seen["bbox_pred"][1]
     if fcos:
@@ -754,7 +752,10 @@ def test_training_step_under_autocast(rel_path):
     stay float32 and finite, and every alpha still gets a gradient."""
     model = build(rel_path)
     dtypes = []
-    model.head.cls_tower.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+    # The tower runs once on all levels: its output is a list, one tensor per level.
+    model.head.cls_tower.register_forward_hook(
+        lambda m, i, out: dtypes.extend(o.dtype for o in out)
+    )
     with torch.autocast("cpu", dtype=torch.bfloat16):
         losses = train_losses(model, batch("one_empty", model.num_classes))
     assert set(dtypes) == {torch.bfloat16}
