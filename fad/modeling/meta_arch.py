@@ -3,6 +3,7 @@
 from typing import Dict, List, Optional, Tuple
 
 import torch
+from detectron2.structures import ImageList
 from torch import nn
 
 from fad.genotypes import Genotype
@@ -13,6 +14,7 @@ from fad.nas.search_cells import (
     weight_parameters,
 )
 
+from .canvas import FixedCanvas
 from .fad_head import FADTowers
 
 __all__ = ["FADDetectorMixin"]
@@ -21,7 +23,9 @@ __all__ = ["FADDetectorMixin"]
 class FADDetectorMixin:
     """Mixed into a detectron2 ``DenseDetector`` (``FCOS``, ``RetinaNet``) whose head is a FAD head.
 
-    Losses, target assignment and inference stay the detector's. For the search it adds
+    Losses, target assignment and inference stay the detector's. It takes the detector's
+    arguments and ``fixed_canvas``, a :class:`FixedCanvas` that pads every batch to a fixed size
+    per orientation (fixed shapes for CUDA graphs). For the search it adds
     :meth:`arch_parameters`, :meth:`weight_parameters` (told apart by parameter name, see
     :mod:`fad.nas.search_cells`), :meth:`search_towers`, :meth:`genotypes` and
     :meth:`losses_with_frozen_features`, the alpha step's forward; so ``search_net.py``, the
@@ -30,12 +34,21 @@ class FADDetectorMixin:
 
     head: FADTowers
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, fixed_canvas: Optional[FixedCanvas] = None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(self.head, FADTowers):
             raise TypeError(
                 f"{type(self).__name__} needs a FAD head, got {type(self.head).__name__}"
             )
+        self.fixed_canvas = fixed_canvas
+
+    def preprocess_image(self, batched_inputs: List[dict]) -> ImageList:
+        """The detector's normalised, padded batch; padded further to ``fixed_canvas`` if one is
+        set (:mod:`fad.modeling.canvas`: fixed shapes for CUDA graphs; image sizes unchanged)."""
+        images = super().preprocess_image(batched_inputs)
+        if self.fixed_canvas is None:
+            return images
+        return self.fixed_canvas(images, size_divisibility=self.backbone.size_divisibility)
 
     @property
     def search(self) -> bool:

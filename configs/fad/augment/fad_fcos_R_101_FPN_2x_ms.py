@@ -3,6 +3,7 @@
 Op width C = 96.
 """
 
+from ...common.canvas import fixed_canvas
 from ...common.data.coco import dataloader, multi_scale
 from ...common.models.fad_fcos import model
 from ...common.optim import SGD as optimizer
@@ -11,6 +12,9 @@ from ...common.train import train
 
 model.backbone.bottom_up.stages.depth = 101
 multi_scale(dataloader)
+# Off: a canvas for short sides 640-800 costs about a third more pixels than detectron2's
+# padding (docs/BENCHMARKS.md); model.fixed_canvas.enabled=cuda turns it on for CUDA graphs.
+model.fixed_canvas = fixed_canvas(enabled=False)
 optimizer.lr = 0.01
 train.max_iter = 180000
 train.init_checkpoint = "detectron2://ImageNetPretrained/MSRA/R-101.pkl"

@@ -9,6 +9,7 @@ from detectron2.config import LazyCall as L
 
 from fad.modeling import make_resnext_stages
 
+from ...common.canvas import fixed_canvas
 from ...common.data.coco import dataloader, multi_scale
 from ...common.models.fad_fcos import model
 from ...common.optim import SGD as optimizer
@@ -20,6 +21,9 @@ model.backbone.bottom_up.stages = L(make_resnext_stages)(
 )
 model.head.op_channels = 128
 multi_scale(dataloader)
+# Off: a canvas for short sides 640-800 costs about a third more pixels than detectron2's
+# padding (docs/BENCHMARKS.md); model.fixed_canvas.enabled=cuda turns it on for CUDA graphs.
+model.fixed_canvas = fixed_canvas(enabled=False)
 optimizer.lr = 0.01
 train.max_iter = 180000
 train.init_checkpoint = (

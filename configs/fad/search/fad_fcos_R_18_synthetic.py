@@ -3,6 +3,7 @@
 For tests and the quick start; same procedure as the VOC search, fewer and smaller steps.
 """
 
+from ...common.canvas import fixed_canvas
 from ...common.data.synthetic import dataloader
 from ...common.models.fad_fcos_search import model
 from ...common.models.r18_small import shrink
@@ -12,6 +13,7 @@ from ...common.search import arch_optimizer, search
 from ...common.train import train
 
 shrink(model, num_classes=3)
+model.fixed_canvas = fixed_canvas()  # GPUs only; the images are all 128x128 anyway
 optimizer.lr = 0.01
 # Alphas move faster than in the 17,500-iteration VOC search so that a short run decides.
 arch_optimizer.lr = 3e-3

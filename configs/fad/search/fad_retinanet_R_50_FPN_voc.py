@@ -4,6 +4,7 @@ The data, schedule and optimizers of fad_fcos_R_50_FPN_voc.py; the model is Reti
 (9 anchors per location) with a FAD head in search mode.
 """
 
+from ...common.canvas import fixed_canvas
 from ...common.models.fad_retinanet_search import model
 from .fad_fcos_R_50_FPN_voc import (
     arch_optimizer,
@@ -15,4 +16,5 @@ from .fad_fcos_R_50_FPN_voc import (
 )
 
 model.num_classes = 20
+model.fixed_canvas = fixed_canvas()  # 416x704 on GPUs, as in the FCOS search
 train.output_dir = "./output/search/fad_retinanet_R_50_FPN_voc"
