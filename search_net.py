@@ -57,6 +57,7 @@ from fad.engine.defaults import (
     run_checked,
 )
 from fad.genotypes import save_genotype_file
+from fad.modeling.cuda_graphs import enable_cuda_graphs
 from fad.nas.architect import Architect
 
 logger = logging.getLogger("detectron2")
@@ -166,6 +167,8 @@ def export_genotypes(args) -> str:
 def build_search_trainer(cfg):
     """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
     model = instantiate(cfg.model).to(cfg.train.device)
+    if cfg.train.get("cuda_graphs", False):
+        enable_cuda_graphs(model)
     logger.info(f"Model:\n{model}")
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)

@@ -33,8 +33,18 @@ from fad.engine.defaults import (
     load_config,
     register_datasets,
 )
+from fad.modeling.cuda_graphs import enable_cuda_graphs
 
 logger = logging.getLogger("detectron2")
+
+
+def build_model(cfg):
+    """The model on ``train.device``; with ``train.cuda_graphs``, its head replays CUDA graphs."""
+    model = instantiate(cfg.model)
+    model.to(cfg.train.device)
+    if cfg.train.get("cuda_graphs", False):
+        enable_cuda_graphs(model)
+    return model
 
 
 def do_test(cfg, model):
@@ -48,9 +58,8 @@ def do_test(cfg, model):
 
 
 def do_train(args, cfg) -> None:
-    model = instantiate(cfg.model)
+    model = build_model(cfg)
     logger.info(f"Model:\n{model}")
-    model.to(cfg.train.device)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     train_loader = instantiate(cfg.dataloader.train)
@@ -106,8 +115,7 @@ def main(args, cfg) -> None:
     # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
     setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
     if args.eval_only:
-        model = instantiate(cfg.model)
-        model.to(cfg.train.device)
+        model = build_model(cfg)
         model = create_ddp_model_for(model)
         DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
         print(do_test(cfg, model))

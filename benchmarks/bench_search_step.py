@@ -25,7 +25,10 @@ memory of one iteration run in a fresh subprocess per case: on CUDA
 ``torch.cuda.max_memory_allocated`` (everything the process allocated, weights included); on CPU
 the growth of the resident set, peak RSS (VmHWM, reset just before the iteration) minus RSS after
 the model was built (so activations, gradients and optimizer state, not the weights).
-``--projected-iters N`` adds the hours N first-order iterations take (median x N / 3600).
+``--projected-iters N`` adds the hours N first-order iterations take (median x N / 3600), also as
+the line ``search_hours_projected=<float>``. ``--cuda-graphs`` replays the FAD head from CUDA
+graphs (``train.cuda_graphs=True``); on CUDA the configs' fixed canvas pads every batch (416x640
+to 416x704 in the search), as the scripts do.
 ``--cases ... search_first_order_amp`` adds the first-order search under mixed precision, as
 ``search_net.py train.amp.enabled=True`` runs it (float16 on CUDA, bfloat16 on CPU), and the line
 ``search_step_ratio_first_order_amp=<float>`` before the last two. FCOS stays in float32:
@@ -61,6 +64,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from fad.engine import SearchTrainer, amp_precision_for
+from fad.modeling.cuda_graphs import enable_cuda_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_CONFIG = ROOT / "configs/fad/search/fad_fcos_R_50_FPN_voc.py"
@@ -142,11 +146,13 @@ def build_case(
     height: int,
     width: int,
     foreach: Optional[bool] = None,
+    cuda_graphs: bool = False,
 ) -> Case:
     """Model, optimizer(s) and trainer of one case, from the configs, as the scripts build them.
 
     ``foreach`` is passed to the optimizers (``None``: torch's default, which is the multi-tensor
-    form on GPUs and the per-parameter loop on CPUs).
+    form on GPUs and the per-parameter loop on CPUs). ``cuda_graphs`` replays the FAD head from
+    CUDA graphs (``train.cuda_graphs``; detectron2's FCOS stays as it is).
     """
     search_cfg = LazyConfig.load(str(SEARCH_CONFIG))
     num_classes = search_cfg.model.num_classes
@@ -161,11 +167,15 @@ def build_case(
         cfg.optimizer.lr = search_cfg.optimizer.lr
         cfg.optimizer.foreach = foreach
         model = instantiate(cfg.model).to(device)
+        if cuda_graphs and name != "fcos":
+            enable_cuda_graphs(model)
         cfg.optimizer.params.model = model
         trainer = SimpleTrainer(model, itertools.repeat(train_batch), instantiate(cfg.optimizer))
         return Case(name, trainer, device)
     cfg = search_cfg
     model = instantiate(cfg.model).to(device)
+    if cuda_graphs:
+        enable_cuda_graphs(model)
     cfg.optimizer.params.model = model
     cfg.arch_optimizer.params.model = model
     cfg.optimizer.foreach = cfg.arch_optimizer.foreach = foreach
@@ -192,7 +202,12 @@ def probe_memory(args: argparse.Namespace) -> Dict[str, float]:
     """Peak memory (MiB) of the first iteration of one case, in this (fresh) process."""
     device = torch.device(args.device)
     case = build_case(
-        args.memory_probe, device=device, batch=args.batch, height=args.height, width=args.width
+        args.memory_probe,
+        device=device,
+        batch=args.batch,
+        height=args.height,
+        width=args.width,
+        cuda_graphs=args.cuda_graphs,
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -217,7 +232,7 @@ def measure_memory(args: argparse.Namespace, name: str) -> float:
         f"--height={args.height}",
         f"--width={args.width}",
         f"--threads={args.threads}",
-    ]
+    ] + (["--cuda-graphs"] if args.cuda_graphs else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_mib"]
 
@@ -293,10 +308,15 @@ def main() -> None:
         type=int,
         help="also print the hours this many first-order search iterations take",
     )
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="replay the FAD head from CUDA graphs (train.cuda_graphs=True; CUDA only)",
+    )
     parser.add_argument("--memory-probe", choices=CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.profile and args.device != "cuda":
-        parser.error("--profile counts CUDA kernels: use it with --device cuda")
+    if (args.profile or args.cuda_graphs) and args.device != "cuda":
+        parser.error("--profile and --cuda-graphs need --device cuda")
     if args.projected_iters and "search_first_order" not in args.cases:
         parser.error("--projected-iters needs the search_first_order case")
     torch.set_num_threads(args.threads)
@@ -312,7 +332,14 @@ def main() -> None:
         f"warmup={args.warmup}"
     )
     cases = [
-        build_case(n, device=device, batch=args.batch, height=args.height, width=args.width)
+        build_case(
+            n,
+            device=device,
+            batch=args.batch,
+            height=args.height,
+            width=args.width,
+            cuda_graphs=args.cuda_graphs,
+        )
         for n in names
     ]
     results = time_cases(cases, iters=args.iters, warmup=args.warmup)
@@ -347,6 +374,7 @@ def main() -> None:
             f"projected first-order search: {args.projected_iters} iterations x {seconds:.3f} s "
             f"= {hours:.2f} h on {args.device} (batch {args.batch}, {args.height}x{args.width})"
         )
+        print(f"search_hours_projected={hours:.3f}")
 
     def ratio(name: str) -> float:
         return results[name]["median"] / fcos if name in results else float("nan")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Parameters, FLOPs and CPU latency of the derived FAD head against detectron2's FCOS head.
+"""Parameters, FLOPs and latency (CPU or GPU) of the derived FAD head against FCOS's head.
 
 What: each head is the ``model.head`` of a training config (COCO, 80 classes), instantiated alone:
 
@@ -15,6 +15,7 @@ ceil(800 / s) x ceil(1333 / s) = 100x167, 50x84, 25x42, 13x21, 7x11 (random valu
 How::
 
     python benchmarks/head_cost.py [--repeats 5] [--warmup 1] [--threads 1]
+    python benchmarks/head_cost.py --device cuda --repeats 50 [--cuda-graphs]
 
 Output: a markdown table with per head its parameters (millions), its GFLOPs by fvcore's
 convention (``fvcore.nn.FlopCountAnalysis``: a multiply-add counts as one flop, so 1 GFLOP = 1e9
@@ -23,7 +24,11 @@ CPU latency of its forward (``torch.no_grad``, heads interleaved per round, ``--
 threads), then the same for the towers alone (``bbox_tower`` + ``cls_tower``; FCOSHead's
 ``bbox_subnet`` + ``cls_subnet``; their time is measured inside the head's forward with hooks),
 and a second table of the FAD / FCOS ratios. The FAD head's 1x1 ``box_reduce`` / ``cls_reduce``
-convs lie outside its towers, as do both heads' predictor convs.
+convs lie outside its towers, as do both heads' predictor convs. Last, the lines
+``fad_head_ms=``, ``fcos_head_ms=`` and ``head_latency_ratio=`` (FAD at C = 96 against FCOS).
+``--device cuda`` times on the GPU (synchronized before and after each forward);
+``--cuda-graphs`` replays each head from CUDA graphs (:class:`fad.modeling.cuda_graphs.HeadGraphs`,
+as ``train.cuda_graphs=True`` does; the towers are then not timed apart).
 """
 
 import argparse
@@ -37,6 +42,8 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
+
+from fad.modeling.cuda_graphs import HeadGraphs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = (
@@ -57,20 +64,22 @@ class Head(NamedTuple):
     module: nn.Module
 
 
-def fpn_features(height: int, width: int) -> List[torch.Tensor]:
+def fpn_features(height: int, width: int, device: str = "cpu") -> List[torch.Tensor]:
     """Random P3-P7 maps of one image: (1, 256, ceil(height / s), ceil(width / s)) per stride."""
     g = torch.Generator().manual_seed(0)
     return [
-        torch.randn(1, CHANNELS, math.ceil(height / s), math.ceil(width / s), generator=g)
+        torch.randn(1, CHANNELS, math.ceil(height / s), math.ceil(width / s), generator=g).to(
+            device
+        )
         for s in STRIDES
     ]
 
 
-def build_head(config: str) -> Head:
+def build_head(config: str, device: str = "cpu") -> Head:
     """The ``model.head`` of a config, instantiated on its own, in eval mode."""
     cfg = LazyConfig.load(str(ROOT / config)).model.head
     torch.manual_seed(0)
-    module = instantiate(cfg).eval()
+    module = instantiate(cfg).eval().to(device)
     if "op_channels" in cfg:
         return Head("FAD", cfg.op_channels, module)
     return Head("FCOS", cfg.conv_dims[0], module)
@@ -116,12 +125,15 @@ def latencies(
     timers = [TowerTimer(h.module) for h in heads]
     times: List[Dict[str, List[float]]] = [{"head": [], "towers": []} for _ in heads]
     n = len(heads)
+    sync = torch.cuda.synchronize if features[0].is_cuda else (lambda: None)
     with torch.no_grad():
         for r in range(warmup + repeats):
             for i in [(r + k) % n for k in range(n)]:
                 timers[i].total = 0.0
+                sync()
                 start = time.perf_counter()
                 heads[i].module(features)
+                sync()
                 elapsed = time.perf_counter() - start
                 if r >= warmup:
                     times[i]["head"].append(elapsed * 1e3)
@@ -136,36 +148,55 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed forwards per head")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forwards per head first")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="replay each head from CUDA graphs (fad.modeling.cuda_graphs; needs --device cuda)",
+    )
     args = parser.parse_args()
+    if args.cuda_graphs and args.device != "cuda":
+        parser.error("--cuda-graphs needs --device cuda")
     torch.set_num_threads(args.threads)
 
-    features = fpn_features(*IMAGE)
+    features = fpn_features(*IMAGE, device=args.device)
     shapes = ", ".join(f"{f.shape[2]}x{f.shape[3]}" for f in features)
     print(
         f"input: P3-P7 of a {IMAGE[0]}x{IMAGE[1]} image, {CHANNELS} channels, {shapes}; batch 1; "
+        f"device {args.device}{' (CUDA graphs)' if args.cuda_graphs else ''}, "
         f"{torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
         "GFLOPs = 1e9 multiply-adds (fvcore)"
     )
-    heads = [build_head(config) for config in CONFIGS]
+    heads = [build_head(config, args.device) for config in CONFIGS]
     costs = [count(h.module, features) for h in heads]
-    times = latencies(heads, features, repeats=args.repeats, warmup=args.warmup)
+    if args.cuda_graphs:
+        # A graph replays the whole head, so the towers' hooks time nothing: "-" below.
+        for h in heads:
+            h.module.forward = HeadGraphs(h.module)
+    # A head's graph is captured at its second forward: warm up past it.
+    warmup = max(args.warmup, 3) if args.cuda_graphs else args.warmup
+    times = latencies(heads, features, repeats=args.repeats, warmup=warmup)
 
+    def towers_ms(t: Dict[str, float], ref: float = 1.0) -> str:
+        return "-" if args.cuda_graphs else f"{t['towers'] / ref:.{0 if ref == 1.0 else 2}f}"
+
+    unit = f"{args.device.upper()} ms"
     print()
     print(
-        "| head | C | params (M) | GFLOPs | CPU ms "
-        "| towers params (M) | towers GFLOPs | towers CPU ms |"
+        f"| head | C | params (M) | GFLOPs | {unit} "
+        f"| towers params (M) | towers GFLOPs | towers {unit} |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for h, c, t in zip(heads, costs, times):
         print(
-            f"| {h.label} | {h.width} | {c['params']:.2f} | {c['gflops']:.1f} | {t['head']:.0f} "
-            f"| {c['tower_params']:.2f} | {c['tower_gflops']:.1f} | {t['towers']:.0f} |"
+            f"| {h.label} | {h.width} | {c['params']:.2f} | {c['gflops']:.1f} | {t['head']:.1f} "
+            f"| {c['tower_params']:.2f} | {c['tower_gflops']:.1f} | {towers_ms(t)} |"
         )
 
     base = next(i for i, h in enumerate(heads) if h.label == "FCOS")
     print()
     print(
-        "| FAD / FCOS | params | GFLOPs | CPU ms | towers params | towers GFLOPs | towers CPU ms |"
+        f"| FAD / FCOS | params | GFLOPs | {unit} | towers params | towers GFLOPs | towers {unit} |"
     )
     print("|---|---|---|---|---|---|---|")
     for h, c, t in zip(heads, costs, times):
@@ -176,8 +207,12 @@ def main() -> None:
             f"| C={h.width} | {c['params'] / c0['params']:.2f} | {c['gflops'] / c0['gflops']:.2f} "
             f"| {t['head'] / t0['head']:.2f} | {c['tower_params'] / c0['tower_params']:.2f} "
             f"| {c['tower_gflops'] / c0['tower_gflops']:.2f} "
-            f"| {t['towers'] / t0['towers']:.2f} |"
+            f"| {towers_ms(t, t0['towers'])} |"
         )
+    fad = times[0]["head"]  # the R-50 1x head, C = 96
+    print(f"fad_head_ms={fad:.3f}")
+    print(f"fcos_head_ms={times[base]['head']:.3f}")
+    print(f"head_latency_ratio={fad / times[base]['head']:.4f}")
 
 
 if __name__ == "__main__":

@@ -191,20 +191,34 @@ class SearchTrainer(SimpleTrainer):
             scaler.step(optimizer)
             scaler.update()
 
+    @staticmethod
     @contextlib.contextmanager
-    def _alphas_frozen(self):
-        """The weight step needs no alpha gradients: without this, its backward would compute
-        them at every mixed op (a product and a full reduction per candidate weight) only for
-        the next alpha step to overwrite them. DDP ignores the alphas (see
-        :func:`fad.engine.defaults.create_ddp_model_for`), so it waits for no gradient of them.
-        """
-        for a in self.architect.alphas:
-            a.requires_grad_(False)
+    def _frozen(params: List[nn.Parameter]):
+        for p in params:
+            p.requires_grad_(False)
         try:
             yield
         finally:
-            for a in self.architect.alphas:
-                a.requires_grad_(True)
+            for p in params:
+                p.requires_grad_(True)
+
+    def _alphas_frozen(self):
+        """The weight step needs no alpha gradients: without this, its backward would compute
+        them at every mixed op only for the next alpha step to overwrite them. DDP ignores the
+        alphas (see :func:`fad.engine.defaults.create_ddp_model_for`), so it waits for no
+        gradient of them.
+        """
+        return self._frozen(self.architect.alphas)
+
+    def _weights_frozen(self):
+        """The first-order alpha step needs alpha gradients only. Autograd would not compute the
+        weights' anyway, but a head replayed from CUDA graphs (``train.cuda_graphs``) records
+        the gradients of whatever requires grad: frozen weights give the alpha step a graph of
+        its own, which computes no weight gradients. (Second order differentiates the weights.)
+        """
+        if self.architect.second_order:
+            return contextlib.nullcontext()
+        return self._frozen(self._weights)
 
     def _arch_step(self, arch_data: list, data: list) -> float:
         module = self.unwrapped_model
@@ -222,7 +236,7 @@ class SearchTrainer(SimpleTrainer):
 
         # What the model logs itself (FCOS's num_pos_anchors) goes under arch/, apart from the
         # weight step's values of the same iteration.
-        with get_event_storage().name_scope("arch"):
+        with get_event_storage().name_scope("arch"), self._weights_frozen():
             loss = self.architect.step(
                 val_loss_fn=val_loss,
                 train_loss_fn=train_loss if self.architect.second_order else None,

@@ -17,6 +17,7 @@ from detectron2.utils.events import EventStorage  # noqa: E402
 
 from fad.engine import GenotypeWriter, SearchTrainer  # noqa: E402
 from fad.genotypes import load_genotype_file  # noqa: E402
+from fad.modeling.cuda_graphs import CPU_REASON  # noqa: E402
 from fad.nas.visualize import plot_alpha_history  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,14 @@ SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 
 
 def _in_process_trainer(
-    tmp_path, *, period=1, max_iter=4, log_period=10, warmup_iters=0, overrides=()
+    tmp_path,
+    *,
+    period=1,
+    max_iter=4,
+    log_period=10,
+    warmup_iters=0,
+    cuda_graphs=False,
+    overrides=(),
 ):
     """The synthetic search built by search_net.py's own function, in this process, with the
     config ``overrides`` (``key=value``) applied."""
@@ -39,6 +47,7 @@ def _in_process_trainer(
     cfg.train.checkpointer.period = period
     cfg.train.log_period = log_period
     cfg.search.warmup_iters = warmup_iters
+    cfg.train.cuda_graphs = cuda_graphs
     return search_net.build_search_trainer(cfg)
 
 
@@ -122,6 +131,33 @@ def test_weight_step_computes_no_alpha_gradients(tmp_path, synthetic_root):
     for a, g in zip(alphas, after_arch_step["grads"]):
         assert torch.equal(a.grad, g)
         assert a.requires_grad
+
+
+def test_first_order_alpha_step_runs_with_the_weights_frozen(tmp_path, synthetic_root, caplog):
+    # With train.cuda_graphs on a CPU: the head runs eagerly, and the search log says why.
+    with caplog.at_level(logging.WARNING, logger="fad.modeling.cuda_graphs"):
+        trainer, _ = _in_process_trainer(tmp_path, period=10, cuda_graphs=True)
+    assert [r.getMessage() for r in caplog.records if r.name == "fad.modeling.cuda_graphs"] == [
+        CPU_REASON
+    ]
+    weights = trainer.unwrapped_model.weight_parameters()
+    arch_step = trainer.architect.step
+    during = {}
+
+    def recording_step(**kwargs):
+        during["any_weight_requires_grad"] = any(w.requires_grad for w in weights)
+        return arch_step(**kwargs)
+
+    trainer.architect.step = recording_step
+    with EventStorage(0) as trainer.storage:
+        trainer.run_step()
+    # Frozen for the alpha step (a graphed head then records alpha gradients only), trainable
+    # again for the weight step, which computed their gradients.
+    assert during == {"any_weight_requires_grad": False}
+    assert all(w.requires_grad for w in weights)
+    head = set(trainer.unwrapped_model.head.parameters())
+    assert all(w.grad is not None for w in weights if w in head)
+    assert all(a.grad is not None for a in trainer.architect.alphas)
 
 
 def test_alpha_step_metrics_of_the_model_go_under_arch(tmp_path, synthetic_root):
