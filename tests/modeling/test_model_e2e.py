@@ -713,6 +713,18 @@ def test_head_wiring_follows_section_6(rel_path):
 
 
 @pytest.mark.parametrize("rel_path", [SEARCH_R18, RETINA_SEARCH_R18])
+def test_grouped_edges_serve_both_detectors_heads(rel_path):
+    """The towers' grouped-edge form (fad.nas.grouped_cell) is the edge-by-edge head's function,
+    in FCOS's and RetinaNet's FAD head alike, with the same parameters."""
+    edges, grouped = build(rel_path, grouped_edges=False), build(rel_path, grouped_edges=True)
+    grouped.load_state_dict(edges.state_dict())
+    channels = edges.head.box_reduce.out_channels
+    features = [torch.randn(1, channels, 2**k, 2**k) for k in range(5, 0, -1)]
+    for a, b in zip(sum(edges.head(features), []), sum(grouped.head(features), [])):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("rel_path", [SEARCH_R18, RETINA_SEARCH_R18])
 @pytest.mark.parametrize("searched", ["cls", "box"])
 def test_search_with_one_fad_tower(searched, rel_path):
     cfg = load(rel_path)
