@@ -18,7 +18,7 @@ and their means, the wall time of every phase, and last the lines ``fad_ap=<AP>`
 ``fcos_ap=<AP>`` or ``retinanet_ap=<AP>`` (mean COCO AP, 0-100). Results: docs/BENCHMARKS.md.
 
     python benchmarks/e2e_synthetic.py                  # about 15 minutes on 2 CPU cores
-    python benchmarks/e2e_synthetic.py --detector retinanet
+    python benchmarks/e2e_synthetic.py --detector retinanet   # about 27 minutes
     python benchmarks/e2e_synthetic.py --train-iters 100 --search-iters 20 --seeds 1  # smoke run
 """
 
