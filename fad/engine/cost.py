@@ -163,10 +163,13 @@ def op_costs(
         (len(ops),) float64 costs in the unit of ``cost``, on the CPU.
     """
     check_cost(cost)
-    torch.manual_seed(0)
     real = [name for name in ops if name != NONE]
-    modules = [build_op(name, channels=channels).eval().to(device) for name in real]
-    inputs = [torch.randn(1, channels, h, w, device=device) for h, w in sizes]
+    # Seeded for the same table every time, in a forked RNG: the search's own random state (its
+    # train.seed, its loaders' seeds) must not depend on whether it computed a table.
+    with torch.random.fork_rng(devices=[torch.device(device)] if device != "cpu" else []):
+        torch.manual_seed(0)
+        modules = [build_op(name, channels=channels).eval().to(device) for name in real]
+        inputs = [torch.randn(1, channels, h, w, device=device) for h, w in sizes]
     if cost == "flops":
         values = [sum(_flops(op, x) for x in inputs) for op in modules]
     else:

@@ -77,6 +77,15 @@ def test_latency_table_is_measured_for_every_candidate_but_none(one_thread):
     assert (costs[:-1] > 0).all()
 
 
+def test_computing_a_table_leaves_the_callers_random_state_alone():
+    """The search's seeds (weights, loaders) must not depend on whether it computed a table."""
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    op_costs(ops=PRIMITIVES, channels=32, sizes=[(8, 8)])
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_cost_table_refuses_tables_without_a_free_none_or_a_free_real_op():
     with pytest.raises(ValueError, match="'none', at cost 0"):
         CostTable(ops=PRIMITIVES, costs=torch.ones(11), cost="flops")
