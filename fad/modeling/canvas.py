@@ -17,6 +17,7 @@ slightly.
 """
 
 import logging
+import sys
 from typing import Sequence, Tuple, Union
 
 import torch
@@ -26,9 +27,6 @@ from detectron2.structures import ImageList
 __all__ = ["FixedCanvas"]
 
 logger = logging.getLogger(__name__)
-
-#: When the canvas applies: always, never, or only to batches on a CUDA device.
-WHEN = ("cuda", True, False)
 
 
 def _round_up(x: int, divisor: int) -> int:
@@ -58,8 +56,13 @@ class FixedCanvas:
         max_size: int,
         enabled: Union[str, bool] = "cuda",
     ):
-        if enabled not in WHEN:
+        if not (enabled is True or enabled is False or enabled == "cuda"):  # not 1 or 0
             raise ValueError(f"FixedCanvas.enabled must be 'cuda', True or False, got {enabled!r}")
+        if max_size >= sys.maxsize:  # ResizeShortestEdge's default: no limit
+            raise ValueError(
+                "a fixed canvas needs the long side's limit, the max_size of the loader's "
+                "ResizeShortestEdge, and it has none"
+            )
         self.short_side = max(short_side) if isinstance(short_side, Sequence) else short_side
         self.max_size = max_size
         if self.short_side > self.max_size:
@@ -68,7 +71,11 @@ class FixedCanvas:
         self._warned = False
 
     def applies_to(self, tensor: torch.Tensor) -> bool:
-        """Whether a batch on ``tensor``'s device is padded (see ``enabled``)."""
+        """Whether a batch on ``tensor``'s device is padded (see ``enabled``). Never in a trace
+        or an ONNX export: the orientation test would be fixed at the traced image's, and an
+        exported model must serve any size."""
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return False
         return self.enabled is True or (self.enabled == "cuda" and tensor.is_cuda)
 
     def size(self, *, landscape: bool, size_divisibility: int) -> Tuple[int, int]:

@@ -1,6 +1,7 @@
 """The fixed canvas (fad.modeling.canvas): fixed batch shapes, image sizes and boxes unchanged."""
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,10 +63,31 @@ def test_a_batch_larger_than_its_canvas_keeps_its_size_and_warns_once(caplog):
     assert len(warnings) == 1 and "160x320" in warnings[0] and "128x192" in warnings[0]
 
 
-@pytest.mark.parametrize("kwargs", [dict(enabled="always"), dict(short_side=800, max_size=600)])
-def test_bad_canvas_settings_raise(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(enabled="always"), "enabled must be"),
+        (dict(enabled=1), "enabled must be"),
+        (dict(short_side=800, max_size=600), "larger than max_size"),
+        (dict(max_size=sys.maxsize), "needs the long side's limit"),
+    ],
+)
+def test_bad_canvas_settings_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         FixedCanvas(**{"short_side": 128, "max_size": 192, **kwargs})
+
+
+def test_a_trace_keeps_the_size_it_is_given():
+    """An exported model serves any size and orientation: traces do not pad to the canvas."""
+    canvas = FixedCanvas(short_side=64, max_size=96, enabled=True)
+
+    def pad(tensor):
+        return canvas(ImageList(tensor, [tuple(tensor.shape[-2:])]), size_divisibility=32).tensor
+
+    assert pad(torch.zeros(1, 3, 64, 64)).shape[-2:] == (96, 64)  # eagerly: the canvas
+    traced = torch.jit.trace(pad, torch.zeros(1, 3, 64, 96))
+    assert traced(torch.zeros(1, 3, 96, 64)).shape[-2:] == (96, 64)
+    assert traced(torch.zeros(1, 3, 64, 64)).shape[-2:] == (64, 64)
 
 
 def test_configs_size_their_canvas_from_the_training_loader():
