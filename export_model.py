@@ -36,6 +36,7 @@ import fad.data  # noqa: F401  (registers the synthetic datasets)
 from fad.engine.defaults import (
     add_genotype_file_argument,
     build_model_on_meta,
+    check_device,
     load_config,
     run_checked,
 )
@@ -97,6 +98,7 @@ def prepare(args: argparse.Namespace) -> DictConfig:
     """Check the command and load the config, before anything is built or written."""
     check_export_options(method=args.export_method, fmt=args.format)
     cfg = load_config(args)
+    check_device(cfg)
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     if getattr(model, "search", False):
         raise ValueError(

@@ -46,6 +46,7 @@ from fad.engine.cost import (
 )
 from fad.engine.defaults import (
     argument_parser,
+    build_model,
     build_model_on_meta,
     check_datasets,
     check_device,
@@ -56,8 +57,7 @@ from fad.engine.defaults import (
     register_datasets,
     run_checked,
 )
-from fad.genotypes import save_genotype_file
-from fad.modeling.cuda_graphs import enable_cuda_graphs
+from fad.genotypes import check_rank, save_genotype_file
 from fad.nas.architect import Architect
 
 logger = logging.getLogger("detectron2")
@@ -75,7 +75,13 @@ def genotype_writer(cfg, cost_table: Optional[CostTable] = None) -> GenotypeWrit
 
 def _warmup_iters(cfg) -> int:
     """``search.warmup_iters``, 0 in the config.yaml of a search older than the option."""
-    return check_warmup_iters(cfg.search.get("warmup_iters", 0), key="search.warmup_iters")
+    warmup = check_warmup_iters(cfg.search.get("warmup_iters", 0), key="search.warmup_iters")
+    if warmup >= cfg.train.max_iter:
+        raise ValueError(
+            f"search.warmup_iters ({warmup}) must be below train.max_iter ({cfg.train.max_iter}):"
+            " the search would take no alpha step"
+        )
+    return warmup
 
 
 def cost_options(cfg) -> Tuple[str, float]:
@@ -95,9 +101,13 @@ def prepare(args):
     if not model.arch_parameters():
         raise ValueError("search_net.py needs a search-mode FAD model (model.head.search=True)")
     try:
-        genotype_writer(cfg)
+        check_rank(cfg.search.genotype_rank)
     except ValueError as e:
         raise ValueError(f"search.genotype_rank: {e}") from None
+    try:  # the genotype writer samples the alphas for alphas.png every log period
+        genotype_writer(cfg)
+    except ValueError as e:
+        raise ValueError(f"train.log_period: {e}") from None
     _, cost_weight = cost_options(cfg)
     if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
@@ -166,9 +176,7 @@ def export_genotypes(args) -> str:
 
 def build_search_trainer(cfg):
     """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
-    model = instantiate(cfg.model).to(cfg.train.device)
-    if cfg.train.get("cuda_graphs", False):
-        enable_cuda_graphs(model)
+    model = build_model(cfg)
     logger.info(f"Model:\n{model}")
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)

@@ -25,6 +25,7 @@ import fad.data  # noqa: F401  (registers the synthetic datasets)
 from fad.engine import AtomicCheckpointer
 from fad.engine.defaults import (
     argument_parser,
+    build_model,
     build_model_on_meta,
     check_datasets,
     check_device,
@@ -33,18 +34,8 @@ from fad.engine.defaults import (
     load_config,
     register_datasets,
 )
-from fad.modeling.cuda_graphs import enable_cuda_graphs
 
 logger = logging.getLogger("detectron2")
-
-
-def build_model(cfg):
-    """The model on ``train.device``; with ``train.cuda_graphs``, its head replays CUDA graphs."""
-    model = instantiate(cfg.model)
-    model.to(cfg.train.device)
-    if cfg.train.get("cuda_graphs", False):
-        enable_cuda_graphs(model)
-    return model
 
 
 def do_test(cfg, model):

@@ -34,6 +34,7 @@ derived op of every edge (tests/engine/test_cost.py).
 
 import logging
 import statistics
+import sys
 import time
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
@@ -104,6 +105,11 @@ def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
     augmentations = loader.get("mapper", {}).get("augmentations", [])
     for aug in instantiate(augmentations):
         if isinstance(aug, T.ResizeShortestEdge):
+            if aug.max_size >= sys.maxsize:  # ResizeShortestEdge's default: no limit
+                raise ValueError(
+                    "the cost table needs the input size, and the ResizeShortestEdge in "
+                    "dataloader.arch.mapper.augmentations has no max_size"
+                )
             return int(max(aug.short_edge_length)), int(aug.max_size)
     raise ValueError(
         "the cost table needs the input size, from a ResizeShortestEdge in "

@@ -28,13 +28,16 @@ from fad.data.datasets import (
     register_coco_dataset,
 )
 from fad.genotypes import load_genotype_file
+from fad.modeling.cuda_graphs import enable_cuda_graphs
 from fad.nas.search_cells import named_arch_parameters
 
 __all__ = [
     "add_genotype_file_argument",
     "argument_parser",
+    "build_model",
     "build_model_on_meta",
     "check_datasets",
+    "check_device",
     "check_override_keys",
     "create_ddp_model_for",
     "launch_checked",
@@ -201,13 +204,26 @@ def build_model_on_meta(cfg: DictConfig) -> nn.Module:
 
 def check_device(cfg: DictConfig) -> None:
     """Refuses a CUDA ``train.device`` on a machine without one (the COCO and VOC configs run
-    on GPUs by default), before anything is built or written."""
+    on GPUs by default) and a ``train.cuda_graphs`` that is not a bool, before anything is built
+    or written."""
     device = torch.device(cfg.train.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"train.device is {cfg.train.device!r} but this machine has no CUDA device: "
             "add train.device=cpu to the command line"
         )
+    graphs = cfg.train.get("cuda_graphs", False)
+    if not isinstance(graphs, bool):
+        raise ValueError(f"train.cuda_graphs must be True or False, got {graphs!r}")
+
+
+def build_model(cfg: DictConfig) -> nn.Module:
+    """The model on ``train.device``; with ``train.cuda_graphs``, its head replays CUDA graphs
+    (:func:`fad.modeling.cuda_graphs.enable_cuda_graphs`, which says why it does not on a CPU)."""
+    model = instantiate(cfg.model).to(cfg.train.device)
+    if cfg.train.get("cuda_graphs", False):
+        enable_cuda_graphs(model)
+    return model
 
 
 def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:

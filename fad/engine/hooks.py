@@ -147,18 +147,25 @@ class GenotypeWriter(HookBase):
         return path
 
     def _plot_history(self, iteration: int, current: Weights, genotypes: dict, model) -> None:
-        history = [*self._history, (iteration, current)]
+        # Samples of another search space (a resumed history of other towers) are left out.
+        shapes = {name: w.shape for name, w in current.items()}
+        history = [
+            (it, w) for it, w in self._history if {n: x.shape for n, x in w.items()} == shapes
+        ]
+        history.append((iteration, current))
         towers = model.search_towers()
-        path = os.path.join(self.output_dir, "alphas.png")
-        plot_alpha_history(
-            [it for it, _ in history],
-            {name: torch.stack([w[name] for _, w in history]) for name in towers},
-            path,
-            genotypes=genotypes,
-            dil3=next(iter(towers.values())).dil3,
-            title=f"Softmax weights of each edge's candidates up to iteration {iteration}; "
-            "framed: the edges of genotype.log",
-        )
+        try:
+            plot_alpha_history(
+                [it for it, _ in history],
+                {name: torch.stack([w[name] for _, w in history]) for name in towers},
+                os.path.join(self.output_dir, "alphas.png"),
+                genotypes=genotypes,
+                dil3=next(iter(towers.values())).dil3,
+                title=f"Softmax weights of each edge's candidates up to iteration {iteration}; "
+                "framed: the edges of genotype.log",
+            )
+        except (OSError, RuntimeError, ValueError) as e:  # a plot is not worth a search
+            logger.warning(f"Could not plot alphas.png: {e}")
 
     def _log_alphas(self, model, current: Weights) -> None:
         storage = self.trainer.storage

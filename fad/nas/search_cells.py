@@ -128,8 +128,8 @@ class SearchTower(Tower):
         dil3: search the 12-candidate space with dilation-3 variants.
         share: use representation sharing (the FAD op); ``False`` for the plain DARTS ablation.
         grouped_edges: run the cells' edges by groups, as grouped convs
-            (:mod:`fad.nas.grouped_cell`): the same function and parameters with about a quarter
-            of the ops, for GPUs, where ops are kernel launches. ``None`` (default): on the GPU's
+            (:mod:`fad.nas.grouped_cell`): the same function and parameters with fewer ops, for
+            GPUs, where ops are kernel launches. ``None`` (default): on the GPU's
             code path only (:func:`fad.nas.ops.on_cuda_path`), since on CPUs grouped convs run
             slower than the edges' own. Sharing cells only: the plain DARTS mixed ops always run
             edge by edge.
@@ -148,6 +148,8 @@ class SearchTower(Tower):
         grouped_edges: Optional[bool] = None,
     ):
         super().__init__()
+        if not (grouped_edges is None or isinstance(grouped_edges, bool)):
+            raise ValueError(f"grouped_edges must be None, True or False, got {grouped_edges!r}")
         node_channels = node_channels or in_channels
         self.dil3 = dil3
         self.grouped_edges = grouped_edges if share else False

@@ -119,9 +119,16 @@ def test_genotype_cost_sums_the_ops_of_the_kept_edges(flops):
     assert table.unit == "GFLOPs"
 
 
-def test_cost_table_of_the_synthetic_search_model():
+def test_the_input_size_needs_a_resize_with_a_long_side_limit():
     cfg = LazyConfig.load(str(ROOT / SEARCH_CFG))
     assert cost_image_size(cfg.dataloader.arch) == (128, 128)
+    del cfg.dataloader.arch.mapper.augmentations[0].max_size  # ResizeShortestEdge: no limit
+    with pytest.raises(ValueError, match="has no max_size"):
+        cost_image_size(cfg.dataloader.arch)
+
+
+def test_cost_table_of_the_synthetic_search_model():
+    cfg = LazyConfig.load(str(ROOT / SEARCH_CFG))
     model = instantiate(cfg.model)
     table = build_cost_table(model=model, image_size=(128, 128))
     assert table.ops == PRIMITIVES

@@ -567,6 +567,30 @@ BAD_INPUT = [
     ),
     pytest.param(
         *SEARCH,
+        ["train.max_iter=4", "search.warmup_iters=4"],
+        "search.warmup_iters \\(4\\) must be below train.max_iter \\(4\\)",
+        id="warmup_as_long_as_the_search",
+    ),
+    pytest.param(
+        *SEARCH,
+        ["train.log_period=0"],
+        "train.log_period: history_period must be a positive int",
+        id="zero_log_period",
+    ),
+    pytest.param(
+        *TRAIN,
+        ["train.cuda_graphs=yes"],
+        "train.cuda_graphs must be True or False, got 'yes'",
+        id="cuda_graphs_as_a_string",
+    ),
+    pytest.param(
+        *SEARCH,
+        ["model.head.grouped_edges=cuda"],
+        "grouped_edges must be None, True or False, got 'cuda'",
+        id="grouped_edges_as_a_string",
+    ),
+    pytest.param(
+        *SEARCH,
         ["train.amp.enabled=True", "search.second_order=True"],
         "needs the first-order",
         id="amp_second_order",

@@ -290,21 +290,24 @@ def test_a_search_that_fails_in_its_last_iteration_writes_no_final_genotypes(
     assert not (tmp_path / "genotype.log").exists()
 
 
-def test_a_failing_graphviz_costs_the_plot_not_the_search(
-    tmp_path, synthetic_root, monkeypatch, caplog
-):
+def test_failing_plots_cost_the_plots_not_the_search(tmp_path, synthetic_root, monkeypatch, caplog):
     trainer, _ = _in_process_trainer(tmp_path, period=10, max_iter=1)
 
     def broken_dot(*args, **kwargs):
         raise RuntimeError("dot -Tpng failed")
 
+    def broken_matplotlib(*args, **kwargs):
+        raise ValueError("no backend")
+
     monkeypatch.setattr("fad.engine.hooks.plot_genotype", broken_dot)
+    monkeypatch.setattr("fad.engine.hooks.plot_alpha_history", broken_matplotlib)
     with caplog.at_level(logging.WARNING, logger="fad.engine.hooks"):
         trainer.train(0, 1)
     load_genotype_file(str(tmp_path / "genotype.log"))
     warnings = [r.getMessage() for r in caplog.records if r.name == "fad.engine.hooks"]
     assert warnings == [
-        f"Could not plot the {tower} tower's cell: dot -Tpng failed" for tower in ("box", "cls")
+        *(f"Could not plot the {tower} tower's cell: dot -Tpng failed" for tower in ("box", "cls")),
+        "Could not plot alphas.png: no backend",
     ]
 
 
