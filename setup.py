@@ -14,7 +14,7 @@ setup(
     # detectron2 is installed from its public source (see README): it is on no package index,
     # so it cannot be declared here. The NAS core (fad.nas, fad.genotypes) works without it.
     # matplotlib draws alphas.png (its Figure API, no pyplot: it sets no global backend).
-    install_requires=["torch>=2.1", "numpy", "Pillow", "graphviz>=0.20", "matplotlib>=3.7"],
+    install_requires=["torch>=2.5", "numpy", "Pillow", "graphviz>=0.20", "matplotlib>=3.7"],
     extras_require={
         # onnx and onnxruntime: export_model.py --format onnx and its tests
         "dev": ["pytest>=7", "ruff>=0.4", "tensorboard", "fvcore", "onnx", "onnxruntime"],

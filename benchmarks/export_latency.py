@@ -32,6 +32,7 @@ from typing import Callable, Dict, List
 
 import torch
 from detectron2.config import LazyConfig, instantiate
+from script_runs import ROOT
 
 from fad.data.synthetic import render_synthetic_image
 from fad.engine.export import (
@@ -42,7 +43,6 @@ from fad.engine.export import (
     run_exported,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = (
     "configs/fad/augment/fad_fcos_R_50_FPN_1x.py",
     "configs/fad/augment/fad_retinanet_R_50_FPN_1x.py",

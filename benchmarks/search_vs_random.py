@@ -48,13 +48,13 @@ from typing import Dict, List, Sequence
 
 from script_runs import coco_ap, run_phase
 
+from fad.genotypes import load_genotype_file, primitives
+
 SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 AUGMENT_CFG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
 FCOS_CFG = "configs/fcos/fcos_R_18_synthetic.py"
-# genotype.log's text form: ('op_name', source_index)
-EDGE = re.compile(r"\('([^']+)', (\d+)\)")
 SEARCH_ITERS = 200  # train.max_iter of SEARCH_CFG
-NUM_OPS = 10  # candidates other than 'none' in the synthetic configs' space
+NUM_OPS = len(primitives()) - 1  # candidates other than 'none' (the configs' 10-op space)
 
 
 class Runner:
@@ -93,10 +93,10 @@ class Runner:
 
 def read_genotypes(path: Path) -> Dict[str, List[tuple]]:
     """Edges ``(node, source, op)`` of the box and class lines of a genotype.log."""
-    box, cls = path.read_text().splitlines()[:2]
+    towers = dict(zip(("box", "cls"), load_genotype_file(str(path))))
     return {
-        tower: [(i // 2, int(src), op) for i, (op, src) in enumerate(EDGE.findall(line))]
-        for tower, line in (("box", box), ("cls", cls))
+        tower: [(i, src, op) for i, node in enumerate(g.normal) for op, src in node]
+        for tower, g in towers.items()
     }
 
 

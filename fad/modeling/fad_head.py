@@ -66,7 +66,7 @@ class FADTowers(nn.Module):
         dil3: search mode: the 12-candidate space with dilation-3 ops.
         share: search mode: representation sharing (``False``: plain DARTS mixed ops).
         grouped_edges: search mode: run each cell's edges by groups, as grouped convs (the same
-            function with a quarter of the ops, for GPUs; see :class:`SearchTower`). ``None``:
+            function with fewer ops, for GPUs; see :class:`SearchTower`). ``None``:
             on CUDA devices only.
         plain_num_convs: depth of a plain tower.
         plain_group_norm: whether a plain tower's convs have GroupNorm.

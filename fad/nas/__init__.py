@@ -5,7 +5,7 @@
 - :mod:`fad.nas.search_cells`: search cell and search tower, which owns the architecture weights,
   and the split of a model's parameters into alphas and weights;
 - :mod:`fad.nas.grouped_cell`: the search cell's edges batched into grouped convs (same function,
-  a quarter of the kernels: the GPU's form);
+  fewer kernels: the GPU's form);
 - :mod:`fad.nas.derived_cells`: derived cell and tower built from a genotype;
 - :mod:`fad.nas.architect`: first- and second-order alpha gradients of the bilevel problem;
 - :mod:`fad.nas.visualize`: graphviz plots of a genotype's cell; matplotlib plots of the alphas

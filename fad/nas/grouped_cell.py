@@ -2,8 +2,8 @@
 
 Run edge by edge, a 3-node search cell is 9 mixed edges of some 60 small ops each, per FPN level
 and per pass; on a GPU every op is a kernel launch, and the launches, not the arithmetic, set the
-pace of a search step. This forward computes the same function with under a quarter of the
-kernels (``benchmarks/count_ops.py``):
+pace of a search step. This forward computes the same function with far fewer kernels
+(counted by ``benchmarks/count_ops.py``; docs/BENCHMARKS.md):
 
 - **Edge groups** (:func:`edge_groups`): the edges that leave s0 and s1 form one group (both
   inputs exist when the cell starts), the edges that leave each intermediate node another; for 3
