@@ -29,7 +29,6 @@ docs/BENCHMARKS.md.
 """
 
 import argparse
-import math
 import os
 import re
 import tempfile
@@ -39,15 +38,15 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from detectron2.config import LazyConfig, instantiate
-from fvcore.nn import FlopCountAnalysis
+from head_cost import STRIDES, count
 from script_runs import ROOT, coco_ap, run_phase
 
+from fad.engine.cost import feature_sizes
 from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS, Genotype, load_genotype_file
 
 SEARCH_CONFIG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 TRAIN_CONFIG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
 IMAGE = (128, 128)
-STRIDES = (8, 16, 32, 64, 128)
 EXPECTED_COST = re.compile(r"Cost at iteration \d+: expected ([\d.]+)")
 
 
@@ -58,13 +57,9 @@ def head_gflops(box: Genotype, cls: Genotype) -> Tuple[float, float]:
     cfg.box_genotype, cfg.cls_genotype = str(box), str(cls)
     head = instantiate(cfg).eval()
     channels = cfg.input_shape[0].channels
-    features = [
-        torch.zeros(1, channels, math.ceil(IMAGE[0] / s), math.ceil(IMAGE[1] / s)) for s in STRIDES
-    ]
-    flops = FlopCountAnalysis(head, (features,))
-    flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    towers = flops.total("bbox_tower") + flops.total("cls_tower")
-    return flops.total() / 1e9, towers / 1e9
+    features = [torch.zeros(1, channels, h, w) for h, w in feature_sizes(IMAGE, STRIDES)]
+    figures = count(head, features)
+    return figures["gflops"], figures["tower_gflops"]
 
 
 def ops_of(genotype: Genotype) -> str:
