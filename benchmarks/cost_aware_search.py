@@ -20,7 +20,7 @@ paper's genotypes give the reference row (FLOPs only).
 
 How::
 
-    python benchmarks/cost_aware_search.py                      # about 35 minutes, 2 CPU cores
+    python benchmarks/cost_aware_search.py                      # about an hour on 2 CPU cores
     python benchmarks/cost_aware_search.py --weights 0 1 --search-iters 20 --train-iters 50
 
 Output: the searched genotypes, a markdown table (cost weight, expected cost at the end of the
