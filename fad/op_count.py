@@ -85,11 +85,9 @@ class OpCounter(TorchDispatchMode):
 
     def by_op(self, phase: Optional[str] = "all") -> Counter[str]:
         """Counts per operation name (``aten.conv2d.default`` style) of one phase, or of all."""
-        phases = self.counts.values() if phase == "all" else [self.counts.get(phase, {})]
         out: Counter[str] = collections.Counter()
-        for counts in phases:
-            for func, n in counts.items():
-                out[str(func)] += n
+        for func, n in self._funcs(phase).items():
+            out[str(func)] += n
         return out
 
     def total(self, phase: Optional[str] = "all") -> int:
