@@ -42,7 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -207,38 +207,40 @@ def main() -> None:
         return [AUGMENT_CFG, "--genotype-file", str(out / name / "genotype.log")]
 
     search_seconds: Dict[str, float] = {}
-
-    def searched(name: str, seed: int) -> List[dict]:
-        """Search, then train the searched genotypes with every training seed."""
-        search_seconds[name] = runner.run(
-            name,
-            [
-                "search_net.py",
-                "--config-file",
-                SEARCH_CFG,
-                f"train.max_iter={args.search_iters}",
-                f"train.seed={seed}",
-                *args.search_opts,
-                f"train.output_dir={out / name}",
-            ],
-        )["seconds"]
-        return [train_run(name, genotype_config(name), s) for s in range(args.train_seeds)]
-
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        # The searches first: their trainings wait for them.
-        pending = {name: pool.submit(searched, name, seed) for name, seed in searches.items()}
-        for seed in random_seeds:
-            name = f"random{seed}"
-            pending[name] = pool.submit(
-                lambda n: [train_run(n, genotype_config(n), s) for s in range(args.train_seeds)],
+
+        def search(name: str, seed: int) -> List[Future]:
+            """Search; then queue the trainings of the searched genotypes, one run per seed."""
+            search_seconds[name] = runner.run(
                 name,
-            )
+                [
+                    "search_net.py",
+                    "--config-file",
+                    SEARCH_CFG,
+                    f"train.max_iter={args.search_iters}",
+                    f"train.seed={seed}",
+                    *args.search_opts,
+                    f"train.output_dir={out / name}",
+                ],
+            )["seconds"]
+            config = genotype_config(name)
+            return [pool.submit(train_run, name, config, s) for s in range(args.train_seeds)]
+
+        # One pool task per run, so that no worker idles while another works through a queue of
+        # its own: the searches first, then the baselines' trainings (the random towers, slower
+        # than FCOS, first), and each search's trainings join the queue when it ends; the short
+        # runs come last and the workers finish together.
+        searching = {name: pool.submit(search, name, seed) for name, seed in searches.items()}
+        baselines = {f"random{seed}": genotype_config(f"random{seed}") for seed in random_seeds}
         if not args.searches_only:
-            pending["fcos"] = pool.submit(
-                lambda: [train_run("fcos", [FCOS_CFG], s) for s in range(args.train_seeds)]
-            )
+            baselines["fcos"] = [FCOS_CFG]
+        training = {
+            name: [pool.submit(train_run, name, config, s) for s in range(args.train_seeds)]
+            for name, config in baselines.items()
+        }
         try:
-            runs = {name: future.result() for name, future in pending.items()}
+            runs = {name: [t.result() for t in f.result()] for name, f in searching.items()}
+            runs.update({name: [f.result() for f in fs] for name, fs in training.items()})
         except RuntimeError as e:
             pool.shutdown(wait=False, cancel_futures=True)  # the running ones still finish
             sys.exit(str(e))
