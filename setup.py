@@ -17,6 +17,14 @@ setup(
     install_requires=["torch>=2.5", "numpy", "Pillow", "graphviz>=0.20", "matplotlib>=3.7"],
     extras_require={
         # onnx and onnxruntime: export_model.py --format onnx and its tests
-        "dev": ["pytest>=7", "ruff>=0.4", "tensorboard", "fvcore", "onnx", "onnxruntime"],
+        "dev": [
+            "pytest>=7",
+            "pytest-xdist",
+            "ruff>=0.4",
+            "tensorboard",
+            "fvcore",
+            "onnx",
+            "onnxruntime",
+        ],
     },
 )

@@ -13,8 +13,8 @@ space (Li and Talwalkar 2019; Yu et al. 2020). This runs, as subprocesses, on th
    evaluation at the end.
 
 It prints every run's AP, a table of each genotype's mean AP over the training seeds with its rank
-among the random genotypes, the mean and standard deviation of each group, how much the genotypes
-of the searches agree (edges and ops in common, per tower, against the chance level), and last
+among the random genotypes, the mean and standard deviation of each group, how far each search
+decided (the spread of its final softmax weights), how much the genotypes of the searches agree (edges and ops in common, per tower, against the chance level), and last
 the lines ``searched_ap=``, ``random_ap_mean=``, ``random_ap_std=``, ``fcos_ap=`` (COCO AP,
 0-100). Results: docs/BENCHMARKS.md.
 
@@ -46,6 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+import torch
 from script_runs import coco_ap, run_phase
 
 from fad.genotypes import load_genotype_file, primitives
@@ -55,6 +56,7 @@ AUGMENT_CFG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
 FCOS_CFG = "configs/fcos/fcos_R_18_synthetic.py"
 SEARCH_ITERS = 200  # train.max_iter of SEARCH_CFG
 NUM_OPS = len(primitives()) - 1  # candidates other than 'none' (the configs' 10-op space)
+ALPHAS = re.compile(r"\.alphas\.\d+$")  # a node's (edges, candidates) alphas in a state dict
 
 
 class Runner:
@@ -118,6 +120,19 @@ def chance_agreement(num_nodes: int = 3) -> Dict[str, float]:
     """
     edges = sum(4 / (2 + i) for i in range(num_nodes))
     return {"edges": edges, "ops": edges / NUM_OPS}
+
+
+def decision(search_dir: Path) -> Dict[str, float]:
+    """How far a search decided: the lowest and highest softmax weight of its final alphas over
+    every edge and candidate, and the median lead of an edge's best candidate over its second."""
+    state = torch.load(search_dir / "model_final.pth", map_location="cpu")["model"]
+    weights = torch.cat([v.softmax(-1) for k, v in state.items() if ALPHAS.search(k)])
+    best, second = weights.topk(2, dim=-1).values.unbind(-1)
+    return {
+        "min": weights.min().item(),
+        "max": weights.max().item(),
+        "lead": (best - second).median().item(),
+    }
 
 
 def cpu_name() -> str:
@@ -282,6 +297,14 @@ def main() -> None:
             f"| FCOS (std over training seeds) | - | {statistics.mean(fcos_aps):.2f} "
             f"| {std(fcos_aps):.2f} |"
         )
+
+    print(
+        f"\nFinal softmax weights of the searches (uniform: 1/{NUM_OPS + 1} = "
+        f"{1 / (NUM_OPS + 1):.3f}); lead: an edge's best candidate over its second, median:"
+    )
+    for name in searches:
+        d = decision(out / name)
+        print(f"  {name}: {d['min']:.3f} to {d['max']:.3f}, lead {d['lead']:.3f}")
 
     names = list(searches)
     if len(names) > 1:

@@ -1,13 +1,26 @@
 """Helpers shared by the test packages (tests/nas, tests/modeling, tests/engine, tests/data)."""
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from fad.genotypes import op_layers
 
 #: The repository root: configs, scripts and project files are found from here.
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``-n N``), each worker takes its share of the cores: N workers that
+    each run a thread per core would oversubscribe them. The scripts that tests run in
+    subprocesses inherit the share through OMP_NUM_THREADS (unless the user set it)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        share = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def _op_params(name: str, c: int) -> int:
