@@ -14,9 +14,10 @@ space (Li and Talwalkar 2019; Yu et al. 2020). This runs, as subprocesses, on th
 
 It prints every run's AP, a table of each genotype's mean AP over the training seeds with its rank
 among the random genotypes, the mean and standard deviation of each group, how far each search
-decided (the spread of its final softmax weights), how much the genotypes of the searches agree (edges and ops in common, per tower, against the chance level), and last
-the lines ``searched_ap=``, ``random_ap_mean=``, ``random_ap_std=``, ``fcos_ap=`` (COCO AP,
-0-100). Results: docs/BENCHMARKS.md.
+decided (the spread of its final softmax weights), how much the genotypes of the searches agree
+(edges and ops in common, per tower, against the chance level), and last the lines
+``searched_ap=``, ``random_ap_mean=``, ``random_ap_std=``, ``fcos_ap=`` (COCO AP, 0-100).
+Results: docs/BENCHMARKS.md.
 
 Runs go ``--jobs`` at a time, each with ``--threads`` torch threads (on a 2-core machine, two
 one-thread runs at a time use both cores without the stalls of threads that lose their core).
