@@ -27,7 +27,7 @@ try) trains only the new searches' genotypes and compares them with the same ran
 (``--searches-only`` runs the new searches and their trainings alone, e.g. while the baselines
 still train in another invocation; run again without it to compare).
 
-    python benchmarks/search_vs_random.py --output-dir output/search_vs_random   # 46 min, 2 cores
+    python benchmarks/search_vs_random.py --output-dir output/search_vs_random   # 38 min, 2 cores
     python benchmarks/search_vs_random.py --search-iters 4 --train-iters 20 --random 2 \\
         --train-seeds 1    # smoke run
     python benchmarks/search_vs_random.py --output-dir output/search_vs_random \\
