@@ -147,19 +147,23 @@ def build_case(
     width: int,
     foreach: Optional[bool] = None,
     cuda_graphs: bool = False,
+    overrides: Sequence[str] = (),
 ) -> Case:
     """Model, optimizer(s) and trainer of one case, from the configs, as the scripts build them.
 
     ``foreach`` is passed to the optimizers (``None``: torch's default, which is the multi-tensor
     form on GPUs and the per-parameter loop on CPUs). ``cuda_graphs`` replays the FAD head from
-    CUDA graphs (``train.cuda_graphs``; detectron2's FCOS stays as it is).
+    CUDA graphs (``train.cuda_graphs``; detectron2's FCOS stays as it is). ``overrides``
+    (``key=value``, as on the scripts' command lines) apply to the FAD configs, not to FCOS's.
     """
-    search_cfg = LazyConfig.load(str(SEARCH_CONFIG))
+    search_cfg = LazyConfig.apply_overrides(LazyConfig.load(str(SEARCH_CONFIG)), overrides)
     num_classes = search_cfg.model.num_classes
     train_batch = make_batch(batch, height, width, num_classes=num_classes, seed=1)
     torch.manual_seed(0)
     if name in TRAINING_CONFIGS:
         cfg = LazyConfig.load(str(TRAINING_CONFIGS[name]))
+        if name != "fcos":
+            cfg = LazyConfig.apply_overrides(cfg, overrides)
         cfg.model.num_classes = num_classes
         freeze_at = search_cfg.model.backbone.bottom_up.freeze_at
         if cfg.model.backbone.bottom_up.freeze_at != freeze_at:
@@ -208,6 +212,7 @@ def probe_memory(args: argparse.Namespace) -> Dict[str, float]:
         height=args.height,
         width=args.width,
         cuda_graphs=args.cuda_graphs,
+        overrides=args.set,
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -233,6 +238,7 @@ def measure_memory(args: argparse.Namespace, name: str) -> float:
         f"--width={args.width}",
         f"--threads={args.threads}",
     ] + (["--cuda-graphs"] if args.cuda_graphs else [])
+    cmd += ["--set", *args.set] if args.set else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_mib"]
 
@@ -313,6 +319,13 @@ def main() -> None:
         action="store_true",
         help="replay the FAD head from CUDA graphs (train.cuda_graphs=True; CUDA only)",
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for the FAD cases, e.g. model.head.grouped_edges=False",
+    )
     parser.add_argument("--memory-probe", choices=CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if (args.profile or args.cuda_graphs) and args.device != "cuda":
@@ -339,6 +352,7 @@ def main() -> None:
             height=args.height,
             width=args.width,
             cuda_graphs=args.cuda_graphs,
+            overrides=args.set,
         )
         for n in names
     ]

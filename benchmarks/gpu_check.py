@@ -9,7 +9,10 @@ of all of them are printed side by side at the end.
    pads it to 416x704 on a GPU): ``bench_search_step.py`` first order against an FCOS step, with
    the FAD head replayed from CUDA graphs (``train.cuda_graphs=True``), then eagerly:
    ``search_step_ratio_first_order_cuda=``, ``search_hours_projected_cuda=`` (17,500
-   iterations) and the same with ``_eager``.
+   iterations) and the same with ``_eager``; ``--profile`` adds the kernel launches and busy GPU
+   time of one step. The same step with the cells run edge by edge
+   (``model.head.grouped_edges=False``): ``search_step_ratio_first_order_cuda_edgewise=`` and
+   ``_edgewise_eager``, which decide whether grouping pays on a GPU.
 2. Training step (R-50 FPN, 2 images of 800x1333 per GPU): the derived FAD detector (paper
    genotypes) against FCOS, graphed then eager: ``train_step_ratio_cuda=`` and ``_eager``.
 3. Head latency (batch 1, P3-P7 of 800x1333, ``head_cost.py``): ``fad_head_ms_cuda=``,
@@ -56,7 +59,8 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
                 "search (smoke)",
                 py
                 + [str(HERE / "bench_search_step.py"), *step, "--height", "128", "--width", "192"]
-                + ["--cases", "fcos", "search_first_order", "--projected-iters", "17500"],
+                + ["--cases", "fcos", "search_first_order", "--projected-iters", "17500"]
+                + ["--set", "model.head.grouped_edges=True"],  # the GPU's cells, on the CPU
                 {
                     "search_step_ratio_first_order": "search_step_ratio_first_order_cuda_eager",
                     "search_hours_projected": "search_hours_projected_cuda_eager",
@@ -88,13 +92,14 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
     train = ["--device", "cuda", "--batch", "2", "--height", "800", "--width", "1333"]
     train += ["--cases", "fcos", "fad_train", "--no-memory"]
     head = [str(HERE / "head_cost.py"), "--device", "cuda", "--repeats", "50", "--warmup", "5"]
+    step = [str(HERE / "bench_search_step.py")]
     figures = []
     for mode, extra, iters in (("", ["--cuda-graphs"], "10"), ("_eager", [], "5")):
         timing = ["--iters", iters, "--warmup", "3"]
         figures += [
             (
                 f"search step{mode or ' (graphs)'}",
-                py + [str(HERE / "bench_search_step.py"), *search, *timing, *extra],
+                py + step + search + timing + extra + ["--profile"],
                 {
                     "search_step_ratio_first_order": f"search_step_ratio_first_order_cuda{mode}",
                     "search_hours_projected": f"search_hours_projected_cuda{mode}",
@@ -102,7 +107,7 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
             ),
             (
                 f"training step{mode or ' (graphs)'}",
-                py + [str(HERE / "bench_search_step.py"), *train, *timing, *extra],
+                py + step + train + timing + extra,
                 {"train_step_ratio": f"train_step_ratio_cuda{mode}"},
             ),
             (
@@ -111,6 +116,23 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
                 {k: f"{k}_cuda{mode}" for k in _HEAD_KEYS},
             ),
         ]
+    # The search cells edge by edge (model.head.grouped_edges=False): does grouping pay on a GPU?
+    for mode, extra in (("", ["--cuda-graphs"]), ("_eager", [])):
+        figures.append(
+            (
+                f"search step, edge by edge{mode or ' (graphs)'}",
+                py
+                + step
+                + search
+                + ["--iters", "5", "--warmup", "2", *extra]
+                + ["--set", "model.head.grouped_edges=False"],
+                {
+                    "search_step_ratio_first_order": (
+                        f"search_step_ratio_first_order_cuda_edgewise{mode}"
+                    )
+                },
+            )
+        )
     agreement = [str(Path(__file__).resolve()), "--agreement", "--device", "cuda"]
     figures.append(("agreement", py + agreement, {k: k for k in _AGREEMENT_KEYS}))
     return figures
@@ -120,6 +142,7 @@ _HEAD_KEYS = ("fad_head_ms", "fcos_head_ms", "head_latency_ratio")
 #: The figures measured with CUDA graphs and eagerly, shown side by side.
 PAIRED = (
     "search_step_ratio_first_order_cuda",
+    "search_step_ratio_first_order_cuda_edgewise",
     "search_hours_projected_cuda",
     "train_step_ratio_cuda",
     "fad_head_ms_cuda",
@@ -159,7 +182,9 @@ def run_figures(*, smoke: bool, timeout: float, budget: float) -> Dict[str, str]
         shown = [
             line
             for line in output.splitlines()
-            if line.startswith("|") or "=" in line and line.split("=", 1)[0] in keys
+            if line.startswith(("|", "profile", "projected"))
+            or "=" in line
+            and line.split("=", 1)[0] in keys
         ]
         print("\n".join(shown if ok else output.splitlines()[-40:]), flush=True)
         print(f"({label}: {time.perf_counter() - start:.0f} s{'' if ok else ', FAILED'})")
