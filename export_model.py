@@ -102,7 +102,7 @@ def prepare(args: argparse.Namespace) -> DictConfig:
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     if getattr(model, "search", False):
         raise ValueError(
-            "this is a search config (model.head.search=True): export the detector trained "
+            "this is a search config (its head holds search towers): export the detector trained "
             "with train_net.py from the search's genotype.log"
         )
     checkpoint = cfg.train.get("init_checkpoint", "")

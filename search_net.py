@@ -99,7 +99,7 @@ def prepare(args):
     cfg = load_config(args)
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     if not model.arch_parameters():
-        raise ValueError("search_net.py needs a search-mode FAD model (model.head.search=True)")
+        raise ValueError("search_net.py needs a FAD model whose head holds search towers")
     try:
         check_rank(cfg.search.genotype_rank)
     except ValueError as e:

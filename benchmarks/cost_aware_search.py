@@ -54,7 +54,7 @@ def head_gflops(box: Genotype, cls: Genotype) -> Tuple[float, float]:
     """GFLOPs of the trained detector's head with these genotypes, and of its towers alone, on
     P3-P7 of one :data:`IMAGE` image."""
     cfg = LazyConfig.load(str(ROOT / TRAIN_CONFIG)).model.head
-    cfg.box_genotype, cfg.cls_genotype = str(box), str(cls)
+    cfg.box_tower.genotype, cfg.cls_tower.genotype = str(box), str(cls)
     head = instantiate(cfg).eval()
     channels = cfg.input_shape[0].channels
     features = [torch.zeros(1, channels, h, w) for h, w in feature_sizes(IMAGE, STRIDES)]

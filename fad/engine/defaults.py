@@ -12,6 +12,7 @@ from typing import Callable, List, Optional, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
+from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import default_argument_parser, launch
 from detectron2.engine.defaults import create_ddp_model
@@ -27,8 +28,9 @@ from fad.data.datasets import (
     prepare_datasets,
     register_coco_dataset,
 )
-from fad.genotypes import load_genotype_file
+from fad.genotypes import Genotype, load_genotype_file
 from fad.modeling.cuda_graphs import enable_cuda_graphs
+from fad.nas.derived_cells import DerivedTower
 from fad.nas.search_cells import named_arch_parameters
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "check_device",
     "check_override_keys",
     "create_ddp_model_for",
+    "derive_towers",
     "launch_checked",
     "load_config",
     "loader_dataset_names",
@@ -76,8 +79,8 @@ def add_genotype_file_argument(parser: argparse.ArgumentParser) -> None:
         "--genotype-file",
         metavar="FILE",
         help="genotype.log of a search: line 1 box tower, line 2 class tower (None for a "
-        "tower that was not searched); sets model.head.box_genotype, "
-        "model.head.cls_genotype and model.head.towers",
+        "tower that was not searched); makes model.head.box_tower and model.head.cls_tower "
+        "derived towers of those genotypes (or the detector's conv tower for None)",
     )
 
 
@@ -132,7 +135,7 @@ def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
 
     detectron2 adds a missing key in silence, so ``train.max_iters=5`` would run with the
     default ``train.max_iter``. A key is accepted if the config has it, or if its parent is a
-    ``LazyCall`` whose target takes it as an argument (``model.head.dil3=True``).
+    ``LazyCall`` whose target takes it as an argument (``model.head.box_tower.dil3=True``).
 
     Raises:
         KeyError: naming the key and the closest existing one.
@@ -178,12 +181,7 @@ def load_config(args: argparse.Namespace) -> DictConfig:
     cfg = LazyConfig.load(args.config_file)
     _update_moved_targets(cfg)
     if getattr(args, "genotype_file", None):
-        genotypes = dict(zip(("box", "cls"), load_genotype_file(args.genotype_file)))
-        # The file also says which towers were searched: the others stay FCOS's conv towers.
-        cfg.model.head.towers = [tower for tower, g in genotypes.items() if g is not None]
-        for tower, g in genotypes.items():
-            # The plain-data form, so that config.yaml holds lists an override can edit.
-            cfg.model.head[f"{tower}_genotype"] = None if g is None else g.to_plain()
+        derive_towers(cfg.model.head, load_genotype_file(args.genotype_file))
     # One by one, so that an override may name a key an earlier one made (e.g. one edge of a
     # genotype given whole just before).
     for override in args.opts:
@@ -195,11 +193,63 @@ def load_config(args: argparse.Namespace) -> DictConfig:
     return cfg
 
 
+#: The options of a FAD tower's config that a derived tower keeps (its shape).
+_TOWER_SHAPE = ("in_channels", "op_channels", "node_channels", "num_cells", "num_nodes")
+
+
+def derive_towers(head: DictConfig, genotypes: Sequence[Optional[Genotype]]) -> None:
+    """Turn the FAD towers of a head's config into derived towers of ``genotypes`` (in place).
+
+    What ``--genotype-file`` does with a search's ``(box, cls)`` genotypes: each FAD tower
+    (search or derived) becomes a :class:`~fad.nas.derived_cells.DerivedTower` of its genotype,
+    with the config's widths, cells and nodes; a ``None`` genotype (a tower that was not
+    searched) makes the tower the detector's conv tower.
+
+    Raises:
+        ValueError: for a genotype given to a tower that the config leaves to the detector.
+    """
+    for name, genotype in zip(("box_tower", "cls_tower"), genotypes):
+        tower = head.get(name)
+        if genotype is None:
+            head[name] = None
+            continue
+        if tower is None:
+            raise ValueError(
+                f"the genotype file has a {name[:3]} genotype but model.head.{name} is the "
+                "detector's conv tower: give a config whose head has FAD towers"
+            )
+        # The plain-data form, so that config.yaml holds lists an override can edit.
+        head[name] = L(DerivedTower)(
+            genotype=genotype.to_plain(),
+            **{k: tower[k] for k in _TOWER_SHAPE if k in tower},
+        )
+
+
 def build_model_on_meta(cfg: DictConfig) -> nn.Module:
     """Builds ``cfg.model`` on the meta device: its constructors validate the config (towers,
-    genotypes, widths) in a moment, without allocating the weights."""
+    genotypes, widths) in a moment, without allocating the weights.
+
+    Raises:
+        ValueError: a constructor's error, prefixed by the key of the innermost config node
+            whose constructor refused (``model.head.box_tower: ...``).
+    """
     with torch.device("meta"):
-        return instantiate(cfg.model)
+        try:
+            return instantiate(cfg.model)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{_failing_key(cfg.model, 'model')}: {e}") from None
+
+
+def _failing_key(node, key: str) -> str:
+    """The key of the innermost LazyCall below ``node`` (at ``key``) that fails to build."""
+    children = node.items() if isinstance(node, DictConfig) else enumerate(node)
+    for name, child in children:
+        if isinstance(child, (DictConfig, ListConfig)):
+            try:
+                instantiate(child)
+            except (ValueError, TypeError):
+                return _failing_key(child, f"{key}.{name}")
+    return key
 
 
 def check_device(cfg: DictConfig) -> None:

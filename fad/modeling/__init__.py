@@ -2,11 +2,12 @@
 
 from .backbone import make_resnext_stages
 from .fad_fcos import FADFCOS
-from .fad_head import FADHead, FADRetinaNetHead, FADTowers
+from .fad_head import ConvTower, FADHead, FADRetinaNetHead, FADTowers
 from .fad_retinanet import FADRetinaNet
 from .meta_arch import FADDetectorMixin
 
 __all__ = [
+    "ConvTower",
     "FADDetectorMixin",
     "FADFCOS",
     "FADHead",

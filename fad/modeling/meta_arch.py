@@ -52,7 +52,8 @@ class FADDetectorMixin:
 
     @property
     def search(self) -> bool:
-        return self.head.search
+        """Whether the model holds search towers (search mode)."""
+        return bool(self.head.search_towers())
 
     def arch_parameters(self) -> List[nn.Parameter]:
         """The architecture weights: per searched tower (box first) one tensor per node."""
@@ -67,7 +68,7 @@ class FADDetectorMixin:
         return weight_parameters(self)
 
     def search_towers(self) -> Dict[str, SearchTower]:
-        """The searched towers by name (``"box"``, ``"cls"``); empty in derived mode."""
+        """The search towers by name (``"box"``, ``"cls"``); empty if none."""
         return self.head.search_towers()
 
     def genotypes(self, *, rank: str = "softmax") -> Tuple[Optional[Genotype], Optional[Genotype]]:

@@ -110,8 +110,9 @@ class Tower(nn.Module):
         num_nodes: int,
     ) -> None:
         """Fill ``self.cells`` with ``make_cell((C_s0, C_s1))`` for each cell, and set
-        ``self.out_channels``: a cell's output concatenates its ``num_nodes`` nodes, and the next
-        cell reads it as s1 (and the one after as s0)."""
+        ``self.in_channels`` and ``self.out_channels``: a cell's output concatenates its
+        ``num_nodes`` nodes, and the next cell reads it as s1 (and the one after as s0)."""
+        self.in_channels = in_channels
         self.out_channels = node_channels * num_nodes
         c_pp, c_p, cells = in_channels, in_channels, []
         for _ in range(num_cells):

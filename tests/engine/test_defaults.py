@@ -33,10 +33,10 @@ def test_every_experiment_config_builds_on_the_meta_device(rel_path):
 
 def test_the_meta_build_runs_the_constructors_checks():
     cfg = LazyConfig.load(str(ROOT / AUGMENT_R18))
-    cfg.model.head.box_genotype = (
+    cfg.model.head.box_tower.genotype = (
         "Genotype(normal=[[('x', 0), ('x', 1)]], normal_concat=range(2, 3))"
     )
-    with pytest.raises(ValueError, match="box_genotype does not fit .* unknown op 'x'"):
+    with pytest.raises(ValueError, match="^model.head.box_tower: .* unknown op 'x'"):
         build_model_on_meta(cfg)
 
 
@@ -44,17 +44,19 @@ def test_the_meta_build_runs_the_constructors_checks():
     "override",
     [
         "train.max_iter=5",
-        "model.head.dil3=True",  # a constructor argument the config leaves at its default
-        "model.head.share=False",
+        "model.head.box_tower.node_channels=64",  # an argument the config leaves at its default
+        "model.head.fcos_num_convs=2",
         "dataloader.train.num_workers=0",
         "dataloader.train.mapper.augmentations.0.short_edge_length=96",
         "+train.my_note=1",  # hydra's explicit add
-        "model.head.cls_genotype.normal.0.0=[std_conv_3x3,1]",
+        "model.head.cls_tower.genotype.normal.0.0=[std_conv_3x3,1]",
+        "model.head.box_tower=null",  # the detector's conv tower
     ],
 )
 def test_override_keys_that_exist_or_that_a_target_takes(override):
     cfg = LazyConfig.load(str(ROOT / AUGMENT_R18))
-    cfg.model.head.cls_genotype = OmegaConf.create({"normal": [[["a", 0]]], "normal_concat": [2]})
+    genotype = OmegaConf.create({"normal": [[["a", 0]]], "normal_concat": [2]})
+    cfg.model.head.cls_tower.genotype = genotype
     check_override_keys(cfg, [override])
 
 
@@ -62,9 +64,13 @@ def test_override_keys_that_exist_or_that_a_target_takes(override):
     "override, message",
     [
         pytest.param("train.max_iters=5", "did you mean train.max_iter\\?", id="typo"),
-        pytest.param("model.head.op_channel=32", "did you mean model.head.op_channels", id="arg"),
+        pytest.param(
+            "model.head.box_tower.op_channel=32",
+            "did you mean model.head.box_tower.op_channels",
+            id="arg",
+        ),
         pytest.param("trian.max_iter=5", "trian.max_iter .* did you mean train\\?", id="top"),
-        pytest.param("model.head.dil3.x=1", "model.head.dil3.x names a key", id="deeper"),
+        pytest.param("model.head.box_tower.num_cells.x=1", "num_cells.x names a key", id="deeper"),
         pytest.param("solver.lr=0.1", "solver.lr names a key the config does not have'$", id="far"),
     ],
 )

@@ -65,8 +65,8 @@ def _spread_scores(model: nn.Module) -> None:
 def detector(request):
     """(config, model) of a FAD detector with the paper's genotypes, in eval mode."""
     cfg = LazyConfig.load(str(ROOT / CONFIGS[request.param]))
-    assert as_genotype(cfg.model.head.box_genotype) == FAD_PAPER_BOX
-    assert as_genotype(cfg.model.head.cls_genotype) == FAD_PAPER_CLS
+    assert as_genotype(cfg.model.head.box_tower.genotype) == FAD_PAPER_BOX
+    assert as_genotype(cfg.model.head.cls_tower.genotype) == FAD_PAPER_CLS
     torch.manual_seed(0)
     model = instantiate(cfg.model).eval()
     _spread_scores(model)

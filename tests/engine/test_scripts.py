@@ -243,8 +243,8 @@ def test_train_with_genotype_file_evaluates_and_eval_only_rebuilds_the_model(
     assert len(trained) == 1 and len(trained[0]) == 6
 
     saved = LazyConfig.load(str(tmp_path / "config.yaml"))
-    assert as_genotype(saved.model.head.box_genotype) == box
-    assert as_genotype(saved.model.head.cls_genotype) == cls
+    assert as_genotype(saved.model.head.box_tower.genotype) == box
+    assert as_genotype(saved.model.head.cls_tower.genotype) == cls
 
     # As the README says: from the run's own config.yaml, which stays as it is.
     run_config = (tmp_path / "config.yaml").read_bytes()
@@ -314,7 +314,7 @@ def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
         "--config-file",
         SEARCH_CFG,
         *TINY,
-        "model.head.towers=[cls]",
+        "model.head.box_tower=null",  # the detector's conv tower
         f"train.output_dir={search_out}",
         env=env,
     )
@@ -335,8 +335,8 @@ def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
         env=env,
     )
     saved = LazyConfig.load(str(tmp_path / "train" / "config.yaml"))
-    assert list(saved.model.head.towers) == ["cls"] and saved.model.head.box_genotype is None
-    assert as_genotype(saved.model.head.cls_genotype) == cls
+    assert saved.model.head.box_tower is None
+    assert as_genotype(saved.model.head.cls_tower.genotype) == cls
 
 
 def test_retinanet_search_then_training_from_its_genotype_file(env, tmp_path):
@@ -369,8 +369,8 @@ def test_retinanet_search_then_training_from_its_genotype_file(env, tmp_path):
     assert len(_ap_rows(proc.stderr + proc.stdout)) == 1
     saved = LazyConfig.load(str(tmp_path / "train" / "config.yaml"))
     assert saved.model._target_ == "fad.modeling.FADRetinaNet"
-    assert as_genotype(saved.model.head.box_genotype) == box
-    assert as_genotype(saved.model.head.cls_genotype) == cls
+    assert as_genotype(saved.model.head.box_tower.genotype) == box
+    assert as_genotype(saved.model.head.cls_tower.genotype) == cls
 
 
 def test_register_coco_in_both_scripts(env, tmp_path):
@@ -481,7 +481,7 @@ BAD_INPUT = [
             "--genotype-file",
             _file(t / "unfit.log", f"{FOUR_NODES}\n{FAD_PAPER_BOX}"),
         ],
-        "box_genotype does not fit .* expected 3 nodes",
+        "model.head.box_tower: expected 3 nodes, the genotype has 4",
         id="unfit_genotype",
     ),
     pytest.param(
@@ -555,8 +555,8 @@ BAD_INPUT = [
     ),
     pytest.param(
         *SEARCH,
-        ["model.head.dil33=True"],
-        "model.head.dil33 .* did you mean model.head.dil3\\?",
+        ["model.head.box_tower.dil33=True"],
+        "model.head.box_tower.dil33 .* did you mean model.head.box_tower.dil3\\?",
         id="unknown_constructor_argument",
     ),
     pytest.param(
@@ -582,12 +582,6 @@ BAD_INPUT = [
         ["train.cuda_graphs=yes"],
         "train.cuda_graphs must be True or False, got 'yes'",
         id="cuda_graphs_as_a_string",
-    ),
-    pytest.param(
-        *SEARCH,
-        ["model.head.grouped_edges=cuda"],
-        "grouped_edges must be None, True or False, got 'cuda'",
-        id="grouped_edges_as_a_string",
     ),
     pytest.param(
         *SEARCH,

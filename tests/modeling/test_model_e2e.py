@@ -21,8 +21,10 @@ from detectron2.modeling.meta_arch.retinanet import RetinaNet, RetinaNetHead  # 
 from detectron2.solver.build import get_default_optimizer_params  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 from torch import nn  # noqa: E402
 
+from fad.engine.defaults import build_model_on_meta  # noqa: E402
 from fad.genotypes import (  # noqa: E402
     FAD_OTHER_BOX,
     FAD_OTHER_CLS,
@@ -32,7 +34,7 @@ from fad.genotypes import (  # noqa: E402
     Genotype,
     as_genotype,
 )
-from fad.modeling import FADFCOS, FADHead, FADRetinaNet, FADRetinaNetHead  # noqa: E402
+from fad.modeling import FADFCOS, ConvTower, FADHead, FADRetinaNet, FADRetinaNetHead  # noqa: E402
 from fad.nas.derived_cells import DerivedTower  # noqa: E402
 from fad.nas.search_cells import SearchTower  # noqa: E402
 
@@ -96,11 +98,12 @@ def load(rel_path: str):
     return LazyConfig.load(str(ROOT / rel_path))
 
 
-def build(rel_path: str, **head_overrides) -> nn.Module:
-    """The model of a config file, from seed 0, with ``model.head`` entries replaced."""
+def build(rel_path: str, **overrides) -> nn.Module:
+    """The model of a config file, from seed 0, with ``model.head`` entries replaced (a dotted
+    key, ``box_tower.genotype``, names an entry below the head)."""
     cfg = load(rel_path)
-    for key, value in head_overrides.items():
-        setattr(cfg.model.head, key, value)
+    for key, value in overrides.items():
+        OmegaConf.update(cfg.model.head, key, value, merge=False)
     torch.manual_seed(0)
     return instantiate(cfg.model)
 
@@ -250,15 +253,18 @@ def test_configs_build_the_expected_heads(shared_models):
             assert isinstance(model.head.cls_tower, tower_type), rel_path
 
 
+def _derived(genotype: Genotype) -> DerivedTower:
+    return DerivedTower(genotype=genotype, in_channels=64, op_channels=64, num_cells=2)
+
+
 @pytest.mark.parametrize("reduce_init_std", [0.01, None])
 def test_head_init_follows_the_original_and_reduce_init_std(reduce_init_std):
     torch.manual_seed(0)
     head = FADHead(
         input_shape=[ShapeSpec(channels=64)] * 5,
         num_classes=3,
-        box_genotype=FAD_PAPER_BOX,
-        cls_genotype=FAD_PAPER_CLS,
-        op_channels=64,
+        box_tower=_derived(FAD_PAPER_BOX),
+        cls_tower=_derived(FAD_PAPER_CLS),
         reduce_init_std=reduce_init_std,
     )
     for conv in (head.cls_score, head.bbox_pred, head.ctrness):
@@ -280,15 +286,15 @@ def test_retinanet_head_init_follows_detectron2s_retinanet_head():
         input_shape=[ShapeSpec(channels=64)] * 5,
         num_classes=3,
         num_anchors=9,
-        towers=("box",),
-        box_genotype=FAD_PAPER_BOX,
-        op_channels=64,
+        box_tower=_derived(FAD_PAPER_BOX),
+        cls_tower=None,
     )
     assert head.cls_score.out_channels == 27 and head.bbox_pred.out_channels == 36
     for conv in (head.cls_score, head.bbox_pred, head.box_reduce):
         assert abs(conv.weight.std().item() - 0.01) < 0.002
     assert head.bbox_pred.bias.abs().sum() == 0
     assert head.cls_score.bias.allclose(torch.full((27,), -math.log(99.0)))  # prior 0.01
+    assert isinstance(head.cls_tower, ConvTower)
     plain = [m for m in head.cls_tower if isinstance(m, nn.Conv2d)]
     assert len(plain) == 4 and all(abs(c.weight.std().item() - 0.01) < 0.002 for c in plain)
     assert isinstance(head.cls_reduce, nn.Identity)
@@ -519,15 +525,13 @@ def _state_shapes(model: nn.Module) -> dict:
 
 def test_genotypes_in_config_yaml_load_back_to_the_same_model(tmp_path):
     cfg = load(AUGMENT_R18)
-    cfg.model.head.box_genotype = str(FAD_OTHER_BOX)  # text form
-    cfg.model.head.cls_genotype = FAD_OTHER_CLS.to_plain()  # plain-data form
+    cfg.model.head.box_tower.genotype = str(FAD_OTHER_BOX)  # text form
+    cfg.model.head.cls_tower.genotype = FAD_OTHER_CLS.to_plain()  # plain-data form
     path = tmp_path / "config.yaml"
     LazyConfig.save(cfg, str(path))
     assert path.is_file() and not (tmp_path / "config.yaml.pkl").exists()
-    text = path.read_text()
-    assert str(FAD_OTHER_BOX) in text
-
     loaded = LazyConfig.load(str(path))
+    assert loaded.model.head.box_tower.genotype == str(FAD_OTHER_BOX)
     torch.manual_seed(0)
     original = instantiate(cfg.model)
     reloaded = instantiate(loaded.model)
@@ -561,29 +565,29 @@ CLS_EDITED = Genotype(
 # Overrides as the program receives them (after the shell), and the genotypes they give.
 WORKING_OVERRIDES = {
     "plain_data_literal": (
-        "model.head.box_genotype={normal:[[[std_conv_3x3,0],[std_conv_3x3,1]],"
+        "model.head.box_tower.genotype={normal:[[[std_conv_3x3,0],[std_conv_3x3,1]],"
         "[[std_conv_3x3,0],[std_conv_3x3,2]],[[std_conv_3x3,1],[std_conv_3x3,3]]],"
         "normal_concat:[2,3,4]}",
         "bbox_tower",
         ALL_STD,
     ),
     "plain_data_with_plus_ops": (
-        f"model.head.box_genotype={hydra_plain(FAD_OTHER_BOX)}",
+        f"model.head.box_tower.genotype={hydra_plain(FAD_OTHER_BOX)}",
         "bbox_tower",
         FAD_OTHER_BOX,
     ),
     "single_edge_of_plain_data": (
-        "model.head.cls_genotype.normal.0.0=[std_conv_3x3,1]",
+        "model.head.cls_tower.genotype.normal.0.0=[std_conv_3x3,1]",
         "cls_tower",
         CLS_EDITED,
     ),
     "text_in_hydra_double_quotes": (
-        f'model.head.box_genotype="{OTHER_BOX_TEXT}"',
+        f'model.head.box_tower.genotype="{OTHER_BOX_TEXT}"',
         "bbox_tower",
         FAD_OTHER_BOX,
     ),
     "text_in_hydra_single_quotes_escaped": (
-        "model.head.box_genotype='{}'".format(OTHER_BOX_TEXT.replace("'", "\\'")),
+        "model.head.box_tower.genotype='{}'".format(OTHER_BOX_TEXT.replace("'", "\\'")),
         "bbox_tower",
         FAD_OTHER_BOX,
     ),
@@ -595,7 +599,7 @@ def test_genotype_overrides_that_work(name):
     pytest.importorskip("hydra", reason="hydra's override parser reads these overrides")
     override, tower, expected = WORKING_OVERRIDES[name]
     cfg = load(AUGMENT_R18)
-    cfg.model.head.cls_genotype = FAD_OTHER_CLS.to_plain()  # plain data, edge by edge editable
+    cfg.model.head.cls_tower.genotype = FAD_OTHER_CLS.to_plain()  # plain data, edge by edge
     LazyConfig.apply_overrides(cfg, [override])
     model = instantiate(cfg.model)
     assert getattr(model.head, tower).genotype == expected
@@ -606,41 +610,43 @@ def test_genotype_overrides_that_work(name):
 
 def test_shipped_configs_hold_genotypes_an_edge_override_can_edit():
     cfg = load(AUGMENT_R18)
-    assert as_genotype(cfg.model.head.cls_genotype) == FAD_PAPER_CLS
-    LazyConfig.apply_overrides(cfg, ["model.head.cls_genotype.normal.0.0=[std_conv_3x3,1]"])
+    assert as_genotype(cfg.model.head.cls_tower.genotype) == FAD_PAPER_CLS
+    LazyConfig.apply_overrides(cfg, ["model.head.cls_tower.genotype.normal.0.0=[std_conv_3x3,1]"])
     edited = instantiate(cfg.model).head.cls_tower.genotype
     assert (
         edited.normal[0][0] == ("std_conv_3x3", 1) and edited.normal[1:] == FAD_PAPER_CLS.normal[1:]
     )
     # The text form has no `.normal.0.0` to edit.
-    cfg.model.head.cls_genotype = str(FAD_PAPER_CLS)
+    cfg.model.head.cls_tower.genotype = str(FAD_PAPER_CLS)
     with pytest.raises(KeyError, match="is not a config"):
-        LazyConfig.apply_overrides(cfg, ["model.head.cls_genotype.normal.0.0=[std_conv_3x3,1]"])
+        LazyConfig.apply_overrides(
+            cfg, ["model.head.cls_tower.genotype.normal.0.0=[std_conv_3x3,1]"]
+        )
 
 
 def test_unquoted_text_override_does_not_parse():
     hydra_errors = pytest.importorskip("hydra.errors")
     cfg = load(AUGMENT_R18)
     with pytest.raises(hydra_errors.OverrideParseException):
-        LazyConfig.apply_overrides(cfg, [f"model.head.box_genotype={OTHER_BOX_TEXT}"])
+        LazyConfig.apply_overrides(cfg, [f"model.head.box_tower.genotype={OTHER_BOX_TEXT}"])
 
 
 def test_text_override_quoting_on_a_shell_command_line():
     pytest.importorskip("hydra", reason="hydra's override parser reads these overrides")
     # Works: double quotes for the shell, escaped double quotes for hydra, the text's own
     # single quotes untouched.
-    good = shlex.split(f'"model.head.box_genotype=\\"{OTHER_BOX_TEXT}\\""')
+    good = shlex.split(f'"model.head.box_tower.genotype=\\"{OTHER_BOX_TEXT}\\""')
     cfg = load(AUGMENT_R18)
     LazyConfig.apply_overrides(cfg, good)
     assert instantiate(cfg.model).head.bbox_tower.genotype == FAD_OTHER_BOX
 
     # Fails: single quotes around the whole argument end at the text's first single quote,
     # so the shell strips the op names' quotes; the head then refuses the text.
-    bad = shlex.split(f"""'model.head.box_genotype="{OTHER_BOX_TEXT}"'""")
+    bad = shlex.split(f"""'model.head.box_tower.genotype="{OTHER_BOX_TEXT}"'""")
     assert "('std_conv_3x3_x3', 0)" not in bad[0]
     cfg = load(AUGMENT_R18)
     LazyConfig.apply_overrides(cfg, bad)
-    with pytest.raises(ValueError, match="box_genotype"):
+    with pytest.raises(ValueError, match="only literals may appear in a genotype"):
         instantiate(cfg.model)
 
 
@@ -657,25 +663,32 @@ FOUR_NODES = {
 @pytest.mark.parametrize(
     "key, value, match",
     [
-        ("box_genotype", FOUR_NODES, "box_genotype.*expected 3 nodes.*has 4"),
+        ("box_tower.genotype", FOUR_NODES, "^model.head.box_tower: .*expected 3 nodes.*has 4"),
         (
-            "cls_genotype",
+            "cls_tower.genotype",
             str(FAD_PAPER_CLS).replace("std_conv_3x3_x3", "std_conv_9x9"),
-            "cls_genotype.*unknown op 'std_conv_9x9'",
+            "^model.head.cls_tower: .*unknown op 'std_conv_9x9'",
         ),
-        ("cls_genotype", None, "cls tower needs cls_genotype"),
+        ("box_tower.in_channels", 32, "^model.head: the box tower reads 32 channels .* has 64"),
     ],
 )
-def test_genotype_that_does_not_fit_raises_at_instantiate(key, value, match):
+def test_a_tower_that_does_not_fit_is_named_before_work(key, value, match):
+    """The pre-flight build names the config key whose constructor refused."""
+    cfg = load(AUGMENT_R18)
+    OmegaConf.update(cfg.model.head, key, value, merge=False)
     with pytest.raises(ValueError, match=match):
-        build(AUGMENT_R18, **{key: value})
+        build_model_on_meta(cfg)
 
 
 def test_four_node_genotypes_fit_four_node_cells():
-    model = build(AUGMENT_R18, num_nodes=4, box_genotype=FOUR_NODES, cls_genotype=FOUR_NODES)
+    fits = {f"{t}_tower.{k}": v for t in ("box", "cls") for k, v in NODES_4.items()}
+    model = build(AUGMENT_R18, **fits)
     assert model.head.bbox_tower.genotype.num_nodes == 4
     assert model.head.box_reduce.in_channels == 4 * 64
     check_losses(train_losses(model, batch("one_empty", model.num_classes))).backward()
+
+
+NODES_4 = {"num_nodes": 4, "genotype": FOUR_NODES}
 
 
 @pytest.mark.parametrize(
@@ -713,27 +726,15 @@ def test_head_wiring_follows_section_6(rel_path):
 
 
 @pytest.mark.parametrize("rel_path", [SEARCH_R18, RETINA_SEARCH_R18])
-def test_grouped_edges_serve_both_detectors_heads(rel_path):
-    """The towers' grouped-edge form (fad.nas.grouped_cell) is the edge-by-edge head's function,
-    in FCOS's and RetinaNet's FAD head alike, with the same parameters."""
-    edges, grouped = build(rel_path, grouped_edges=False), build(rel_path, grouped_edges=True)
-    grouped.load_state_dict(edges.state_dict())
-    channels = edges.head.box_reduce.out_channels
-    features = [torch.randn(1, channels, 2**k, 2**k) for k in range(5, 0, -1)]
-    for a, b in zip(sum(edges.head(features), []), sum(grouped.head(features), [])):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("rel_path", [SEARCH_R18, RETINA_SEARCH_R18])
 @pytest.mark.parametrize("searched", ["cls", "box"])
 def test_search_with_one_fad_tower(searched, rel_path):
     cfg = load(rel_path)
-    cfg.model.head.towers = (searched,)
+    cfg.model.head["cls_tower" if searched == "box" else "box_tower"] = None
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     plain = model.head.bbox_tower if searched == "cls" else model.head.cls_tower
     # The detector's own tower: FCOS's convs with GroupNorm, RetinaNet's without.
-    assert isinstance(plain, nn.Sequential)
+    assert isinstance(plain, ConvTower)
     assert sum(isinstance(m, nn.Conv2d) for m in plain) == 4
     norms = sum(isinstance(m, nn.GroupNorm) for m in plain)
     assert norms == (4 if isinstance(model.head, FADHead) else 0)

@@ -1,6 +1,7 @@
-"""FCOS R-50 FPN with the FAD head in search mode: one search cell per tower (model only)."""
+"""FCOS R-50 FPN with the FAD head holding search towers: one search cell each (model only)."""
 
 from .fad_fcos import model
-from .search_mode import to_search_mode
+from .towers import search_tower
 
-to_search_mode(model)
+model.head.box_tower = search_tower()
+model.head.cls_tower = search_tower()

@@ -26,15 +26,18 @@ def shrink(model, *, num_classes: int) -> None:
     from_p5 = model.backbone.top_block.get("in_feature", "res5") == "p5"
     model.backbone.top_block.in_channels = FPN_CHANNELS if from_p5 else RES5_CHANNELS
     model.head.input_shape = [ShapeSpec(channels=FPN_CHANNELS)] * 5
-    if "op_channels" in model.head:  # a FAD head
-        model.head.op_channels = FPN_CHANNELS
+    if "box_tower" in model.head:  # a FAD head
+        for name in ("box_tower", "cls_tower"):
+            tower = model.head[name]
+            if tower is not None:
+                tower.in_channels = tower.op_channels = FPN_CHANNELS
+                # One cell per tower, as in the search, also for training: a 2-cell tower is
+                # about twice as deep as the detector's 4 convs, which costs AP when training
+                # from scratch on a short budget (docs/BENCHMARKS.md). The COCO configs keep 2.
+                tower.num_cells = 1
         # The original's N(0, 0.01) reduce-conv init would starve the towers of gradient for
         # much of a short run (see FADTowers' reduce_init_std).
         model.head.reduce_init_std = None
-        # One cell per tower, as in the search, also for training: a 2-cell tower is about twice
-        # as deep as the detector's 4 convs, which costs AP when training from scratch on a
-        # short budget (docs/BENCHMARKS.md). The paper's COCO configs keep 2 cells.
-        model.head.num_cells = 1
     else:
         model.head.conv_dims = [FPN_CHANNELS] * 4
     if "anchor_generator" in model:

@@ -19,7 +19,7 @@ from ...common.train import train
 model.backbone.bottom_up.stages = L(make_resnext_stages)(
     depth=101, num_groups=64, width_per_group=4, norm="FrozenBN", stride_in_1x1=False
 )
-model.head.op_channels = 128
+model.head.box_tower.op_channels = model.head.cls_tower.op_channels = 128
 multi_scale(dataloader)
 # Off: a canvas for short sides 640-800 costs about a third more pixels than detectron2's
 # padding (docs/BENCHMARKS.md); model.fixed_canvas.enabled=cuda turns it on for CUDA graphs.
