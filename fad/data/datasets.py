@@ -6,6 +6,8 @@ Importing this module registers the synthetic splits with detectron2's
 * ``fad_synthetic_train``: seed 0, 256 images, for the weight steps and for training;
 * ``fad_synthetic_arch``: seed 1, 64 images, for the alpha steps of the search;
 * ``fad_synthetic_val``: seed 2, 64 images, for evaluation.
+* ``fad_synthetic_mask_train``, ``fad_synthetic_mask_arch``, ``fad_synthetic_mask_val``: the same
+  images with instance masks, for Mask R-CNN.
 
 They live under ``$FAD_SYNTHETIC_ROOT``, else ``$DETECTRON2_DATASETS/fad_synthetic`` (default
 ``./datasets/fad_synthetic``), read when this module is imported. :func:`prepare_datasets`
@@ -34,6 +36,7 @@ __all__ = [
     "SyntheticSplit",
     "check_dataset_files",
     "check_disjoint_datasets",
+    "check_masks",
     "dataset_num_classes",
     "prepare_datasets",
     "register_coco_dataset",
@@ -56,11 +59,13 @@ class SyntheticSplit:
         subdir: directory of the split under :func:`synthetic_root`.
         seed: generator seed.
         num_images: number of images.
+        masks: whether the annotations hold instance masks (``segmentation``).
     """
 
     subdir: str
     seed: int
     num_images: int
+    masks: bool = False
 
 
 #: The synthetic splits FAD's configs use, by dataset name.
@@ -68,6 +73,15 @@ SYNTHETIC_SPLITS = {
     "fad_synthetic_train": SyntheticSplit(subdir="train", seed=0, num_images=256),
     "fad_synthetic_arch": SyntheticSplit(subdir="arch", seed=1, num_images=64),
     "fad_synthetic_val": SyntheticSplit(subdir="val", seed=2, num_images=64),
+    # The same images with instance masks, for Mask R-CNN (their own directories, so that the
+    # splits without masks stay as they were generated).
+    "fad_synthetic_mask_train": SyntheticSplit(
+        subdir="mask_train", seed=0, num_images=256, masks=True
+    ),
+    "fad_synthetic_mask_arch": SyntheticSplit(
+        subdir="mask_arch", seed=1, num_images=64, masks=True
+    ),
+    "fad_synthetic_mask_val": SyntheticSplit(subdir="mask_val", seed=2, num_images=64, masks=True),
 }
 
 
@@ -117,6 +131,7 @@ def prepare_datasets(names: Sequence[str]) -> None:
                 output_dir=os.path.dirname(MetadataCatalog.get(name).json_file),
                 num_images=split.num_images,
                 seed=split.seed,
+                masks=split.masks,
             )
 
 
@@ -249,11 +264,27 @@ def _sources(name: str) -> set:
     return {("name", name)}
 
 
+def _load_coco(name: str) -> Optional[dict]:
+    """The COCO dict of a dataset registered from a JSON file; ``None`` for another layout."""
+    meta = MetadataCatalog.get(name).as_dict() if name in DatasetCatalog else {}
+    if "json_file" not in meta:
+        return None
+    with open(meta["json_file"], encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _image_files(name: str, coco: Optional[dict]) -> set:
+    root = MetadataCatalog.get(name).get("image_root", "")
+    images = coco.get("images", []) if coco else []
+    return {os.path.realpath(os.path.join(root, image["file_name"])) for image in images}
+
+
 def check_disjoint_datasets(first: Sequence[str], second: Sequence[str]) -> None:
     """Checks that two lists of datasets share no data, e.g. the search's weight and alpha splits.
 
-    Datasets share data when they have the same name, the same JSON file, or the same VOC
-    directory with overlapping image sets (``voc_2012_trainval`` holds ``voc_2012_val``).
+    Datasets share data when they have the same name, the same JSON file, the same VOC
+    directory with overlapping image sets (``voc_2012_trainval`` holds ``voc_2012_val``), or
+    JSON files that list the same image file.
 
     Raises:
         ValueError: naming the first pair of datasets that share data.
@@ -263,6 +294,34 @@ def check_disjoint_datasets(first: Sequence[str], second: Sequence[str]) -> None
             if a == b or _sources(a) & _sources(b):
                 same = "" if a == b else " data"
                 raise ValueError(f"{a!r} and {b!r} are the same{same}")
+            shared = _image_files(a, _load_coco(a)) & _image_files(b, _load_coco(b))
+            if shared:
+                raise ValueError(
+                    f"{a!r} and {b!r} share {len(shared)} images (e.g. {min(shared)}): split "
+                    "the annotations by image, e.g. with python -m fad.data.coco_split"
+                )
+
+
+def check_masks(names: Sequence[str]) -> None:
+    """Checks that every annotation of the datasets has a ``segmentation``, for a mask head.
+
+    Datasets registered from a COCO JSON file are read; detectron2's builtin COCO datasets have
+    masks, and a layout without masks (PASCAL VOC's boxes) is refused.
+
+    Raises:
+        ValueError: naming the first dataset without masks.
+    """
+    for name in dict.fromkeys(names):
+        if name.startswith("coco_") and name in DatasetCatalog:
+            continue  # detectron2's builtin COCO: instances with masks
+        coco = _load_coco(name)
+        annotations = coco.get("annotations", []) if coco else None
+        if annotations is None or not all("segmentation" in a for a in annotations):
+            raise ValueError(
+                f"dataset {name!r} has no instance masks ('segmentation' in every annotation), "
+                "which a mask head trains on: use a dataset with masks (for the synthetic data, "
+                "fad_synthetic_mask_*)"
+            )
 
 
 register_synthetic_datasets()

@@ -1,15 +1,22 @@
-"""Synthetic COCO-format detection dataset: coloured shapes on textured backgrounds.
+"""Synthetic COCO-format dataset: coloured shapes on textured backgrounds, boxes and masks.
 
 The class of an object is its shape (see :data:`SYNTHETIC_CLASSES`); its colour is random, so a
 detector has to learn shape rather than colour. Backgrounds are random noise, blobs, gradients or
 stripes so that the task is not trivial. Everything is deterministic from a seed, and image ``i``
 only depends on ``(seed, i)`` and the shape parameters, not on how many images are generated.
 
-This module is pure (numpy + Pillow): it must stay importable without detectron2 or torch.
+With ``masks=True`` each annotation also holds its ``segmentation``: the pixels of the object
+that are visible, as COCO run-length encoding (RLE). A shape that another hides in part is no
+polygon any more (it can even have a hole), so the exact form is the mask itself; detectron2
+reads it with ``instance_mask_format="bitmask"``.
+
+This module is pure (numpy + Pillow; pycocotools for masks): it must stay importable without
+detectron2 or torch.
 
 Command line::
 
-    python -m fad.data.synthetic --output-dir DIR --num-images N --seed S [--image-size H W]
+    python -m fad.data.synthetic --output-dir DIR --num-images N --seed S [--image-size H W] \
+        [--masks]
 """
 
 from __future__ import annotations
@@ -261,7 +268,8 @@ def _validate(params: dict[str, Any]) -> None:
 def _coco_dict(params: dict[str, Any], images_dir: str) -> dict[str, Any]:
     """Renders every image into ``images_dir`` and returns the COCO annotation dict."""
     height, width = params["image_size"]
-    shape_params = {k: v for k, v in params.items() if k not in ("version", "num_images", "seed")}
+    skip = ("version", "num_images", "seed", "masks")
+    shape_params = {k: v for k, v in params.items() if k not in skip}
     images, annotations = [], []
     for index in range(params["num_images"]):
         rendered = render_synthetic_image(seed=params["seed"], index=index, **shape_params)
@@ -272,16 +280,17 @@ def _coco_dict(params: dict[str, Any], images_dir: str) -> dict[str, Any]:
         image_id = index + 1
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
         for obj in rendered.objects:
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": obj.category_id,
-                    "bbox": list(obj.bbox),
-                    "area": obj.area,
-                    "iscrowd": 0,
-                }
-            )
+            annotation = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": obj.category_id,
+                "bbox": list(obj.bbox),
+                "area": obj.area,
+                "iscrowd": 0,
+            }
+            if params.get("masks"):
+                annotation["segmentation"] = _rle(obj.mask)
+            annotations.append(annotation)
     categories = [
         {"id": i, "name": name, "supercategory": "shape"}
         for i, name in enumerate(SYNTHETIC_CLASSES, start=1)
@@ -292,6 +301,14 @@ def _coco_dict(params: dict[str, Any], images_dir: str) -> dict[str, Any]:
         "annotations": annotations,
         "categories": categories,
     }
+
+
+def _rle(mask: np.ndarray) -> dict[str, Any]:
+    """A boolean (H, W) mask as COCO's compressed RLE, ``{"size": [H, W], "counts": str}``."""
+    from pycocotools import mask as mask_util  # only datasets with masks need it
+
+    rle = mask_util.encode(np.asfortranarray(mask, dtype=np.uint8))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
 def _check_existing(json_path: str, params: dict[str, Any]) -> None:
@@ -316,8 +333,9 @@ def generate_synthetic_coco(
     empty_fraction: float = 0.1,
     min_size: int = 16,
     max_size: int = 56,
+    masks: bool = False,
 ) -> str:
-    """Writes a synthetic COCO detection dataset, unless it is already there.
+    """Writes a synthetic COCO dataset, unless it is already there.
 
     Produces ``output_dir/images/NNNNN.png`` and ``output_dir/annotations.json``. The dataset is
     rendered into a temporary sibling directory that is renamed into place at the end, so an
@@ -334,6 +352,7 @@ def generate_synthetic_coco(
             ``images`` and have no annotations).
         min_size: minimum shape size in pixels.
         max_size: maximum shape size in pixels; ``max_size * sqrt(2)`` must fit in the image.
+        masks: also write each object's visible pixels as its ``segmentation`` (RLE).
 
     Returns:
         The path of ``annotations.json``.
@@ -353,6 +372,8 @@ def generate_synthetic_coco(
         "min_size": min_size,
         "max_size": max_size,
     }
+    if masks:  # only then, so that the parameters of datasets without masks stay as they were
+        params["masks"] = True
     _validate(params)
     json_path = os.path.join(output_dir, ANNOTATIONS_FILE)
     if os.path.isfile(json_path):
@@ -406,6 +427,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--image-size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
     parser.add_argument("--max-objects", type=int, default=4)
     parser.add_argument("--empty-fraction", type=float, default=0.1)
+    parser.add_argument("--masks", action="store_true", help="also write instance masks (RLE)")
     args = parser.parse_args(argv)
     json_path = generate_synthetic_coco(
         output_dir=args.output_dir,
@@ -414,6 +436,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         seed=args.seed,
         max_objects=args.max_objects,
         empty_fraction=args.empty_fraction,
+        masks=args.masks,
     )
     print(json_path)
     return 0

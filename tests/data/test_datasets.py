@@ -21,6 +21,7 @@ from fad.data import (  # noqa: E402
     SYNTHETIC_SPLITS,
     check_dataset_files,
     check_disjoint_datasets,
+    check_masks,
     dataset_num_classes,
     prepare_datasets,
     register_coco_dataset,
@@ -76,10 +77,14 @@ def _write_coco(path, *, categories=None, with_categories=True):
 
 
 def test_synthetic_splits_are_registered_without_touching_the_disk(moved_synthetic):
-    assert {n: (s.subdir, s.seed, s.num_images) for n, s in SYNTHETIC_SPLITS.items()} == {
-        "fad_synthetic_train": ("train", 0, 256),
-        "fad_synthetic_arch": ("arch", 1, 64),
-        "fad_synthetic_val": ("val", 2, 64),
+    splits = {n: (s.subdir, s.seed, s.num_images, s.masks) for n, s in SYNTHETIC_SPLITS.items()}
+    assert splits == {
+        "fad_synthetic_train": ("train", 0, 256, False),
+        "fad_synthetic_arch": ("arch", 1, 64, False),
+        "fad_synthetic_val": ("val", 2, 64, False),
+        "fad_synthetic_mask_train": ("mask_train", 0, 256, True),
+        "fad_synthetic_mask_arch": ("mask_arch", 1, 64, True),
+        "fad_synthetic_mask_val": ("mask_val", 2, 64, True),
     }
     for name, split in SYNTHETIC_SPLITS.items():
         meta = MetadataCatalog.get(name)
@@ -231,11 +236,28 @@ def test_disjoint_datasets_check_compares_names_files_and_voc_image_sets(names, 
     register_coco_dataset(name=a, json_file=json_file, image_root=str(tmp_path))
     register_coco_dataset(name=b, json_file=os.path.relpath(json_file), image_root=str(tmp_path))
     register_coco_dataset(
-        name=c, json_file=_write_coco(tmp_path / "c.json"), image_root=str(tmp_path)
+        name=c, json_file=_write_coco(tmp_path / "c.json"), image_root=str(tmp_path / "c")
     )
     check_disjoint_datasets([a], [c])
     with pytest.raises(ValueError, match=f"'{a}' and '{b}' are the same data"):
         check_disjoint_datasets([a], [b])
+
+
+def test_two_json_files_that_list_one_image_are_not_disjoint(names, tmp_path):
+    a, b = names(), names()
+    register_coco_dataset(name=a, json_file=_write_coco(tmp_path / "a.json"), image_root="x")
+    register_coco_dataset(name=b, json_file=_write_coco(tmp_path / "b.json"), image_root="x")
+    with pytest.raises(ValueError, match=f"'{a}' and '{b}' share 1 images .*x/a.png.*coco_split"):
+        check_disjoint_datasets([a], [b])
+
+
+def test_a_mask_head_needs_datasets_with_masks(names, synthetic_root, tmp_path):
+    check_masks(["fad_synthetic_mask_train", "coco_2017_train"])
+    name = names()
+    register_coco_dataset(name=name, json_file=_write_coco(tmp_path / "a.json"), image_root="x")
+    for dataset in (name, "fad_synthetic_train", "voc_2012_train"):
+        with pytest.raises(ValueError, match=f"dataset '{dataset}' has no instance masks"):
+            check_masks([dataset])
 
 
 def test_unknown_datasets_are_named():

@@ -185,3 +185,23 @@ def test_module_cli_runs_without_detectron2_and_torch(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert len(_load(result.stdout.strip())["images"]) == 2
+
+
+def test_masks_are_the_visible_pixels_as_rle(tmp_path):
+    mask_util = pytest.importorskip("pycocotools.mask", reason="masks are encoded by pycocotools")
+    coco = _load(_generate(tmp_path / "masks", masks=True))
+    plain = _load(_generate(tmp_path / "plain"))
+    assert plain["info"]["generator"] == {
+        k: v for k, v in coco["info"]["generator"].items() if k != "masks"
+    }
+    assert all("segmentation" not in a for a in plain["annotations"])
+    assert [a["bbox"] for a in coco["annotations"]] == [a["bbox"] for a in plain["annotations"]]
+    for image in coco["images"][:6]:
+        rendered = render_synthetic_image(seed=0, index=image["id"] - 1, **SMALL)
+        found = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
+        assert len(found) == len(rendered.objects)
+        for annotation, obj in zip(found, rendered.objects):
+            rle = annotation["segmentation"]
+            assert rle["size"] == [image["height"], image["width"]]
+            np.testing.assert_array_equal(mask_util.decode(rle).astype(bool), obj.mask)
+            assert int(mask_util.area(rle)) == annotation["area"]
