@@ -113,12 +113,11 @@ class Genotype:
         return len(self.normal)
 
     @classmethod
-    def from_str(cls, text: str, *, num_nodes: Optional[int] = None) -> "Genotype":
+    def from_str(cls, text: str) -> "Genotype":
         """Parse the text form (a trailing ``# comment`` is allowed) without executing anything.
 
         Args:
             text: ``Genotype(normal=[...], normal_concat=range(2, N))``.
-            num_nodes: if given, the number of intermediate nodes the genotype must have.
 
         Raises:
             ValueError: naming what is wrong for anything but a well-formed genotype.
@@ -129,7 +128,7 @@ class Genotype:
             call = ast.parse(text.strip(), mode="eval").body
         except SyntaxError as e:
             raise ValueError(f"not a genotype (syntax error: {e.msg}): {text[:80]!r}") from None
-        if not (isinstance(call, ast.Call) and _is_name(call.func, "Genotype")):
+        if not (isinstance(call, ast.Call) and ast.unparse(call.func) == "Genotype"):
             raise ValueError(
                 f"expected Genotype(normal=..., normal_concat=...), got {ast.unparse(call)[:80]!r}"
             )
@@ -140,16 +139,11 @@ class Genotype:
                 f"Genotype({', '.join(['...'] * len(call.args) + [f'{k}=...' for k in kwargs])})"
             )
         concat = kwargs["normal_concat"]
-        bounds = (
-            [_literal(a) for a in concat.args]
-            if isinstance(concat, ast.Call) and _is_name(concat.func, "range")
-            else None
-        )
-        if not bounds or len(bounds) != 2 or not all(type(b) is int for b in bounds):
+        is_range = isinstance(concat, ast.Call) and ast.unparse(concat.func) == "range"
+        bounds = [_literal(a) for a in concat.args] if is_range else []
+        if len(bounds) != 2 or not all(type(b) is int for b in bounds):
             raise ValueError(f"normal_concat must be range(2, N), got {ast.unparse(concat)!r}")
-        return cls(normal=_literal(kwargs["normal"]), normal_concat=range(*bounds))._checked(
-            num_nodes
-        )
+        return cls(normal=_literal(kwargs["normal"]), normal_concat=range(*bounds))
 
     def to_plain(self) -> dict:
         """Plain data (dicts, lists, strings, ints) that YAML and LazyConfig keep as they are.
@@ -161,29 +155,6 @@ class Genotype:
             "normal": [[[op, src] for op, src in node] for node in self.normal],
             "normal_concat": list(self.normal_concat),
         }
-
-    @classmethod
-    def from_plain(cls, data: Mapping[str, Any], *, num_nodes: Optional[int] = None) -> "Genotype":
-        """Inverse of :meth:`to_plain` (also accepts OmegaConf containers).
-
-        Raises:
-            ValueError: for anything but a well-formed genotype.
-        """
-        if not isinstance(data, Mapping) or set(data.keys()) != {"normal", "normal_concat"}:
-            raise ValueError(
-                "a plain-data genotype is a mapping with exactly the keys 'normal' and "
-                f"'normal_concat', got {data!r}"
-            )
-        nodes, concat = _checked_nodes(data["normal"]), data["normal_concat"]
-        expected = list(range(2, 2 + len(nodes)))
-        if not _is_seq(concat) or list(concat) != expected:
-            raise ValueError(f"normal_concat must be {expected}, got {concat!r}")
-        return cls(normal=nodes, normal_concat=range(2, 2 + len(nodes)))._checked(num_nodes)
-
-    def _checked(self, num_nodes: Optional[int]) -> "Genotype":
-        if num_nodes is not None and self.num_nodes != num_nodes:
-            raise ValueError(f"expected {num_nodes} nodes, the genotype has {self.num_nodes}")
-        return self
 
 
 def _checked_nodes(normal: Any) -> List[List[Edge]]:
@@ -219,10 +190,6 @@ def _is_seq(x: Any) -> bool:
     return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
 
 
-def _is_name(node: ast.AST, name: str) -> bool:
-    return isinstance(node, ast.Name) and node.id == name
-
-
 def _literal(node: ast.AST) -> Any:
     """The value of a literal expression; anything else (a call, a name, ...) is refused."""
     try:
@@ -239,21 +206,32 @@ GenotypeLike = Union[Genotype, str, Mapping[str, Any]]
 def as_genotype(value: GenotypeLike, *, num_nodes: Optional[int] = None) -> Genotype:
     """Accept a genotype as a :class:`Genotype`, its text form or its plain-data form.
 
-    This is what configs hold: ``model.head.box_genotype`` may be any of the three.
+    This is what configs hold: ``model.head.box_genotype`` may be any of the three. The plain
+    form is that of :meth:`Genotype.to_plain` (an OmegaConf container too).
 
     Raises:
         ValueError: if the value is not a well-formed genotype (with ``num_nodes`` nodes, if given).
     """
-    if isinstance(value, Genotype):
-        return value._checked(num_nodes)
     if isinstance(value, str):
-        return Genotype.from_str(value, num_nodes=num_nodes)
-    if isinstance(value, Mapping):
-        return Genotype.from_plain(value, num_nodes=num_nodes)
-    raise ValueError(
-        "a genotype must be a Genotype, its text or its plain-data form, "
-        f"got {type(value).__name__}"
-    )
+        value = Genotype.from_str(value)
+    elif isinstance(value, Mapping):
+        if set(value.keys()) != {"normal", "normal_concat"}:
+            raise ValueError(
+                "a plain-data genotype is a mapping with exactly the keys 'normal' and "
+                f"'normal_concat', got {value!r}"
+            )
+        concat = value["normal_concat"]
+        if not _is_seq(concat) or list(concat) != list(range(2, 2 + len(concat))):
+            raise ValueError(f"normal_concat must be [2, 3, ...] (a list), got {concat!r}")
+        value = Genotype(normal=value["normal"], normal_concat=range(2, 2 + len(concat)))
+    elif not isinstance(value, Genotype):
+        raise ValueError(
+            "a genotype must be a Genotype, its text or its plain-data form, "
+            f"got {type(value).__name__}"
+        )
+    if num_nodes is not None and value.num_nodes != num_nodes:
+        raise ValueError(f"expected {num_nodes} nodes, the genotype has {value.num_nodes}")
+    return value
 
 
 # genotype.log: the box tower's line, then the class tower's; the line of a tower that was not
@@ -290,9 +268,7 @@ def load_genotype_file(
     genotypes = []
     for n, text in lines:
         try:
-            genotypes.append(
-                None if text == "None" else Genotype.from_str(text, num_nodes=num_nodes)
-            )
+            genotypes.append(None if text == "None" else as_genotype(text, num_nodes=num_nodes))
         except ValueError as e:
             raise ValueError(f"{path} line {n}: {e}") from None
     return genotypes[0], genotypes[1]
