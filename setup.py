@@ -11,6 +11,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["fad", "fad.*"]),
+    package_data={"fad": ["genotypes/*.log"]},  # the paper's genotypes (fad.genotypes)
     # detectron2 is installed from its public source (see README): it is on no package index,
     # so it cannot be declared here. The NAS core (fad.nas, fad.genotypes) works without it.
     # matplotlib draws alphas.png (its Figure API, no pyplot: it sets no global backend).

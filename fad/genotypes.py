@@ -8,92 +8,54 @@ cells (:mod:`fad.nas`) and the genotype files read, and imports nothing else of 
 A genotype describes one tower's cell. ``normal`` lists the intermediate nodes; each node sums two
 edges ``(op_name, source_index)`` where source 0 is the cell input s0, 1 is s1 and k >= 2 is
 intermediate node k - 2. ``normal_concat`` is always ``range(2, 2 + num_nodes)``: the cell output
-concatenates every intermediate node (docs/METHOD.md sections 5 and 7).
-
-The text form is the original FAD one, ``str(genotype)``::
+concatenates every intermediate node (docs/METHOD.md sections 5 and 7). The text form is the
+original FAD one, ``str(genotype)``::
 
     Genotype(normal=[[('std_conv_3x3', 0), ('std_conv_3x3_x2', 1)], ...], normal_concat=range(2, 5))
 
-It is parsed with :mod:`ast` and never executed: the original code ran ``eval`` on it, so a
-genotype file could run any code.
-
-From the command line, a ``genotype.log`` of two genotypes drawn at random from the search space
-(the baseline a search must beat)::
+It is parsed with :mod:`ast` and never executed (the original code ran ``eval`` on it, so a
+genotype file could run any code). The paper's genotypes are the files ``fad/genotypes/*.log``,
+package data, read into :data:`FAD_PAPER_BOX` etc. A ``genotype.log`` of two genotypes drawn at
+random from the search space (the baseline a search must beat)::
 
     python -m fad.genotypes random --seed 3 -o random3/genotype.log [--dil3]
 """
 
 import argparse
 import ast
+import difflib
+import os
 import random
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from fad.utils import atomic_open
 
-__all__ = [
-    "BASE_TYPES",
-    "Genotype",
-    "NONE",
-    "PRIMITIVES",
-    "PRIMITIVES_DIL3",
-    "NUM_NODES",
-    "FAD_PAPER_BOX",
-    "FAD_PAPER_CLS",
-    "FAD_OTHER_BOX",
-    "FAD_OTHER_CLS",
-    "NOT_SEARCHED",
-    "RANKS",
-    "as_genotype",
-    "check_rank",
-    "derive_genotype",
-    "load_genotype_file",
-    "op_layers",
-    "primitives",
-    "random_genotype",
-    "save_genotype_file",
-]
-
 NONE = "none"
-
 #: Base layer types of the two representation-sharing chains, in alpha order.
 BASE_TYPES: Tuple[str, ...] = ("std", "sinSep")
-
-_BASE_NAME = {"std": "std_conv_3x3", "sinSep": "sinSep_conv_3x3"}
-_DIL_SUFFIX = {"dil": "+dil_conv_3x3", "dil3": "+dil_conv_3x3_r3"}
-
-
-def _candidates(base: str, *, dil3: bool) -> List[Tuple[str, List[str]]]:
-    """Names and layer stacks of one base type's candidates, in alpha order.
-
-    The order is the order in which the shared chain produces them (docs/METHOD.md section 3):
-    base, base+dil, [base+dil3], base_x2, base_x2+dil, base_x3.
-    """
-    name = _BASE_NAME[base]
-    cands = [(name, [base]), (name + _DIL_SUFFIX["dil"], [base, "dil"])]
-    if dil3:
-        cands.append((name + _DIL_SUFFIX["dil3"], [base, "dil3"]))
-    cands += [
-        (name + "_x2", [base, base]),
-        (name + "_x2" + _DIL_SUFFIX["dil"], [base, base, "dil"]),
-        (name + "_x3", [base, base, base]),
-    ]
-    return cands
-
-
-def _space(*, dil3: bool) -> Dict[str, List[str]]:
-    return {n: layers for b in BASE_TYPES for n, layers in _candidates(b, dil3=dil3)}
-
-
-_OP_LAYERS: Dict[str, List[str]] = _space(dil3=True)
-
-#: The published 10 + none candidates, in the order of the architecture weights.
-PRIMITIVES: Tuple[str, ...] = tuple(_space(dil3=False)) + (NONE,)
-#: The paper's 12 + none candidates (per base type, ``base+dil_conv_3x3_r3`` after ``base+dil``).
-PRIMITIVES_DIL3: Tuple[str, ...] = tuple(_OP_LAYERS) + (NONE,)
+# Per base type, each candidate's name suffix and layers (B: the base layer), in the order the
+# shared chain produces them (docs/METHOD.md section 3).
+_VARIANTS = {
+    "": "B",
+    "+dil_conv_3x3": "B dil",
+    "+dil_conv_3x3_r3": "B dil3",
+    "_x2": "B B",
+    "_x2+dil_conv_3x3": "B B dil",
+    "_x3": "B B B",
+}
+_OP_LAYERS = {
+    f"{base}_conv_3x3{suffix}": [base if layer == "B" else layer for layer in layers.split()]
+    for base in BASE_TYPES
+    for suffix, layers in _VARIANTS.items()
+}
+#: The paper's 12 + none candidates, in the order of the architecture weights.
+PRIMITIVES_DIL3: Tuple[str, ...] = (*_OP_LAYERS, NONE)
+#: The published 10 + none candidates (no dilation-3 variants).
+PRIMITIVES: Tuple[str, ...] = tuple(op for op in PRIMITIVES_DIL3 if not op.endswith("_r3"))
 
 
 def primitives(*, dil3: bool = False) -> Tuple[str, ...]:
@@ -110,15 +72,11 @@ def op_layers(name: str) -> List[str]:
     return list(_OP_LAYERS[name])
 
 
-#: Intermediate nodes of a FAD cell.
-NUM_NODES = 3
-#: Edges kept per node when a genotype is derived (as in DARTS).
-EDGES_PER_NODE = 2
-
+NUM_NODES = 3  # intermediate nodes of a FAD cell
 Edge = Tuple[str, int]
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True)
 class Genotype:
     """One searched cell: nodes of two ``(op_name, source_index)`` edges each.
 
@@ -133,14 +91,13 @@ class Genotype:
     normal_concat: range
 
     def __post_init__(self):
-        nodes = _check_nodes(self.normal)
-        concat = self.normal_concat
-        expected = range(2, 2 + len(nodes))
-        if not isinstance(concat, range) or concat != expected:
+        object.__setattr__(self, "normal", _checked_nodes(self.normal))
+        expected = range(2, 2 + len(self.normal))
+        if self.normal_concat != expected:
             raise ValueError(
-                f"normal_concat must be {expected!r} for {len(nodes)} nodes, got {concat!r}"
+                f"normal_concat must be {expected!r} for {len(self.normal)} nodes, "
+                f"got {self.normal_concat!r}"
             )
-        object.__setattr__(self, "normal", nodes)
 
     def __str__(self) -> str:
         # repr() of lists of (str, int) tuples is exactly the original text format.
@@ -156,12 +113,11 @@ class Genotype:
         return len(self.normal)
 
     @classmethod
-    def from_str(cls, text: str, *, num_nodes: Optional[int] = None) -> "Genotype":
-        """Parse the original text form without executing anything.
+    def from_str(cls, text: str) -> "Genotype":
+        """Parse the text form (a trailing ``# comment`` is allowed) without executing anything.
 
         Args:
             text: ``Genotype(normal=[...], normal_concat=range(2, N))``.
-            num_nodes: if given, the number of intermediate nodes the genotype must have.
 
         Raises:
             ValueError: naming what is wrong for anything but a well-formed genotype.
@@ -169,37 +125,25 @@ class Genotype:
         if not isinstance(text, str):
             raise ValueError(f"a genotype text must be a string, got {type(text).__name__}")
         try:
-            tree = ast.parse(text.strip(), mode="eval")
+            call = ast.parse(text.strip(), mode="eval").body
         except SyntaxError as e:
+            raise ValueError(f"not a genotype (syntax error: {e.msg}): {text[:80]!r}") from None
+        if not (isinstance(call, ast.Call) and ast.unparse(call.func) == "Genotype"):
             raise ValueError(
-                f"not a genotype (syntax error: {e.msg}): {text.strip()[:80]!r}"
-            ) from None
-        call = tree.body
-        if not (isinstance(call, ast.Call) and _is_name(call.func, "Genotype")):
-            raise ValueError(
-                f"expected Genotype(normal=..., normal_concat=...), got {_snippet(call)!r}"
+                f"expected Genotype(normal=..., normal_concat=...), got {ast.unparse(call)[:80]!r}"
             )
-        if call.args:
-            raise ValueError("Genotype(...) takes keyword arguments normal= and normal_concat=")
         kwargs = {kw.arg: kw.value for kw in call.keywords}
-        if set(kwargs) != {"normal", "normal_concat"} or len(call.keywords) != 2:
+        if call.args or len(call.keywords) != 2 or set(kwargs) != {"normal", "normal_concat"}:
             raise ValueError(
-                "Genotype(...) needs exactly the keywords normal= and normal_concat=, got "
-                + ", ".join(str(kw.arg) for kw in call.keywords)
+                "Genotype(...) takes exactly the keyword arguments normal= and normal_concat=, got "
+                f"Genotype({', '.join(['...'] * len(call.args) + [f'{k}=...' for k in kwargs])})"
             )
         concat = kwargs["normal_concat"]
-        if not (
-            isinstance(concat, ast.Call)
-            and _is_name(concat.func, "range")
-            and not concat.keywords
-            and len(concat.args) == 2
-        ):
-            raise ValueError(f"normal_concat must be range(2, N), got {_snippet(concat)!r}")
-        start, stop = (_literal(a) for a in concat.args)
-        if not all(type(v) is int for v in (start, stop)):
-            raise ValueError(f"normal_concat must be range(2, N), got {_snippet(concat)!r}")
-        genotype = cls(normal=_literal(kwargs["normal"]), normal_concat=range(start, stop))
-        return genotype._checked(num_nodes)
+        is_range = isinstance(concat, ast.Call) and ast.unparse(concat.func) == "range"
+        bounds = [_literal(a) for a in concat.args] if is_range else []
+        if len(bounds) != 2 or not all(type(b) is int for b in bounds):
+            raise ValueError(f"normal_concat must be range(2, N), got {ast.unparse(concat)!r}")
+        return cls(normal=_literal(kwargs["normal"]), normal_concat=range(*bounds))
 
     def to_plain(self) -> dict:
         """Plain data (dicts, lists, strings, ints) that YAML and LazyConfig keep as they are.
@@ -212,72 +156,38 @@ class Genotype:
             "normal_concat": list(self.normal_concat),
         }
 
-    @classmethod
-    def from_plain(cls, data: Mapping[str, Any], *, num_nodes: Optional[int] = None) -> "Genotype":
-        """Inverse of :meth:`to_plain` (also accepts OmegaConf containers).
 
-        Raises:
-            ValueError: for anything but a well-formed genotype.
-        """
-        if not isinstance(data, Mapping) or set(data.keys()) != {"normal", "normal_concat"}:
-            raise ValueError(
-                "a plain-data genotype is a mapping with exactly the keys 'normal' and "
-                f"'normal_concat', got {data!r}"
-            )
-        concat = data["normal_concat"]
-        if not isinstance(concat, Sequence) or isinstance(concat, str) or len(concat) == 0:
-            raise ValueError(f"normal_concat must be a list of node indices, got {concat!r}")
-        concat = list(concat)
-        expected = list(range(2, 2 + len(concat)))
-        if concat != expected:
-            raise ValueError(f"normal_concat must be {expected}, got {concat}")
-        genotype = cls(normal=data["normal"], normal_concat=range(2, 2 + len(concat)))
-        return genotype._checked(num_nodes)
-
-    def _checked(self, num_nodes: Optional[int]) -> "Genotype":
-        if num_nodes is not None and self.num_nodes != num_nodes:
-            raise ValueError(f"expected {num_nodes} nodes, the genotype has {self.num_nodes}")
-        return self
-
-
-def _check_nodes(normal: Any) -> List[List[Edge]]:
+def _checked_nodes(normal: Any) -> List[List[Edge]]:
     """Validate ``normal`` and return it as a fresh list of lists of ``(str, int)`` tuples."""
     if not _is_seq(normal) or len(normal) == 0:
         raise ValueError(f"normal must be a non-empty list of nodes, got {normal!r}")
-    nodes = []
     for i, node in enumerate(normal):
-        if not _is_seq(node) or len(node) != EDGES_PER_NODE:
-            raise ValueError(f"node {i} must have exactly {EDGES_PER_NODE} edges, got {node!r}")
-        edges = []
+        if not _is_seq(node) or len(node) != 2:
+            raise ValueError(f"node {i} must have exactly 2 edges, got {node!r}")
         for j, edge in enumerate(node):
-            where = f"node {i} edge {j}"
             if not _is_seq(edge) or len(edge) != 2:
-                raise ValueError(f"{where}: an edge is (op_name, source_index), got {edge!r}")
+                raise ValueError(
+                    f"node {i} edge {j}: an edge is (op_name, source_index), got {edge!r}"
+                )
             op, src = edge
             if not isinstance(op, str) or op not in _OP_LAYERS:
-                raise ValueError(
-                    f"{where}: unknown op {op!r}; known ops: {', '.join(PRIMITIVES_DIL3[:-1])}"
+                close = difflib.get_close_matches(str(op), _OP_LAYERS, n=1)
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"known ops: {', '.join(_OP_LAYERS)}"
                 )
+                raise ValueError(f"node {i} edge {j}: unknown op {op!r}; {hint}")
             if type(src) is not int or not 0 <= src < 2 + i:
                 raise ValueError(
-                    f"{where}: source index {src!r} is not available to node {i} "
+                    f"node {i} edge {j}: source index {src!r} is not available to node {i} "
                     f"(it can read 0..{1 + i})"
                 )
-            edges.append((op, src))
-        nodes.append(edges)
-    return nodes
+    return [[(op, src) for op, src in node] for node in normal]
 
 
 def _is_seq(x: Any) -> bool:
     return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
-
-
-def _is_name(node: ast.AST, name: str) -> bool:
-    return isinstance(node, ast.Name) and node.id == name
-
-
-def _snippet(node: ast.AST) -> str:
-    return ast.unparse(node)[:80]
 
 
 def _literal(node: ast.AST) -> Any:
@@ -286,7 +196,7 @@ def _literal(node: ast.AST) -> Any:
         return ast.literal_eval(node)
     except ValueError:
         raise ValueError(
-            f"only literals may appear in a genotype, got {_snippet(node)!r}"
+            f"only literals may appear in a genotype, got {ast.unparse(node)[:80]!r}"
         ) from None
 
 
@@ -296,25 +206,37 @@ GenotypeLike = Union[Genotype, str, Mapping[str, Any]]
 def as_genotype(value: GenotypeLike, *, num_nodes: Optional[int] = None) -> Genotype:
     """Accept a genotype as a :class:`Genotype`, its text form or its plain-data form.
 
-    This is what configs hold: ``model.head.box_genotype`` may be any of the three.
+    This is what configs hold: ``model.head.box_genotype`` may be any of the three. The plain
+    form is that of :meth:`Genotype.to_plain` (an OmegaConf container too).
 
     Raises:
         ValueError: if the value is not a well-formed genotype (with ``num_nodes`` nodes, if given).
     """
-    if isinstance(value, Genotype):
-        return value._checked(num_nodes)
     if isinstance(value, str):
-        return Genotype.from_str(value, num_nodes=num_nodes)
-    if isinstance(value, Mapping):
-        return Genotype.from_plain(value, num_nodes=num_nodes)
-    raise ValueError(
-        "a genotype must be a Genotype, its text or its plain-data form, "
-        f"got {type(value).__name__}"
-    )
+        value = Genotype.from_str(value)
+    elif isinstance(value, Mapping):
+        if set(value.keys()) != {"normal", "normal_concat"}:
+            raise ValueError(
+                "a plain-data genotype is a mapping with exactly the keys 'normal' and "
+                f"'normal_concat', got {value!r}"
+            )
+        concat = value["normal_concat"]
+        if not _is_seq(concat) or list(concat) != list(range(2, 2 + len(concat))):
+            raise ValueError(f"normal_concat must be [2, 3, ...] (a list), got {concat!r}")
+        value = Genotype(normal=value["normal"], normal_concat=range(2, 2 + len(concat)))
+    elif not isinstance(value, Genotype):
+        raise ValueError(
+            "a genotype must be a Genotype, its text or its plain-data form, "
+            f"got {type(value).__name__}"
+        )
+    if num_nodes is not None and value.num_nodes != num_nodes:
+        raise ValueError(f"expected {num_nodes} nodes, the genotype has {value.num_nodes}")
+    return value
 
 
-#: The line of ``genotype.log`` for a tower that was not searched (FCOS's plain conv tower).
-NOT_SEARCHED = "None"
+# genotype.log: the box tower's line, then the class tower's; the line of a tower that was not
+# searched (the detector's conv tower) is "None". Each line ends with a comment naming its tower.
+_TOWERS = ("box tower", "class tower")
 
 
 def load_genotype_file(
@@ -322,8 +244,9 @@ def load_genotype_file(
 ) -> Tuple[Optional[Genotype], Optional[Genotype]]:
     """Read a ``genotype.log``: box tower genotype, then class tower genotype.
 
-    Blank lines and lines starting with ``#`` are ignored. A line ``None`` stands for a tower
-    that was not searched (a search of one tower writes it), which stays FCOS's conv tower.
+    Comments (from ``#`` to the end of a line) and blank lines are ignored. A line ``None`` stands
+    for a tower that was not searched (a search of one tower writes it), which stays the
+    detector's conv tower.
 
     Returns:
         (box_genotype, cls_genotype), ``None`` for a tower that was not searched.
@@ -334,25 +257,18 @@ def load_genotype_file(
             hold exactly two lines, at least one of them a genotype.
     """
     with open(path, encoding="utf-8") as f:
-        lines = [
-            (n, line.strip())
-            for n, line in enumerate(f, start=1)
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
+        lines = [(n, text) for n, line in enumerate(f, 1) if (text := line.split("#")[0].strip())]
     if len(lines) != 2:
         raise ValueError(
             f"{path}: expected 2 genotypes (box tower line, then class tower line), "
             f"found {len(lines)}"
         )
-    if all(line == NOT_SEARCHED for _, line in lines):
-        raise ValueError(f"{path}: both towers are {NOT_SEARCHED!r}; no tower was searched")
-    genotypes: List[Optional[Genotype]] = []
-    for n, line in lines:
-        if line == NOT_SEARCHED:
-            genotypes.append(None)
-            continue
+    if all(text == "None" for _, text in lines):
+        raise ValueError(f"{path}: both towers are 'None'; no tower was searched")
+    genotypes = []
+    for n, text in lines:
         try:
-            genotypes.append(Genotype.from_str(line, num_nodes=num_nodes))
+            genotypes.append(None if text == "None" else as_genotype(text, num_nodes=num_nodes))
         except ValueError as e:
             raise ValueError(f"{path} line {n}: {e}") from None
     return genotypes[0], genotypes[1]
@@ -365,26 +281,17 @@ def save_genotype_file(path: str, box: Optional[GenotypeLike], cls: Optional[Gen
     """
     if box is None and cls is None:
         raise ValueError("a genotype file needs at least one searched tower")
-    text = "".join(f"{NOT_SEARCHED if g is None else as_genotype(g)}\n" for g in (box, cls))
     with atomic_open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-#: Rankings of :func:`derive_genotype`.
-RANKS = ("softmax", "raw")
-
-
-def check_rank(rank: str, *, key: str = "rank") -> None:
-    """Raises ValueError, naming ``key``, unless ``rank`` is one of :data:`RANKS`."""
-    if rank not in RANKS:
-        raise ValueError(f"{key} must be {' or '.join(map(repr, RANKS))}, got {rank!r}")
+        for g, tower in zip((box, cls), _TOWERS):
+            f.write(
+                f"None  # {tower}, not searched\n"
+                if g is None
+                else f"{as_genotype(g)}  # {tower}\n"
+            )
 
 
 def derive_genotype(
-    alphas: Sequence[torch.Tensor],
-    *,
-    dil3: bool = False,
-    rank: str = "softmax",
+    alphas: Sequence[torch.Tensor], *, dil3: bool = False, rank: str = "softmax"
 ) -> Genotype:
     """Derive a genotype from one tower's architecture weights (docs/METHOD.md section 7).
 
@@ -401,7 +308,8 @@ def derive_genotype(
     Returns:
         The derived :class:`Genotype`.
     """
-    check_rank(rank)
+    if rank not in ("softmax", "raw"):
+        raise ValueError(f"rank must be 'softmax' or 'raw', got {rank!r}")
     names = primitives(dil3=dil3)
     normal = []
     for i, alpha in enumerate(alphas):
@@ -409,11 +317,10 @@ def derive_genotype(
             raise ValueError(
                 f"alpha of node {i} must have shape {(2 + i, len(names))}, got {tuple(alpha.shape)}"
             )
-        alpha = alpha.detach().float()
-        scores = alpha.softmax(dim=-1) if rank == "softmax" else alpha
+        scores = alpha.detach().float()
+        scores = scores.softmax(dim=-1) if rank == "softmax" else scores
         strength, best_op = scores[:, :-1].max(dim=1)  # the last column is 'none'
-        edges = strength.topk(EDGES_PER_NODE).indices.tolist()
-        normal.append([(names[best_op[e]], e) for e in edges])
+        normal.append([(names[best_op[e]], e) for e in strength.topk(2).indices.tolist()])
     return Genotype(normal=normal, normal_concat=range(2, 2 + len(normal)))
 
 
@@ -439,62 +346,33 @@ def random_genotype(
         ValueError: for a seed that is neither an int nor a ``random.Random``, or fewer than
             one node.
     """
-    if isinstance(seed, random.Random):
-        rng = seed
-    elif isinstance(seed, int) and not isinstance(seed, bool):
-        rng = random.Random(seed)
-    else:
+    if not isinstance(seed, random.Random) and (type(seed) is not int):
         raise ValueError(f"seed must be an int or a random.Random, got {seed!r}")
     if type(num_nodes) is not int or num_nodes < 1:
         raise ValueError(f"num_nodes must be a positive int, got {num_nodes!r}")
+    rng = seed if isinstance(seed, random.Random) else random.Random(seed)
     ops = primitives(dil3=dil3)[:-1]  # every candidate but 'none'
     normal = [
-        [(rng.choice(ops), src) for src in rng.sample(range(2 + i), EDGES_PER_NODE)]
-        for i in range(num_nodes)
+        [(rng.choice(ops), src) for src in rng.sample(range(2 + i), 2)] for i in range(num_nodes)
     ]
     return Genotype(normal=normal, normal_concat=range(2, 2 + num_nodes))
 
 
-# The architectures published in the paper and in the original README (box tower, class tower).
-FAD_PAPER_BOX = Genotype.from_str(
-    "Genotype(normal=[[('sinSep_conv_3x3_x3', 0), ('std_conv_3x3_x3', 1)], "
-    "[('std_conv_3x3', 2), ('sinSep_conv_3x3+dil_conv_3x3', 1)], "
-    "[('sinSep_conv_3x3_x2', 2), ('std_conv_3x3_x2', 3)]], normal_concat=range(2, 5))"
-)
-FAD_PAPER_CLS = Genotype.from_str(
-    "Genotype(normal=[[('sinSep_conv_3x3_x2+dil_conv_3x3', 1), ('std_conv_3x3_x3', 0)], "
-    "[('sinSep_conv_3x3_x2+dil_conv_3x3', 0), ('sinSep_conv_3x3', 2)], "
-    "[('sinSep_conv_3x3_x2', 2), ('std_conv_3x3', 3)]], normal_concat=range(2, 5))"
-)
-# "Other good architectures" of the original README.
-FAD_OTHER_BOX = Genotype.from_str(
-    "Genotype(normal=[[('std_conv_3x3_x3', 0), ('std_conv_3x3_x2', 1)], "
-    "[('std_conv_3x3', 0), ('std_conv_3x3+dil_conv_3x3', 2)], "
-    "[('std_conv_3x3_x2+dil_conv_3x3', 3), ('std_conv_3x3+dil_conv_3x3', 2)]], "
-    "normal_concat=range(2, 5))"
-)
-FAD_OTHER_CLS = Genotype.from_str(
-    "Genotype(normal=[[('std_conv_3x3_x3', 1), ('sinSep_conv_3x3+dil_conv_3x3', 0)], "
-    "[('sinSep_conv_3x3', 0), ('sinSep_conv_3x3+dil_conv_3x3', 2)], "
-    "[('std_conv_3x3', 1), ('std_conv_3x3_x3', 0)]], normal_concat=range(2, 5))"
-)
+# The shipped genotypes (box tower, class tower): package data, so any install has them.
+_SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genotypes")
+#: The architectures reported in the paper.
+FAD_PAPER_BOX, FAD_PAPER_CLS = load_genotype_file(os.path.join(_SHIPPED, "fad_paper.log"))
+#: The "other good architectures" of the original README.
+FAD_OTHER_BOX, FAD_OTHER_CLS = load_genotype_file(os.path.join(_SHIPPED, "fad_other.log"))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """``python -m fad.genotypes random --seed S [--dil3] [--num-nodes N] [-o FILE]``.
 
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m fad.genotypes",
-        description="Genotype tools of FAD-D2.",
-    )
+    Args:
+        argv: the arguments; default ``sys.argv[1:]``.
+    """
+    parser = argparse.ArgumentParser(prog="python -m fad.genotypes", description="Genotype tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     rand = commands.add_parser(
         "random",
@@ -508,31 +386,21 @@ def _parser() -> argparse.ArgumentParser:
         "--dil3", action="store_true", help="draw from the 12-op space (model.head.dil3=True)"
     )
     rand.add_argument(
-        "--num-nodes", type=_positive_int, default=NUM_NODES, help="intermediate nodes per cell"
+        "--num-nodes", type=int, default=NUM_NODES, help="intermediate nodes per cell"
     )
     rand.add_argument("-o", "--output", metavar="FILE", help="where to write; default: stdout")
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """``python -m fad.genotypes random --seed S [--dil3] [-o FILE]``.
-
-    Args:
-        argv: the arguments; default ``sys.argv[1:]``.
-    """
-    parser = _parser()
     args = parser.parse_args(argv)
+    if args.num_nodes < 1:
+        rand.error(f"argument --num-nodes: must be at least 1, got {args.num_nodes}")
     rng = random.Random(args.seed)
-    box, cls = (
-        random_genotype(seed=rng, num_nodes=args.num_nodes, dil3=args.dil3) for _ in range(2)
-    )
+    box, cls = (random_genotype(seed=rng, num_nodes=args.num_nodes, dil3=args.dil3) for _ in "bc")
     if args.output is None:
         print(f"{box}\n{cls}")
         return
     try:
         save_genotype_file(args.output, box, cls)
     except OSError as e:
-        parser.error(f"cannot write {args.output}: {e}")
+        rand.error(f"cannot write {args.output}: {e}")
     print(f"Random genotypes (seed {args.seed}) written to {args.output}", file=sys.stderr)
 
 

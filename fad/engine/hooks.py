@@ -10,7 +10,7 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from fad.engine.cost import CostTable
-from fad.genotypes import check_rank, primitives, save_genotype_file
+from fad.genotypes import derive_genotype, primitives, save_genotype_file
 from fad.nas.search_cells import arch_parameters
 from fad.nas.visualize import plot_alpha_history, plot_genotype
 
@@ -18,8 +18,8 @@ __all__ = ["GenotypeWriter", "alpha_checksum"]
 
 logger = logging.getLogger(__name__)
 
-# Plot labels of each tower's cell inputs (docs/METHOD.md section 6).
-_TOWER_INPUTS = {"box": ("feature", "feature"), "cls": ("bbox_feature", "feature")}
+# What each tower's first cell reads as c_{k-2} and c_{k-1} (docs/METHOD.md section 6).
+_FIRST_INPUTS = {"box": ("FPN feature", "FPN feature"), "cls": ("bbox_feature", "FPN feature")}
 
 
 def alpha_checksum(alphas) -> str:
@@ -29,6 +29,10 @@ def alpha_checksum(alphas) -> str:
 
 
 Weights = Dict[str, torch.Tensor]  # per tower name, the (edges, candidates) softmax weights
+
+
+def _shapes(weights: Weights) -> dict:
+    return {name: w.shape for name, w in weights.items()}
 
 
 def _softmax_weights(model) -> Weights:
@@ -68,7 +72,8 @@ class GenotypeWriter(HookBase):
         history_period: int = 20,
         cost_table: Optional[CostTable] = None,
     ):
-        check_rank(rank)  # now, not at the first write, hours into a search
+        # derive_genotype checks the rank: now, not at the first write, hours into a search.
+        derive_genotype([torch.zeros(2, len(primitives()))], rank=rank)
         if type(history_period) is not int or history_period < 1:
             raise ValueError(f"history_period must be a positive int, got {history_period!r}")
         self.output_dir = output_dir
@@ -118,42 +123,28 @@ class GenotypeWriter(HookBase):
             f"{iteration}: checksum {checksums[0]}"
         )
         box, cls = model.genotypes(rank=self.rank)
+        genotypes = {"box": box, "cls": cls}
         path = os.path.abspath(os.path.join(self.output_dir, "genotype.log"))
         save_genotype_file(path, box, cls)
         logger.info(f"Genotypes of iteration {iteration} written to {path}:\n{box}\n{cls}")
-        for name, genotype in (("box", box), ("cls", cls)):
-            if genotype is None:  # a tower that is not searched
-                continue
-            try:
-                plot_genotype(
-                    genotype,
-                    os.path.join(self.output_dir, f"cell_{name}"),
-                    name=f"{name}_tower",
-                    inputs=_TOWER_INPUTS[name],
-                    caption=f"{name} tower, iteration {iteration}",
-                )
-            except RuntimeError as e:  # Graphviz failed: a plot is not worth a search
+        for name, genotype in genotypes.items():
+            try:  # a plot is not worth a search: Graphviz or matplotlib failing costs the plot
+                if genotype is not None:  # None: a tower that is not searched
+                    stem = os.path.join(self.output_dir, f"cell_{name}")
+                    caption = f"{name} tower, iteration {iteration}"
+                    plot_genotype(
+                        genotype,
+                        stem,
+                        name=f"{name}_tower",
+                        first_inputs=_FIRST_INPUTS[name],
+                        caption=caption,
+                    )
+            except RuntimeError as e:
                 logger.warning(f"Could not plot the {name} tower's cell: {e}")
-        current = _softmax_weights(model)
-        self._plot_history(iteration, current, {"box": box, "cls": cls}, model)
-        self._log_alphas(model, current)
-        if self.cost_table is not None:
-            self.cost_table.log(
-                towers=model.search_towers(),
-                genotypes={"box": box, "cls": cls},
-                storage=self.trainer.storage,
-                iteration=iteration,
-            )
-        return path
-
-    def _plot_history(self, iteration: int, current: Weights, genotypes: dict, model) -> None:
+        towers, current = model.search_towers(), _softmax_weights(model)
         # Samples of another search space (a resumed history of other towers) are left out.
-        shapes = {name: w.shape for name, w in current.items()}
-        history = [
-            (it, w) for it, w in self._history if {n: x.shape for n, x in w.items()} == shapes
-        ]
+        history = [(it, w) for it, w in self._history if _shapes(w) == _shapes(current)]
         history.append((iteration, current))
-        towers = model.search_towers()
         try:
             plot_alpha_history(
                 [it for it, _ in history],
@@ -162,23 +153,26 @@ class GenotypeWriter(HookBase):
                 genotypes=genotypes,
                 dil3=next(iter(towers.values())).dil3,
                 title=f"Softmax weights of each edge's candidates up to iteration {iteration}; "
-                "framed: the edges of genotype.log",
+                "framed: the edges of genotype.log\n$c_{k-2}$, $c_{k-1}$: the outputs of the two "
+                "cells before (cell 1 reads: box, the FPN feature twice; cls, bbox_feature and "
+                "the FPN feature)",
             )
-        except (OSError, RuntimeError, ValueError) as e:  # a plot is not worth a search
+        except (OSError, RuntimeError, ValueError) as e:
             logger.warning(f"Could not plot alphas.png: {e}")
-
-    def _log_alphas(self, model, current: Weights) -> None:
         storage = self.trainer.storage
-        for name, tower in model.search_towers().items():
-            weights = current[name]  # (E, K)
+        for name, tower in towers.items():
             # One row per edge, one column per op; 8x8 pixels a weight so TensorBoard shows it.
-            image = weights.repeat_interleave(8, 0).repeat_interleave(8, 1)[None]
+            image = current[name].repeat_interleave(8, 0).repeat_interleave(8, 1)[None]
             storage.put_image(f"alphas/{name}_tower", image / image.max())
-            ops = primitives(dil3=tower.dil3)
+            means = zip(primitives(dil3=tower.dil3), current[name].mean(0).tolist())
             storage.put_scalars(
-                **{f"alpha/{name}/{op}": w for op, w in zip(ops, weights.mean(0).tolist())},
-                smoothing_hint=False,
+                **{f"alpha/{name}/{op}": w for op, w in means}, smoothing_hint=False
             )
+        if self.cost_table is not None:
+            self.cost_table.log(
+                towers=towers, genotypes=genotypes, storage=storage, iteration=iteration
+            )
+        return path
 
     def state_dict(self) -> dict:
         if not self._history:

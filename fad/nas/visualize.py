@@ -1,40 +1,40 @@
 """Plots of a search: a genotype's cell, and how the architecture weights moved.
 
-Cell plots follow DARTS' and pt.darts' ``visualize.py``. The graph is built with the
-``graphviz`` Python package. Its ``dot`` program, when installed, renders it to PNG; without it
-only the DOT source is written, and one warning per process says how to get PNGs.
+Every picture names a cell's two inputs as DARTS does: c_{k-2} and c_{k-1}, the outputs of the two
+cells before cell k (source 0 and 1 of a genotype). A tower's first cell reads the tower's inputs
+instead: the FPN feature twice in the box tower, ``bbox_feature`` and the FPN feature in the class
+tower (docs/METHOD.md section 6); a cell plot can name them.
 
-The FAD heads read the FPN feature twice in the box tower and the box tower's output plus the FPN
-feature in the class tower, so their plots use ``inputs=("feature", "feature")`` and
-``inputs=("bbox_feature", "feature")``.
-
-:func:`plot_alpha_history` draws, with matplotlib (no pyplot: it sets no global backend), the
-softmax weights of every edge's candidates over a search, with the derived genotype's edges marked.
+Cell plots follow DARTS' and pt.darts' ``visualize.py``, built with the ``graphviz`` package. Its
+``dot`` program, when installed, renders them to PNG; without it only the DOT source is written,
+and one warning per process says how to get PNGs. :func:`plot_alpha_history` draws, with
+matplotlib (no pyplot: it sets no global backend), the softmax weights of every edge's candidates
+over a search, with the derived genotype's edges marked.
 """
 
+import functools
+import html
 import logging
 import os
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import graphviz
 import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from fad.genotypes import NONE, Genotype, primitives
+from fad.genotypes import BASE_TYPES, NONE, Genotype, primitives
 from fad.utils import atomic_open
 
-__all__ = ["genotype_to_graph", "plot_alpha_history", "plot_genotype"]
+__all__ = ["CELL_INPUTS", "genotype_to_graph", "plot_alpha_history", "plot_genotype"]
 
 logger = logging.getLogger(__name__)
 
+#: Names of a cell's inputs, source 0 and 1 (the subscript as Graphviz and matplotlib write it).
+CELL_INPUTS = (("c", "k-2"), ("c", "k-1"))
 # pt.darts colours: inputs green, intermediate nodes blue, the output yellow.
-_INPUT_COLOR = "darkseagreen2"
-_NODE_COLOR = "lightblue"
-_OUTPUT_COLOR = "palegoldenrod"
+_COLORS = {"input": "darkseagreen2", "node": "lightblue", "out": "palegoldenrod"}
 _FONT = {"fontname": "times", "fontsize": "20"}
-
-_warned_no_dot = False
 
 
 def _node_id(source: int) -> str:
@@ -46,77 +46,68 @@ def genotype_to_graph(
     genotype: Genotype,
     *,
     name: str = "cell",
-    inputs: Tuple[str, str] = ("s0", "s1"),
+    first_inputs: Optional[Tuple[str, str]] = None,
     caption: Optional[str] = None,
 ) -> graphviz.Digraph:
     """A genotype's cell as a left-to-right digraph, as DARTS plots it.
 
-    The two cell inputs (green) feed intermediate nodes ``0 .. n-1`` (blue) along edges labelled
-    with their op; every intermediate node feeds the output ``out`` (yellow), their concatenation.
-    Node ids (``in0``, ``in1``, ``n0``..., ``out``) are distinct from the labels, so the two inputs
-    may carry the same label.
+    The inputs c_{k-2}, c_{k-1} (green) feed intermediate nodes ``0 .. n-1`` (blue) along edges
+    labelled with their op; every intermediate node feeds the output ``out`` (yellow), their
+    concatenation. Node ids are ``in0``, ``in1``, ``n0``..., ``out``.
 
     Args:
         genotype: the cell; ``genotype.normal`` lists the nodes, each two ``(op_name, source)``
-            edges where source 0 is the first input, 1 the second and k >= 2 node k - 2.
+            edges where source 0 is c_{k-2}, 1 is c_{k-1} and k >= 2 node k - 2.
         name: the graph's name.
-        inputs: labels of the first and second cell inputs (s0, s1).
+        first_inputs: what the tower's first cell reads as c_{k-2} and c_{k-1}, shown under the
+            input names, or ``None``.
         caption: text shown under the cell, or ``None`` for none.
 
     Returns:
         The graph; ``graph.source`` is its DOT source.
 
     Raises:
-        ValueError: if ``inputs`` does not hold exactly two labels.
+        ValueError: if ``first_inputs`` does not hold exactly two names.
     """
-    if len(inputs) != 2:
-        raise ValueError(f"inputs must be two labels (s0, s1), got {inputs!r}")
+    if first_inputs is not None and len(first_inputs) != 2:
+        raise ValueError(f"first_inputs must be two names (c_k-2, c_k-1), got {first_inputs!r}")
     graph = graphviz.Digraph(
         name,
-        graph_attr={"rankdir": "LR", **({"label": caption, "labelloc": "b"} if caption else {})},
-        node_attr={
-            "style": "filled",
-            "shape": "rect",
-            "height": "0.5",
-            "width": "0.5",
-            "penwidth": "2",
-            **_FONT,
+        graph_attr={
+            "rankdir": "LR",
+            **({"label": caption, "labelloc": "b", **_FONT} if caption else {}),
         },
+        node_attr={"style": "filled", "shape": "rect", "penwidth": "2", **_FONT},
         edge_attr=_FONT,
     )
-    if caption:
-        graph.graph_attr.update(_FONT)
-    for i, label in enumerate(inputs):
-        graph.node(_node_id(i), label, fillcolor=_INPUT_COLOR)
+    for i, (c, sub) in enumerate(CELL_INPUTS):
+        first = (
+            ""
+            if first_inputs is None
+            else f'<BR/><FONT POINT-SIZE="14">cell 1: {html.escape(first_inputs[i])}</FONT>'
+        )
+        graph.node(_node_id(i), f"<{c}<SUB>{sub}</SUB>{first}>", fillcolor=_COLORS["input"])
     for k in range(genotype.num_nodes):
-        graph.node(f"n{k}", str(k), fillcolor=_NODE_COLOR)
-    graph.node("out", "out", fillcolor=_OUTPUT_COLOR)
+        graph.node(f"n{k}", str(k), fillcolor=_COLORS["node"])
+    graph.node("out", "out", fillcolor=_COLORS["out"])
     for k, node in enumerate(genotype.normal):
         for op, source in node:
             graph.edge(_node_id(source), f"n{k}", label=op)
-    for k in range(genotype.num_nodes):
         graph.edge(f"n{k}", "out")
     return graph
 
 
+@functools.cache
 def _warn_no_dot() -> None:
     """Log, once per process, that PNG plots need Graphviz."""
-    global _warned_no_dot
-    if not _warned_no_dot:
-        _warned_no_dot = True
-        logger.warning(
-            "Graphviz's `dot` program was not found: writing cell plots as .dot source only. "
-            "PNG plots need Graphviz (`apt-get install graphviz` or conda `graphviz`)."
-        )
+    logger.warning(
+        "Graphviz's `dot` program was not found: writing cell plots as .dot source only. "
+        "PNG plots need Graphviz (`apt-get install graphviz` or conda `graphviz`)."
+    )
 
 
 def plot_genotype(
-    genotype: Genotype,
-    path_stem: Union[str, "os.PathLike[str]"],
-    *,
-    name: str = "cell",
-    inputs: Tuple[str, str] = ("s0", "s1"),
-    caption: Optional[str] = None,
+    genotype: Genotype, path_stem: Union[str, "os.PathLike[str]"], **graph_kwargs
 ) -> Dict[str, str]:
     """Write a genotype's cell as ``<path_stem>.dot`` and, with Graphviz, ``<path_stem>.png``.
 
@@ -125,11 +116,9 @@ def plot_genotype(
     and a warning is logged once per process.
 
     Args:
-        genotype: the cell, as for :func:`genotype_to_graph`.
+        genotype: the cell.
         path_stem: output path without extension.
-        name: the graph's name.
-        inputs: labels of the first and second cell inputs (s0, s1).
-        caption: text shown under the cell, or ``None`` for none.
+        graph_kwargs: ``name``, ``first_inputs``, ``caption`` of :func:`genotype_to_graph`.
 
     Returns:
         ``{"dot": dot_path}``, plus ``"png": png_path`` when the PNG was rendered.
@@ -138,7 +127,7 @@ def plot_genotype(
         RuntimeError: if ``dot`` is installed but fails, naming its error.
     """
     stem = os.fspath(path_stem)
-    graph = genotype_to_graph(genotype, name=name, inputs=inputs, caption=caption)
+    graph = genotype_to_graph(genotype, **graph_kwargs)
     paths = {"dot": stem + ".dot"}
     with atomic_open(paths["dot"], "w", encoding="utf-8") as f:
         f.write(graph.source)
@@ -155,40 +144,39 @@ def plot_genotype(
     return paths
 
 
-# alphas.png: one colour per candidate variant, solid for std ops and dashed for sinSep ops,
-# 'none' black and dotted; the chosen op of a kept edge thick, the kept edge's panel framed.
+# alphas.png: a hue per candidate variant (a qualitative palette, hues far apart), solid for std
+# ops and dashed for sinSep ops; 'none' black and dotted; the kept op of a kept edge thick.
 _VARIANT_COLORS = {
-    "": "tab:blue",
-    "+dil_conv_3x3": "tab:orange",
-    "+dil_conv_3x3_r3": "tab:purple",
-    "_x2": "tab:green",
-    "_x2+dil_conv_3x3": "tab:red",
-    "_x3": "tab:brown",
+    "": "#1f77b4",  # blue
+    "+dil_conv_3x3": "#ff7f0e",  # orange
+    "+dil_conv_3x3_r3": "#17becf",  # cyan
+    "_x2": "#2ca02c",  # green
+    "_x2+dil_conv_3x3": "#9467bd",  # purple
+    "_x3": "#e377c2",  # pink
 }
-_BASE_STYLES = {"std_conv_3x3": "-", "sinSep_conv_3x3": "--"}
-_KEPT_COLOR = "forestgreen"
+_BASE_STYLES = dict(zip(BASE_TYPES, ("-", "--")))
+_KEPT_COLOR = "black"
 
 
 def _line_style(op: str) -> Dict[str, str]:
     if op == NONE:
         return {"color": "black", "linestyle": ":"}
-    base = next(b for b in _BASE_STYLES if op.startswith(b))
-    return {"color": _VARIANT_COLORS[op[len(base) :]], "linestyle": _BASE_STYLES[base]}
-
-
-def _node_sources(num_edges: int) -> Sequence[int]:
-    """Sources per node of a cell with ``num_edges`` edges (2, 3, 4, ... per node)."""
-    counts, total = [], 0
-    while total < num_edges:
-        counts.append(2 + len(counts))
-        total += counts[-1]
-    if total != num_edges:
-        raise ValueError(f"{num_edges} edges do not make a cell (nodes have 2, 3, 4, ... edges)")
-    return counts
+    base, variant = op.split("_conv_3x3", 1)
+    return {"color": _VARIANT_COLORS[variant], "linestyle": _BASE_STYLES[base]}
 
 
 def _source_label(source: int) -> str:
-    return f"s{source}" if source < 2 else f"node {source - 2}"
+    return "${}_{{{}}}$".format(*CELL_INPUTS[source]) if source < 2 else f"node {source - 2}"
+
+
+def _node_sources(num_edges: int) -> List[int]:
+    """Sources per node of a cell with ``num_edges`` edges (2, 3, 4, ... per node)."""
+    counts: List[int] = []
+    while sum(counts) < num_edges:
+        counts.append(2 + len(counts))
+    if sum(counts) != num_edges:
+        raise ValueError(f"{num_edges} edges do not make a cell (nodes have 2, 3, 4, ... edges)")
+    return counts
 
 
 def plot_alpha_history(
@@ -239,45 +227,40 @@ def plot_alpha_history(
     fig = Figure(figsize=(3.1 * cols, 1.9 * len(rows) + 1.4), dpi=90, layout="constrained")
     axes = fig.subplots(len(rows), cols, sharex=True, sharey=True, squeeze=False)
     x = list(iterations)
-    marker = "o" if len(x) == 1 else None
     genotypes = genotypes or {}
     for r, (name, node, num_sources) in enumerate(rows):
         edge0 = sum(layout[name][:node])
         genotype = genotypes.get(name)
         kept = {src: op for op, src in genotype.normal[node]} if genotype else {}
-        for src in range(cols):
-            ax = axes[r][src]
+        for src, ax in enumerate(axes[r]):
             if src >= num_sources:
                 ax.set_axis_off()
                 continue
-            edge = weights[name][:, edge0 + src, :].float()
             chosen = kept.get(src)
             ax.axhline(1.0 / len(ops), color="0.75", linewidth=0.8)
-            for k, op in enumerate(ops):
+            for op, w in zip(ops, weights[name][:, edge0 + src, :].float().T.tolist()):
                 width = 3.0 if op == chosen else 2.0 if op == NONE else 1.1
-                ax.plot(x, edge[:, k].tolist(), marker=marker, linewidth=width, **_line_style(op))
+                ax.plot(
+                    x, w, marker="o" if len(x) == 1 else None, linewidth=width, **_line_style(op)
+                )
             label = f"{name} node {node} ← {_source_label(src)}"
             if chosen is None:
                 ax.set_title(label, fontsize=9, color="0.35")
                 continue
             ax.set_title(f"{label}\nkept: {chosen}", fontsize=9, color=_KEPT_COLOR, weight="bold")
             for spine in ax.spines.values():
-                spine.set_edgecolor(_KEPT_COLOR)
-                spine.set_linewidth(2.5)
+                spine.set(edgecolor=_KEPT_COLOR, linewidth=2.5)
         axes[r][0].set_ylabel("softmax weight", fontsize=8)
+    for ax in axes.flat:
+        ax.tick_params(labelsize=7, labelbottom=True)
     for ax in axes[-1]:
         ax.set_xlabel("iteration", fontsize=8)
-    for row in axes:
-        for ax in row:
-            ax.tick_params(labelsize=7, labelbottom=True)
     # Legend columns pair each variant's std op (first row) with its sinSep op (second row).
-    per_base = (len(ops) - 1) // len(_BASE_STYLES)
-    order = [k + b * per_base for k in range(per_base) for b in range(len(_BASE_STYLES))]
-    handles = [Line2D([], [], linewidth=1.5, **_line_style(ops[k])) for k in order]
-    handles.append(Line2D([], [], linewidth=2.0, **_line_style(NONE)))
+    per_base = (len(ops) - 1) // len(BASE_TYPES)
+    order = [ops[k + b * per_base] for k in range(per_base) for b in range(len(BASE_TYPES))]
     fig.legend(
-        handles,
-        [ops[k] for k in order] + [NONE],
+        [Line2D([], [], linewidth=1.5, **_line_style(op)) for op in [*order, NONE]],
+        [*order, NONE],
         loc="outside upper center",
         ncols=per_base + 1,
         fontsize=7.5,

@@ -22,10 +22,9 @@ PUBLISHED = [
 
 @pytest.mark.parametrize("text", PUBLISHED)
 def test_published_architectures_round_trip_exactly(text):
-    g = Genotype.from_str(text, num_nodes=3)
+    g = Genotype.from_str(text)
     assert str(g) == text
-    assert Genotype.from_plain(g.to_plain()) == g
-    assert gt.as_genotype(g.to_plain()) == gt.as_genotype(text) == g
+    assert gt.as_genotype(g.to_plain(), num_nodes=3) == gt.as_genotype(text, num_nodes=3) == g
 
 
 def test_presets_are_the_published_architectures():
@@ -52,7 +51,24 @@ BAD = [
         "unknown op 'sep_conv_3x3'",
         id="unknown op",
     ),
-    pytest.param(_good("[[('none', 0), ('std_conv_3x3', 1)]]"), "unknown op 'none'", id="none op"),
+    pytest.param(
+        _good("[[('std_conv_3x3_x4', 0), ('std_conv_3x3', 1)]]"),
+        "unknown op 'std_conv_3x3_x4'; did you mean 'std_conv_3x3_x3'\\?$",
+        id="misspelled op",
+    ),
+    pytest.param(
+        _good("[[('sinsep_conv_3x3+dil_conv_3x3', 0), ('std_conv_3x3', 1)]]"),
+        "did you mean 'sinSep_conv_3x3\\+dil_conv_3x3'\\?$",
+        id="op in the wrong case",
+    ),
+    pytest.param(
+        _good("[[('none', 0), ('std_conv_3x3', 1)]]"),
+        "unknown op 'none'; known ops: std_conv_3x3, std_conv_3x3\\+dil_conv_3x3, ",
+        id="none op",
+    ),
+    pytest.param(
+        _good("[[(['std_conv_3x3'], 0), ('std_conv_3x3', 1)]]"), "unknown op \\[", id="list op"
+    ),
     pytest.param(
         _good("[[('std_conv_3x3', 0), ('std_conv_3x3', 2)]]"),
         "node 0 edge 1: source index 2 is not available",
@@ -89,10 +105,15 @@ BAD = [
     pytest.param(
         "Genotype(normal=[[('std_conv_3x3', 0), ('std_conv_3x3', 1)]], normal_concat=range(2, 3), "
         "reduce=[])",
-        "exactly the keywords",
+        r"exactly the keyword arguments .*, got Genotype\(normal=\.\.\., normal_concat=\.\.\., "
+        r"reduce=\.\.\.\)",
         id="extra keyword",
     ),
-    pytest.param("Genotype([], range(2, 2))", "keyword arguments", id="positional"),
+    pytest.param(
+        "Genotype([], range(2, 2))",
+        r"keyword arguments .*got Genotype\(\.\.\., \.\.\.\)",
+        id="positional",
+    ),
     pytest.param("Genotype(normal=[[", "syntax error", id="syntax"),
     pytest.param("x = 1; Genotype()", "syntax error", id="two statements"),
     pytest.param(42, "must be a string", id="not a string"),
@@ -111,7 +132,7 @@ def test_malformed_and_malicious_text_raises_value_error_without_side_effects(
 
 def test_wrong_number_of_nodes_for_the_configured_cell():
     with pytest.raises(ValueError, match="expected 4 nodes, the genotype has 3"):
-        Genotype.from_str(PUBLISHED[0], num_nodes=4)
+        gt.as_genotype(PUBLISHED[0], num_nodes=4)
     with pytest.raises(ValueError, match="expected 2 nodes"):
         gt.as_genotype(gt.FAD_PAPER_CLS, num_nodes=2)
 
@@ -119,12 +140,14 @@ def test_wrong_number_of_nodes_for_the_configured_cell():
 def test_plain_data_errors():
     plain = gt.FAD_PAPER_BOX.to_plain()
     with pytest.raises(ValueError, match="exactly the keys"):
-        Genotype.from_plain({"normal": plain["normal"]})
-    with pytest.raises(ValueError, match=r"normal_concat must be \[2, 3, 4\]"):
-        Genotype.from_plain({**plain, "normal_concat": [2, 3, 5]})
+        gt.as_genotype({"normal": plain["normal"]})
+    with pytest.raises(
+        ValueError, match=r"normal_concat must be \[2, 3, \.\.\.\] \(a list\), got \[2, 3, 5\]"
+    ):
+        gt.as_genotype({**plain, "normal_concat": [2, 3, 5]})
     plain["normal"][2][0] = ["conv_9x9", 2]
     with pytest.raises(ValueError, match="node 2 edge 0: unknown op 'conv_9x9'"):
-        Genotype.from_plain(plain)
+        gt.as_genotype(plain)
     with pytest.raises(ValueError, match="a genotype must be"):
         gt.as_genotype(3.0)
 
@@ -139,29 +162,43 @@ def test_plain_data_survives_omegaconf_yaml(tmp_path):
     assert gt.as_genotype(back.t) == gt.FAD_PAPER_BOX
 
 
-def test_genotype_file_round_trip_with_comments(tmp_path):
+def test_genotype_file_labels_each_line_with_its_tower(tmp_path):
     path = tmp_path / "out" / "genotype.log"
     save_genotype_file(str(path), gt.FAD_PAPER_BOX, str(gt.FAD_PAPER_CLS))
-    assert path.read_text() == PUBLISHED[0] + "\n" + PUBLISHED[1] + "\n"
+    assert path.read_text() == f"{PUBLISHED[0]}  # box tower\n{PUBLISHED[1]}  # class tower\n"
     assert [p.name for p in path.parent.iterdir()] == ["genotype.log"]  # no temp file left
-    commented = tmp_path / "c.log"
-    commented.write_text("# box\n\n" + PUBLISHED[2] + "\n   \n# cls\n" + PUBLISHED[3] + "\n")
-    assert load_genotype_file(str(commented)) == (gt.FAD_OTHER_BOX, gt.FAD_OTHER_CLS)
+    assert load_genotype_file(str(path)) == (gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS)
+    # A line of the file is a genotype text as it is (what `sed -n 1p genotype.log` gives).
+    assert Genotype.from_str(path.read_text().splitlines()[0]) == gt.FAD_PAPER_BOX
 
 
-@pytest.mark.parametrize("searched", ["box", "cls"])
-def test_genotype_file_of_a_one_tower_search(tmp_path, searched):
+# genotype.log files as earlier versions wrote them: plain lines, comment lines, blank lines.
+OLD_FILES = [
+    pytest.param(f"{PUBLISHED[2]}\n{PUBLISHED[3]}\n", (2, 3), id="two lines"),
+    pytest.param(f"{PUBLISHED[2]}\n{PUBLISHED[3]}", (2, 3), id="no final newline"),
+    pytest.param(f"{PUBLISHED[0]}\r\n{PUBLISHED[1]}\r\n", (0, 1), id="crlf"),
+    pytest.param(
+        "# FAD, ECCV 2020\n# Line 1: box regression tower. Line 2: classification tower.\n"
+        f"{PUBLISHED[0]}\n{PUBLISHED[1]}\n",
+        (0, 1),
+        id="header comments",
+    ),
+    pytest.param(
+        f"# box\n\n{PUBLISHED[2]}\n   \n  # cls\n{PUBLISHED[3]}\n", (2, 3), id="comments, blanks"
+    ),
+    pytest.param(f"{PUBLISHED[0]}\nNone\n", (0, None), id="class tower not searched"),
+    pytest.param(f"None\n{PUBLISHED[1]}\n", (None, 1), id="box tower not searched"),
+]
+
+
+@pytest.mark.parametrize("text, expected", OLD_FILES)
+def test_genotype_files_of_earlier_versions_load(tmp_path, text, expected):
     path = tmp_path / "genotype.log"
-    box, cls = (gt.FAD_PAPER_BOX, None) if searched == "box" else (None, gt.FAD_PAPER_CLS)
-    save_genotype_file(str(path), box, cls)
-    lines = path.read_text().splitlines()
-    assert lines == ([PUBLISHED[0], "None"] if searched == "box" else ["None", PUBLISHED[1]])
-    assert load_genotype_file(str(path)) == (box, cls)
-    with pytest.raises(ValueError, match="at least one searched tower"):
-        save_genotype_file(str(path), None, None)
-    path.write_text("None\nNone\n")
-    with pytest.raises(ValueError, match="no tower was searched"):
-        load_genotype_file(str(path))
+    path.write_bytes(text.encode())
+    presets = [gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS, gt.FAD_OTHER_BOX, gt.FAD_OTHER_CLS]
+    assert load_genotype_file(str(path)) == tuple(
+        None if i is None else presets[i] for i in expected
+    )
 
 
 def test_genotype_file_errors_name_the_file_and_line(tmp_path):
@@ -238,13 +275,14 @@ def test_derivation_in_the_dil3_space():
     assert Genotype.from_str(str(g)) == g
 
 
-def test_project_genotype_files_are_the_published_pairs(root):
-    project = root / "projects" / "FAD" / "genotypes"
-    assert load_genotype_file(str(project / "fad_paper.log"), num_nodes=3) == (
+@pytest.mark.parametrize("folder", ["fad/genotypes", "projects/FAD/genotypes"])
+def test_shipped_genotype_files_are_the_published_pairs(root, folder):
+    # fad/genotypes holds the files (package data); projects/FAD/genotypes links to them.
+    assert load_genotype_file(str(root / folder / "fad_paper.log"), num_nodes=3) == (
         gt.FAD_PAPER_BOX,
         gt.FAD_PAPER_CLS,
     )
-    assert load_genotype_file(str(project / "fad_other.log"), num_nodes=3) == (
+    assert load_genotype_file(str(root / folder / "fad_other.log"), num_nodes=3) == (
         gt.FAD_OTHER_BOX,
         gt.FAD_OTHER_CLS,
     )
@@ -258,7 +296,7 @@ def _edges(genotype):
 def test_random_genotypes_are_valid_and_cover_every_op_and_source(dil3):
     draws = [gt.random_genotype(seed=seed, dil3=dil3) for seed in range(400)]
     for g in draws:
-        assert Genotype.from_str(str(g), num_nodes=3) == g  # a valid genotype, as it is written
+        assert gt.as_genotype(str(g), num_nodes=3) == g  # a valid genotype, as it is written
         for node in g.normal:
             assert node[0][1] != node[1][1]  # two distinct sources
     edges = [e for g in draws for e in _edges(g)]

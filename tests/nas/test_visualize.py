@@ -10,7 +10,7 @@ import graphviz
 import pytest
 import torch
 
-from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS
+from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS, primitives
 from fad.nas import visualize
 from fad.nas.visualize import genotype_to_graph, plot_alpha_history, plot_genotype
 
@@ -51,7 +51,7 @@ def _parsed(source, tmp_path):
 @pytest.fixture
 def warned_reset(monkeypatch):
     """Each test starts as if no warning about a missing `dot` had been logged yet."""
-    monkeypatch.setattr(visualize, "_warned_no_dot", False)
+    visualize._warn_no_dot.cache_clear()
 
 
 @pytest.mark.parametrize("genotype", [FAD_PAPER_BOX, FAD_PAPER_CLS])
@@ -65,27 +65,34 @@ def test_graph_has_every_op_edge_and_concat_edge(genotype):
     assert sum("->" in line for line in lines) == 2 * genotype.num_nodes + genotype.num_nodes
 
 
-def test_equal_input_labels_keep_two_input_nodes():
-    graph = genotype_to_graph(FAD_PAPER_BOX, inputs=("feature", "feature"), name="box")
+def test_inputs_are_named_c_k_2_and_c_k_1_and_the_first_cells_inputs_may_be_shown():
+    lines = [line.strip() for line in genotype_to_graph(FAD_PAPER_BOX).body]
+    assert "in0 [label=<c<SUB>k-2</SUB>> fillcolor=darkseagreen2]" in lines
+    assert "in1 [label=<c<SUB>k-1</SUB>> fillcolor=darkseagreen2]" in lines
+    graph = genotype_to_graph(FAD_PAPER_BOX, first_inputs=("feature", "feature"))
     lines = [line.strip() for line in graph.body]
-    assert "in0 [label=feature fillcolor=darkseagreen2]" in lines
-    assert "in1 [label=feature fillcolor=darkseagreen2]" in lines
+    for i, sub in enumerate(("k-2", "k-1")):  # two input nodes, though they read one feature
+        first = '<BR/><FONT POINT-SIZE="14">cell 1: feature</FONT>'
+        assert f"in{i} [label=<c<SUB>{sub}</SUB>{first}> fillcolor=darkseagreen2]" in lines
 
 
-def test_inputs_must_be_two_labels():
-    with pytest.raises(ValueError, match="two labels"):
-        genotype_to_graph(FAD_PAPER_BOX, inputs=("feature",))
+def test_first_inputs_must_be_two_names():
+    with pytest.raises(ValueError, match="two names"):
+        genotype_to_graph(FAD_PAPER_BOX, first_inputs=("feature",))
 
 
 @needs_dot
 def test_graphviz_reads_the_graph_as_drawn(tmp_path):
     graph = genotype_to_graph(
-        FAD_PAPER_CLS, name="cls", inputs=('bbox_"feature"', "feature"), caption="FAD cls"
+        FAD_PAPER_CLS, name="cls", first_inputs=("<bbox_feature>", "feature"), caption="FAD cls"
     )
     attrs, nodes, edges = _parsed(graph.source, tmp_path)
     assert attrs["name"] == "cls" and attrs["label"] == "FAD cls"
     assert set(nodes) == {"in0", "in1", "n0", "n1", "n2", "out"}
-    assert nodes["in0"]["label"] == 'bbox_"feature"' and nodes["in1"]["label"] == "feature"
+    # An HTML label, the input's name escaped in it.
+    assert nodes["in0"]["label"] == (
+        'c<SUB>k-2</SUB><BR/><FONT POINT-SIZE="14">cell 1: &lt;bbox_feature&gt;</FONT>'
+    )
     assert nodes["in0"]["fillcolor"] == "darkseagreen2"
     assert nodes["n1"]["fillcolor"] == "lightblue"
     assert nodes["out"]["fillcolor"] == "palegoldenrod"
@@ -95,7 +102,7 @@ def test_graphviz_reads_the_graph_as_drawn(tmp_path):
 @needs_dot
 def test_plot_renders_a_png(tmp_path, warned_reset, caplog):
     stem = tmp_path / "plots" / "cls_cell"
-    kwargs = dict(name="cls", inputs=("bbox_feature", "feature"), caption="FAD class tower")
+    kwargs = dict(name="cls", first_inputs=("bbox_feature", "feature"), caption="FAD class tower")
     with caplog.at_level(logging.WARNING, logger=visualize.__name__):
         paths = plot_genotype(FAD_PAPER_CLS, str(stem), **kwargs)
     assert paths == {"dot": f"{stem}.dot", "png": f"{stem}.png"}
@@ -187,3 +194,20 @@ def test_alpha_history_plot_refuses_weights_that_do_not_fit(tmp_path, iterations
     with pytest.raises(ValueError, match=message):
         plot_alpha_history(iterations, weights, tmp_path / "alphas.png")
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("dil3", [False, True])
+def test_alphas_png_tells_every_candidate_apart(dil3):
+    # A hue per variant, solid for std and dashed for sinSep: no two candidates share a style.
+    styles = [tuple(visualize._line_style(op).items()) for op in primitives(dil3=dil3)]
+    assert len(set(styles)) == len(styles)
+    assert visualize._KEPT_COLOR not in {dict(s)["color"] for s in styles[:-1]}
+
+
+def test_alphas_png_names_the_cell_inputs_as_the_cell_plots_do():
+    assert [visualize._source_label(s) for s in range(4)] == [
+        "$c_{k-2}$",
+        "$c_{k-1}$",
+        "node 0",
+        "node 1",
+    ]
