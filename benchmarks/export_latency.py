@@ -31,7 +31,7 @@ from typing import Callable, Dict, List
 
 import torch
 from detectron2.config import LazyConfig, instantiate
-from script_runs import ROOT
+from pipeline import ROOT
 from timing import TOTAL, time_interleaved
 
 from fad.data.synthetic import render_synthetic_image
