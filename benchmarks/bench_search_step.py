@@ -9,19 +9,20 @@ step) on the FCOS of ``configs/fcos/fcos_R_50_FPN_1x.py`` with 20 classes and th
 ``freeze_at``, batch, image size and SGD settings (lr taken from the search config). Weights are
 random (nothing can be downloaded); batches are fixed synthetic images with a few random boxes.
 
-How: the cases are interleaved round by round (their order rotates), ``--warmup`` rounds are
-dropped and the median of ``--iters`` rounds is reported. On CPU torch runs one thread by default
-(``--threads``): on a shared machine an OpenMP thread that loses its core stalls every parallel
-region, which hurts the search step (many more, smaller ops than FCOS) far more than FCOS::
+How: the cases are interleaved round by round (their order rotates; ``benchmarks/timing.py``),
+``--warmup`` rounds are dropped and the median and IQR of ``--iters`` rounds are reported. On
+CPU torch runs one thread by default (``--threads``): on a shared machine an OpenMP thread that
+loses its core stalls every parallel region, which hurts the search step (many more, smaller ops
+than FCOS) far more than FCOS::
 
     python benchmarks/bench_search_step.py                      # R-50, 2 x 416x640, CPU
     python benchmarks/bench_search_step.py --batch 1 --height 256 --width 384 --iters 5
     python benchmarks/bench_search_step.py --device cuda --batch 4 --height 416 --width 640 \\
         --iters 10 --warmup 3 --projected-iters 17500 --profile  # the published search setting
 
-Output: per case the median seconds per iteration, its ratio to FCOS, the medians of its alpha
-step (``arch_time``, which SearchTrainer logs) and of the rest, the weight step, and the peak
-memory of one iteration run in a fresh subprocess per case: on CUDA
+Output: per case the median seconds per iteration (and their IQR and minimum), its ratio to
+FCOS, the medians of its alpha step (``arch_time``, which SearchTrainer logs) and of the rest,
+the weight step, and the peak memory of one iteration run in a fresh subprocess per case: on CUDA
 ``torch.cuda.max_memory_allocated`` (everything the process allocated, weights included); on CPU
 the growth of the resident set, peak RSS (VmHWM, reset just before the iteration) minus RSS after
 the model was built (so activations, gradients and optimizer state, not the weights).
@@ -53,7 +54,6 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -62,6 +62,8 @@ from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import SimpleTrainer
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
+from timing import TOTAL, time_interleaved
+from torch.utils.benchmark import timer
 
 from fad.engine import SearchTrainer, amp_precision_for
 from fad.modeling.cuda_graphs import enable_cuda_graphs
@@ -108,34 +110,25 @@ def make_batch(
 class Case:
     """A trainer with its own EventStorage, stepped one iteration at a time."""
 
-    def __init__(self, name: str, trainer: SimpleTrainer, device: torch.device):
+    def __init__(self, name: str, trainer: SimpleTrainer):
         self.name = name
         self.trainer = trainer
-        self.device = device
         trainer.storage = EventStorage(0)
         trainer.iter = 0
 
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def step(self) -> float:
-        """Run one iteration; return its wall time in seconds."""
+    def step(self) -> None:
+        """Run one iteration."""
         trainer = self.trainer
-        self._sync()
-        start = time.perf_counter()
         with trainer.storage:
             trainer.storage.iter = trainer.iter
             trainer.run_step()
-        self._sync()
-        elapsed = time.perf_counter() - start
         trainer.iter += 1
-        return elapsed
 
-    def last_arch_time(self) -> Optional[float]:
-        """The alpha step time SearchTrainer logged in the last iteration (None for FCOS)."""
+    def parts(self) -> Dict[str, float]:
+        """The alpha step's seconds that SearchTrainer logged in the last iteration, as
+        ``{"arch": seconds}`` (``{}`` for a training step)."""
         history = self.trainer.storage.histories().get("arch_time")
-        return history.latest() if history is not None else None
+        return {"arch": history.latest()} if history is not None else {}
 
 
 def build_case(
@@ -175,7 +168,7 @@ def build_case(
             enable_cuda_graphs(model)
         cfg.optimizer.params.model = model
         trainer = SimpleTrainer(model, itertools.repeat(train_batch), instantiate(cfg.optimizer))
-        return Case(name, trainer, device)
+        return Case(name, trainer)
     cfg = search_cfg
     model = instantiate(cfg.model).to(device)
     if cuda_graphs:
@@ -194,7 +187,7 @@ def build_case(
         clip_grad_norm=cfg.search.clip_grad_norm,
         amp_precision=amp_precision_for(device.type) if name.endswith("_amp") else None,
     )
-    return Case(name, trainer, device)
+    return Case(name, trainer)
 
 
 def _proc_status_kib(field: str) -> int:
@@ -243,35 +236,6 @@ def measure_memory(args: argparse.Namespace, name: str) -> float:
     return json.loads(out.strip().splitlines()[-1])["peak_mib"]
 
 
-def time_cases(cases: Sequence[Case], *, iters: int, warmup: int) -> Dict[str, Dict[str, float]]:
-    """Interleave the cases (order rotated each round); medians of the rounds after warm-up.
-
-    Returns per case the median and min iteration time and, for search cases, the medians of the
-    alpha step ("arch") and of the rest of the iteration ("weight"), in seconds.
-    """
-    times: Dict[str, Dict[str, List[float]]] = {
-        c.name: {"total": [], "arch": [], "weight": []} for c in cases
-    }
-    for r in range(warmup + iters):
-        for case in list(cases[r % len(cases) :]) + list(cases[: r % len(cases)]):
-            elapsed = case.step()
-            arch_time = case.last_arch_time()
-            if r < warmup:
-                continue
-            times[case.name]["total"].append(elapsed)
-            if arch_time is not None:
-                times[case.name]["arch"].append(arch_time)
-                times[case.name]["weight"].append(elapsed - arch_time)
-    return {
-        name: {
-            "median": statistics.median(t["total"]),
-            "min": min(t["total"]),
-            **{k: statistics.median(t[k]) for k in ("arch", "weight") if t[k]},
-        }
-        for name, t in times.items()
-    }
-
-
 def profile_launches(case: Case) -> Dict[str, float]:
     """Kernel launches and busy GPU time of one iteration of ``case``, from torch.profiler.
 
@@ -282,7 +246,9 @@ def profile_launches(case: Case) -> Dict[str, float]:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        wall = case.step()
+        start = timer()
+        case.step()
+        wall = timer() - start
     events = prof.key_averages()
     launches = sum(e.count for e in events if e.key in LAUNCH_CALLS)
     # Kernels only: operator rows carry their kernels' time too (as torch's own table counts).
@@ -356,7 +322,12 @@ def main() -> None:
         )
         for n in names
     ]
-    results = time_cases(cases, iters=args.iters, warmup=args.warmup)
+    times = time_interleaved(
+        {c.name: c.step for c in cases},
+        rounds=args.iters,
+        warmup=args.warmup,
+        parts={c.name: c.parts for c in cases},
+    )
     if args.profile:
         for case in cases:
             p = profile_launches(case)
@@ -367,22 +338,26 @@ def main() -> None:
     del cases
     memory = {n: float("nan") if args.no_memory else measure_memory(args, n) for n in names}
 
-    fcos = results["fcos"]["median"] if "fcos" in results else float("nan")
+    median = {name: t[TOTAL].median for name, t in times.items()}
+    fcos = median.get("fcos", float("nan"))
     unit = "peak alloc MiB" if device.type == "cuda" else "peak RSS growth MiB"
     print(
-        f"| case | median s/iter | min s/iter | ratio to FCOS | alpha step s | weight step s "
-        f"| {unit} |"
+        f"| case | median s/iter | IQR s | min s/iter | ratio to FCOS | alpha step s "
+        f"| weight step s | {unit} |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name in names:
-        r = results[name]
-        split = f"{r['arch']:.3f} | {r['weight']:.3f}" if "arch" in r else "- | -"
+        total, arch = times[name][TOTAL], times[name].get("arch")
+        split = "- | -"
+        if arch is not None:  # the weight step: the rest of each iteration
+            weight = statistics.median(t - a for t, a in zip(total.times, arch.times))
+            split = f"{arch.median:.3f} | {weight:.3f}"
         print(
-            f"| {name} | {r['median']:.3f} | {r['min']:.3f} | {r['median'] / fcos:.2f} "
-            f"| {split} | {memory[name]:.0f} |"
+            f"| {name} | {total.median:.3f} | {total.iqr:.3f} | {min(total.times):.3f} "
+            f"| {total.median / fcos:.2f} | {split} | {memory[name]:.0f} |"
         )
     if args.projected_iters:
-        seconds = results["search_first_order"]["median"]
+        seconds = median["search_first_order"]
         hours = seconds * args.projected_iters / 3600
         print(
             f"projected first-order search: {args.projected_iters} iterations x {seconds:.3f} s "
@@ -391,11 +366,11 @@ def main() -> None:
         print(f"search_hours_projected={hours:.3f}")
 
     def ratio(name: str) -> float:
-        return results[name]["median"] / fcos if name in results else float("nan")
+        return median.get(name, float("nan")) / fcos
 
-    if "fad_train" in results:
+    if "fad_train" in median:
         print(f"train_step_ratio={ratio('fad_train'):.4f}")
-    if "search_first_order_amp" in results:
+    if "search_first_order_amp" in median:
         print(f"search_step_ratio_first_order_amp={ratio('search_first_order_amp'):.4f}")
     print(f"search_step_ratio_first_order={ratio('search_first_order'):.4f}")
     print(f"search_step_ratio_second_order={ratio('search_second_order'):.4f}")

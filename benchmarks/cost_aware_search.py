@@ -24,22 +24,23 @@ How::
     python benchmarks/cost_aware_search.py --weights 0 1 --search-iters 20 --train-iters 50
 
 Output: the searched genotypes, a markdown table (cost weight, expected cost at the end of the
-search, head and towers GFLOPs, AP, AP50, wall times) and the total wall time. Results:
-docs/BENCHMARKS.md.
+search, head and towers GFLOPs, AP, AP50, wall times) and the total wall time. The expected cost
+and the AP are the runs' own records (``cost/expected`` and ``bbox/AP`` in their metrics.json:
+benchmarks/pipeline.py). Run again with the same ``--output-dir``, it reuses the runs that
+finished. Results: docs/BENCHMARKS.md.
 """
 
 import argparse
-import os
-import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from detectron2.config import LazyConfig, instantiate
 from head_cost import STRIDES, count
-from script_runs import ROOT, coco_ap, run_phase
+from omegaconf import DictConfig
+from pipeline import AP, AP50, ROOT, Pipeline, Run
 
 from fad.engine.cost import feature_sizes
 from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS, Genotype, load_genotype_file
@@ -47,19 +48,30 @@ from fad.genotypes import FAD_PAPER_BOX, FAD_PAPER_CLS, Genotype, load_genotype_
 SEARCH_CONFIG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
 TRAIN_CONFIG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
 IMAGE = (128, 128)
-EXPECTED_COST = re.compile(r"Cost at iteration \d+: expected ([\d.]+)")
+
+
+def set_genotypes(head_cfg: DictConfig, box: Genotype, cls: Genotype) -> None:
+    """Give the head config of :data:`TRAIN_CONFIG` these genotypes."""
+    head_cfg.box_tower.genotype, head_cfg.cls_tower.genotype = box.to_plain(), cls.to_plain()
 
 
 def head_gflops(box: Genotype, cls: Genotype) -> Tuple[float, float]:
     """GFLOPs of the trained detector's head with these genotypes, and of its towers alone, on
     P3-P7 of one :data:`IMAGE` image."""
     cfg = LazyConfig.load(str(ROOT / TRAIN_CONFIG)).model.head
-    cfg.box_tower.genotype, cfg.cls_tower.genotype = str(box), str(cls)
+    set_genotypes(cfg, box, cls)
     head = instantiate(cfg).eval()
     channels = cfg.input_shape[0].channels
     features = [torch.zeros(1, channels, h, w) for h, w in feature_sizes(IMAGE, STRIDES)]
     figures = count(head, features)
     return figures["gflops"], figures["tower_gflops"]
+
+
+def expected(search: Run) -> str:
+    """The expected cost at the end of a search (none in the paper's search, which has no cost
+    table)."""
+    cost = search.metrics.get("cost/expected")
+    return "-" if cost is None else f"{cost:.3f}"
 
 
 def ops_of(genotype: Genotype) -> str:
@@ -90,51 +102,39 @@ def main() -> None:
     parser.add_argument("--output-dir", help="default: a temporary directory")
     args = parser.parse_args()
     out = Path(args.output_dir or tempfile.mkdtemp(prefix="fad_cost_"))
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+    pipeline = Pipeline(out, threads=args.threads)
     start = time.perf_counter()
     rows: List[Dict[str, object]] = []
     for weight in args.weights:
         tag = f"w{weight:g}"
-        search_out = out / f"search_{tag}"
-        log, search_s = run_phase(
-            f"search {tag}",
-            [
-                "search_net.py",
-                "--config-file",
-                SEARCH_CONFIG,
-                f"search.cost_weight={weight}",
-                f"train.max_iter={args.search_iters}",
-                f"train.checkpointer.period={args.search_iters}",
-                "train.seed=0",
-                f"train.output_dir={search_out}",
-            ],
-            env=env,
+        search = pipeline.search(
+            f"search_{tag}",
+            SEARCH_CONFIG,
+            iters=args.search_iters,
+            seed=0,
+            overrides=[f"search.cost_weight={weight}"],
         )
-        expected: Optional[str] = (EXPECTED_COST.findall(log) or [None])[-1]
-        genotype_file = search_out / "genotype.log"
+        genotype_file = search.output_dir / "genotype.log"
+        train = pipeline.train(
+            f"train_{tag}",
+            TRAIN_CONFIG,
+            iters=args.train_iters,
+            seed=0,
+            genotype_file=genotype_file,
+        )
         box, cls = load_genotype_file(str(genotype_file))
-        log, train_s = run_phase(
-            f"train {tag}",
-            [
-                "train_net.py",
-                "--config-file",
-                TRAIN_CONFIG,
-                "--genotype-file",
-                str(genotype_file),
-                f"train.max_iter={args.train_iters}",
-                f"train.eval_period={args.train_iters}",
-                f"train.checkpointer.period={args.train_iters}",
-                "train.seed=0",
-                f"train.output_dir={out / f'train_{tag}'}",
-            ],
-            env=env,
-        )
-        ap = coco_ap(log)
         head, towers = head_gflops(box, cls)
         rows.append(
-            dict(weight=weight, expected=expected, box=box, cls=cls, head=head, towers=towers)
+            dict(
+                weight=weight,
+                box=box,
+                cls=cls,
+                head=head,
+                towers=towers,
+                search=search,
+                train=train,
+            )
         )
-        rows[-1].update(ap=ap["AP"], ap50=ap["AP50"], search_s=search_s, train_s=train_s)
 
     print()
     for r in rows:
@@ -147,9 +147,11 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
+        search, train = r["search"], r["train"]
         print(
-            f"| {r['weight']:g} | {r['expected'] or '-'} | {r['head']:.3f} | {r['towers']:.3f} "
-            f"| {r['ap']:.1f} | {r['ap50']:.1f} | {r['search_s']:.0f} | {r['train_s']:.0f} |"
+            f"| {r['weight']:g} | {expected(search)} | {r['head']:.3f} | {r['towers']:.3f} "
+            f"| {train.metrics[AP]:.1f} | {train.metrics[AP50]:.1f} | {search.seconds:.0f} "
+            f"| {train.seconds:.0f} |"
         )
     print(f"| paper genotypes | - | {paper_head:.3f} | {paper_towers:.3f} | - | - | - | - |")
     print(f"\ntotal wall time: {time.perf_counter() - start:.0f} s; outputs in {out}")

@@ -14,8 +14,10 @@ Both detectors are ResNet-18 FPN-64 trained from scratch on 128-px images on the
 head differs (the FAD towers have one cell each, as in the search: see the augment config). At
 this budget one run's AP moves by several points with the seed, so each detector trains with
 ``--seeds`` seeds (0, 1, ...) and the mean APs are compared. It prints AP and AP50 of every run
-and their means, the wall time of every phase, and last the lines ``fad_ap=<AP>`` and
-``fcos_ap=<AP>`` or ``retinanet_ap=<AP>`` (mean COCO AP, 0-100). Results: docs/BENCHMARKS.md.
+(the evaluator's, from the run's metrics.json: benchmarks/pipeline.py) and their means, the wall
+time of every phase, and last the lines ``fad_ap=<AP>`` and ``fcos_ap=<AP>`` or
+``retinanet_ap=<AP>`` (mean COCO AP, 0-100). Run again with the same ``--output-dir``, it reuses
+the runs that finished. Results: docs/BENCHMARKS.md.
 
     python benchmarks/e2e_synthetic.py                  # about 15 minutes on 2 CPU cores
     python benchmarks/e2e_synthetic.py --detector retinanet   # about 27 minutes
@@ -23,12 +25,12 @@ and their means, the wall time of every phase, and last the lines ``fad_ap=<AP>`
 """
 
 import argparse
-import os
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Dict, List
 
-from script_runs import coco_ap, run_phase
+from pipeline import AP, AP50, Pipeline, Run
 
 # Per detector: the search config, the FAD training config, the plain baseline and its name.
 DETECTORS = {
@@ -47,8 +49,9 @@ DETECTORS = {
 }
 
 
-def mean(values: List[float]) -> float:
-    return sum(values) / len(values)
+def mean_of(runs: List[Run], key: str) -> float:
+    """The mean of one figure of the runs' ``metrics.json``."""
+    return statistics.mean(r.metrics[key] for r in runs)
 
 
 def main() -> None:
@@ -77,65 +80,37 @@ def main() -> None:
     args = parser.parse_args()
     search_config, fad_config, baseline_config, baseline = DETECTORS[args.detector]
     out = Path(args.output_dir or tempfile.mkdtemp(prefix="fad_e2e_"))
-    train = [
-        f"train.max_iter={args.train_iters}",
-        f"train.eval_period={args.train_iters}",
-        f"train.checkpointer.period={args.train_iters}",
-    ]
-    times: Dict[str, float] = {}
-
-    search_out = out / "search"
-    _, times["search"] = run_phase(
-        "search",
-        [
-            "search_net.py",
-            "--config-file",
-            search_config,
-            f"train.max_iter={args.search_iters}",
-            f"train.checkpointer.period={args.search_iters}",
-            "train.seed=0",
-            f"train.output_dir={search_out}",
-        ],
-    )
-    genotypes = (search_out / "genotype.log").read_text()
-    detectors = {
-        "FAD (searched)": [fad_config, "--genotype-file", str(search_out / "genotype.log")],
-        baseline: [baseline_config],
-    }
-    results: Dict[str, List[Dict[str, float]]] = {name: [] for name in detectors}
+    pipeline = Pipeline(out)
+    search = pipeline.search("search", search_config, iters=args.search_iters, seed=0)
+    genotype_file = search.output_dir / "genotype.log"
+    detectors = {"FAD (searched)": (fad_config, genotype_file), baseline: (baseline_config, None)}
+    results: Dict[str, List[Run]] = {name: [] for name in detectors}
     for seed in range(args.seeds):
-        for name, config in detectors.items():
+        for name, (config, genotypes) in detectors.items():
             tag = f"{name.split()[0].lower()}_seed{seed}"
-            log, times[tag] = run_phase(
-                tag,
-                [
-                    "train_net.py",
-                    "--config-file",
-                    *config,
-                    *train,
-                    f"train.seed={seed}",
-                    f"train.output_dir={out / tag}",
-                ],
+            run = pipeline.train(
+                tag, config, iters=args.train_iters, seed=seed, genotype_file=genotypes
             )
-            results[name].append({**coco_ap(log), "seed": seed, "seconds": times[tag]})
+            results[name].append(run)
 
-    print(f"\nSearched genotypes (box, cls):\n{genotypes}")
+    print(f"\nSearched genotypes (box, cls):\n{genotype_file.read_text()}")
     print("| detector | seed | iterations | AP | AP50 | train + eval wall time |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, runs in results.items():
-        for r in runs:
+        for seed, r in enumerate(runs):
             print(
-                f"| {name} | {r['seed']} | {args.train_iters} | {r['AP']:.1f} | {r['AP50']:.1f} "
-                f"| {r['seconds']:.0f} s |"
+                f"| {name} | {seed} | {args.train_iters} | {r.metrics[AP]:.1f} "
+                f"| {r.metrics[AP50]:.1f} | {r.seconds:.0f} s |"
             )
         print(
-            f"| {name} | mean | {args.train_iters} | {mean([r['AP'] for r in runs]):.1f} "
-            f"| {mean([r['AP50'] for r in runs]):.1f} | |"
+            f"| {name} | mean | {args.train_iters} | {mean_of(runs, AP):.1f} "
+            f"| {mean_of(runs, AP50):.1f} | |"
         )
-    print(f"search: {args.search_iters} iterations in {times['search']:.0f} s")
-    print(f"total wall time: {sum(times.values()):.0f} s; outputs in {out}")
-    fad_ap = mean([r["AP"] for r in results["FAD (searched)"]])
-    baseline_ap = mean([r["AP"] for r in results[baseline]])
+    total = search.seconds + sum(r.seconds for runs in results.values() for r in runs)
+    print(f"search: {args.search_iters} iterations in {search.seconds:.0f} s")
+    print(f"total wall time: {total:.0f} s; outputs in {out}")
+    fad_ap = mean_of(results["FAD (searched)"], AP)
+    baseline_ap = mean_of(results[baseline], AP)
     key = f"{args.detector}_ap"
     print(f"fad_ap/{key} = {fad_ap / baseline_ap:.3f}" if baseline_ap > 0 else f"{key} is 0")
     print(f"fad_ap={fad_ap:.2f}")
@@ -143,5 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

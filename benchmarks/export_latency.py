@@ -5,11 +5,11 @@ What: each config's detector (random weights; the paper's genotypes for the FAD 
 exported as ``export_model.py`` exports it (``fad.engine.export``: detectron2's TracingAdapter,
 traced at the benchmark's image) to TorchScript and, if ``onnx`` and ``onnxruntime`` are
 installed, to ONNX. The three then run the same image, one at a time, in rounds (the order
-rotates each round, so a busy spell of a shared machine hits all alike); each figure is the
-median over the timed rounds of one whole inference: normalisation, backbone, head and
-post-processing (score threshold, top-k, NMS; random weights give few detections, so
-post-processing is a small part). The image is a synthetic one (shapes on a textured
-background) of ``--size`` pixels, given as the model's input as is.
+rotates each round, so a busy spell of a shared machine hits all alike: benchmarks/timing.py);
+each figure is the median (and IQR) over the timed rounds of one whole inference:
+normalisation, backbone, head and post-processing (score threshold, top-k, NMS; random weights
+give few detections, so post-processing is a small part). The image is a synthetic one (shapes
+on a textured background) of ``--size`` pixels, given as the model's input as is.
 
 How::
 
@@ -17,22 +17,22 @@ How::
     python benchmarks/export_latency.py --configs configs/fad/augment/fad_fcos_R_18_synthetic.py \
         --size 128 128
 
-Output: per config a markdown row with the milliseconds of each runtime, their ratio to eager,
-and the largest difference of the exported models' boxes and scores from the eager ones.
+Output: per config a markdown row with the milliseconds of each runtime (median, IQR), the
+median's ratio to eager, and the largest difference of the exported models' boxes and scores
+from the eager ones.
 Results: docs/BENCHMARKS.md.
 """
 
 import argparse
 import importlib.util
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Dict, List
 
 import torch
 from detectron2.config import LazyConfig, instantiate
-from script_runs import ROOT
+from pipeline import ROOT
+from timing import TOTAL, time_interleaved
 
 from fad.data.synthetic import render_synthetic_image
 from fad.engine.export import (
@@ -80,22 +80,6 @@ def runtimes(
     return runs
 
 
-def measure(
-    runs: Dict[str, Callable[[], List[torch.Tensor]]], *, rounds: int, warmup: int
-) -> Dict[str, float]:
-    """Median ms of each runtime over ``rounds`` rounds after ``warmup`` untimed ones (the
-    TorchScript executor specialises and optimises its graph in its first runs)."""
-    names = list(runs)
-    times: Dict[str, List[float]] = {name: [] for name in names}
-    for r in range(warmup + rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            start = time.perf_counter()
-            runs[name]()
-            if r >= warmup:
-                times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -108,7 +92,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     size = tuple(args.size)
-    rgb = render_synthetic_image(seed=0, index=0, image_size=size, min_size=64, max_size=400)
+    # Shapes of up to 400 px, and at most half the image's short side (at a small --size, such as
+    # 128 128, larger shapes would not fit).
+    largest = min(400, min(size) // 2)
+    rgb = render_synthetic_image(
+        seed=0, index=0, image_size=size, min_size=min(64, largest), max_size=largest
+    )
     image = torch.as_tensor(rgb.image[:, :, ::-1].transpose(2, 0, 1).astype("float32"))  # BGR
     print(
         f"image {size[0]}x{size[1]}, {args.threads} thread(s), torch {torch.__version__}, "
@@ -121,16 +110,22 @@ def main() -> None:
             runs = runtimes(model, image, Path(out), threads=args.threads)
             eager = runs["eager"]()
             diffs = {name: max_differences(eager, run()) for name, run in runs.items()}
-            ms = measure(runs, rounds=args.rounds, warmup=args.warmup)
+            # The warm-up rounds also let the TorchScript executor specialise and optimise its
+            # graph in its first runs.
+            times = time_interleaved(runs, rounds=args.rounds, warmup=args.warmup)
+        ms = {name: t[TOTAL].median * 1e3 for name, t in times.items()}
         for name in runs:
             d = diffs[name]
             rows.append(
-                f"| {Path(config).stem} | {name} | {ms[name]:.0f} | {ms[name] / ms['eager']:.2f} "
+                f"| {Path(config).stem} | {name} | {ms[name]:.0f} "
+                f"| {times[name][TOTAL].iqr * 1e3:.0f} | {ms[name] / ms['eager']:.2f} "
                 f"| {len(eager[0])} | {d['pred_boxes']:.1e} | {d['scores']:.1e} |"
             )
     print()
-    print("| config | runtime | ms | / eager | detections | max box diff | max score diff |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| config | runtime | ms | IQR ms | / eager | detections | max box diff | max score diff |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
 
 

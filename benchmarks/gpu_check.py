@@ -49,6 +49,15 @@ TOLERANCE = 1e-4
 AGREEMENT_ITERS = 4
 
 
+def grouped_edges(grouped: bool) -> List[str]:
+    """``bench_search_step.py``'s overrides that run the search cells' edges grouped or one by
+    one."""
+    return [
+        "--set",
+        *(f"model.head.{t}.grouped_edges={grouped}" for t in ("box_tower", "cls_tower")),
+    ]
+
+
 def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
     """(label, command, {key printed by the command: key reported}) per process."""
     py = [sys.executable]
@@ -60,7 +69,7 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
                 py
                 + [str(HERE / "bench_search_step.py"), *step, "--height", "128", "--width", "192"]
                 + ["--cases", "fcos", "search_first_order", "--projected-iters", "17500"]
-                + ["--set", "model.head.grouped_edges=True"],  # the GPU's cells, on the CPU
+                + grouped_edges(True),  # the GPU's cells, on the CPU
                 {
                     "search_step_ratio_first_order": "search_step_ratio_first_order_cuda_eager",
                     "search_hours_projected": "search_hours_projected_cuda_eager",
@@ -125,7 +134,7 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
                 + step
                 + search
                 + ["--iters", "5", "--warmup", "2", *extra]
-                + ["--set", "model.head.grouped_edges=False"],
+                + grouped_edges(False),
                 {
                     "search_step_ratio_first_order": (
                         f"search_step_ratio_first_order_cuda_edgewise{mode}"

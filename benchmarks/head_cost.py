@@ -20,9 +20,10 @@ How::
 Output: a markdown table with per head its parameters (millions), its GFLOPs by fvcore's
 convention (``fvcore.nn.FlopCountAnalysis``: a multiply-add counts as one flop, so 1 GFLOP = 1e9
 multiply-adds; convolutions and GroupNorm are counted, ReLU and additions are not) and the median
-CPU latency of its forward (``torch.no_grad``, heads interleaved per round, ``--threads`` torch
-threads), then the same for the towers alone (``bbox_tower`` + ``cls_tower``; FCOSHead's
-``bbox_subnet`` + ``cls_subnet``; their time is measured inside the head's forward with hooks),
+CPU latency of its forward with its IQR (``torch.no_grad``, heads interleaved per round:
+``benchmarks/timing.py``; ``--threads`` torch threads), then the same for the towers alone
+(``bbox_tower`` + ``cls_tower``; FCOSHead's ``bbox_subnet`` + ``cls_subnet``; their time is
+measured inside the head's forward with hooks),
 and a second table of the FAD / FCOS ratios. The FAD head's 1x1 ``box_reduce`` / ``cls_reduce``
 convs lie outside its towers, as do both heads' predictor convs. Last, the lines
 ``fad_head_ms=``, ``fcos_head_ms=`` and ``head_latency_ratio=`` (FAD at C = 96 against FCOS).
@@ -32,8 +33,8 @@ as ``train.cuda_graphs=True`` does; the towers are then not timed apart).
 """
 
 import argparse
+import functools
 import math
-import statistics
 import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Sequence
@@ -41,6 +42,7 @@ from typing import Dict, List, NamedTuple, Sequence
 import torch
 from detectron2.config import LazyConfig, instantiate
 from fvcore.nn import FlopCountAnalysis
+from timing import TOTAL, time_interleaved
 from torch import nn
 
 from fad.modeling.cuda_graphs import HeadGraphs
@@ -80,8 +82,8 @@ def build_head(config: str, device: str = "cpu") -> Head:
     cfg = LazyConfig.load(str(ROOT / config)).model.head
     torch.manual_seed(0)
     module = instantiate(cfg).eval().to(device)
-    if "op_channels" in cfg:
-        return Head("FAD", cfg.op_channels, module)
+    if "box_tower" in cfg:
+        return Head("FAD", cfg.box_tower.op_channels, module)
     return Head("FCOS", cfg.conv_dims[0], module)
 
 
@@ -117,28 +119,34 @@ class TowerTimer:
     def _exit(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         self.total += time.perf_counter() - self._start
 
+    def take(self) -> Dict[str, float]:
+        """``{"towers": seconds}`` since the last take, and start again from zero."""
+        total, self.total = self.total, 0.0
+        return {"towers": total}
+
 
 def latencies(
     heads: Sequence[Head], features: List[torch.Tensor], *, repeats: int, warmup: int
 ) -> List[Dict[str, float]]:
-    """Median forward time (ms) of each head and of its towers; heads interleaved, order rotated."""
-    timers = [TowerTimer(h.module) for h in heads]
-    times: List[Dict[str, List[float]]] = [{"head": [], "towers": []} for _ in heads]
-    n = len(heads)
-    sync = torch.cuda.synchronize if features[0].is_cuda else (lambda: None)
+    """Median and IQR of each head's forward time (ms), median of its towers' time; heads
+    interleaved, order rotated (``benchmarks/timing.py``)."""
+    names = [f"{h.label} C={h.width}" for h in heads]
+    timers = {name: TowerTimer(h.module) for name, h in zip(names, heads)}
     with torch.no_grad():
-        for r in range(warmup + repeats):
-            for i in [(r + k) % n for k in range(n)]:
-                timers[i].total = 0.0
-                sync()
-                start = time.perf_counter()
-                heads[i].module(features)
-                sync()
-                elapsed = time.perf_counter() - start
-                if r >= warmup:
-                    times[i]["head"].append(elapsed * 1e3)
-                    times[i]["towers"].append(timers[i].total * 1e3)
-    return [{k: statistics.median(v) for k, v in t.items()} for t in times]
+        times = time_interleaved(
+            {name: functools.partial(h.module, features) for name, h in zip(names, heads)},
+            rounds=repeats,
+            warmup=warmup,
+            parts={name: t.take for name, t in timers.items()},
+        )
+    return [
+        {
+            "head": times[name][TOTAL].median * 1e3,
+            "head_iqr": times[name][TOTAL].iqr * 1e3,
+            "towers": times[name]["towers"].median * 1e3,
+        }
+        for name in names
+    ]
 
 
 def main() -> None:
@@ -183,14 +191,15 @@ def main() -> None:
     unit = f"{args.device.upper()} ms"
     print()
     print(
-        f"| head | C | params (M) | GFLOPs | {unit} "
+        f"| head | C | params (M) | GFLOPs | {unit} | IQR ms "
         f"| towers params (M) | towers GFLOPs | towers {unit} |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for h, c, t in zip(heads, costs, times):
         print(
             f"| {h.label} | {h.width} | {c['params']:.2f} | {c['gflops']:.1f} | {t['head']:.1f} "
-            f"| {c['tower_params']:.2f} | {c['tower_gflops']:.1f} | {towers_ms(t)} |"
+            f"| {t['head_iqr']:.1f} | {c['tower_params']:.2f} | {c['tower_gflops']:.1f} "
+            f"| {towers_ms(t)} |"
         )
 
     base = next(i for i, h in enumerate(heads) if h.label == "FCOS")

@@ -12,8 +12,9 @@ space (Li and Talwalkar 2019; Yu et al. 2020). This runs, as subprocesses, on th
    iterations, schedule, batch and training seeds (``--train-seeds``: 0, 1, ...) for all, COCO
    evaluation at the end.
 
-It prints every run's AP, a table of each genotype's mean AP over the training seeds with its rank
-among the random genotypes, the mean and standard deviation of each group, how far each search
+It prints every run's AP (the evaluator's, from the run's metrics.json: benchmarks/pipeline.py),
+a table of each genotype's mean AP over the training seeds with its rank among the random
+genotypes, the mean and standard deviation of each group, how far each search
 decided (the spread of its final softmax weights), how much the genotypes of the searches agree
 (edges and ops in common, per tower, against the chance level), and last the lines
 ``searched_ap=``, ``random_ap_mean=``, ``random_ap_std=``, ``fcos_ap=`` (COCO AP, 0-100).
@@ -35,20 +36,18 @@ still train in another invocation; run again without it to compare).
 """
 
 import argparse
-import json
 import os
 import platform
 import re
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from script_runs import coco_ap, run_phase
+from pipeline import AP, AP50, Pipeline, Run
 
 from fad.genotypes import load_genotype_file, primitives
 
@@ -57,41 +56,9 @@ AUGMENT_CFG = "configs/fad/augment/fad_fcos_R_18_synthetic.py"
 FCOS_CFG = "configs/fcos/fcos_R_18_synthetic.py"
 SEARCH_ITERS = 200  # train.max_iter of SEARCH_CFG
 NUM_OPS = len(primitives()) - 1  # candidates other than 'none' (the configs' 10-op space)
+#: A detector to train: its config and its genotype.log (None: plain FCOS).
+Detector = Tuple[str, Optional[Path]]
 ALPHAS = re.compile(r"\.alphas\.\d+$")  # a node's (edges, candidates) alphas in a state dict
-
-
-class Runner:
-    """Runs the scripts as subprocesses in ``out``; reuses a finished run of the same command."""
-
-    def __init__(self, out: Path, *, threads: int):
-        self.out = out
-        self.env = {
-            **os.environ,
-            "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads),
-            "PYTHONUNBUFFERED": "1",
-        }
-
-    def run(self, tag: str, args: List[str]) -> dict:
-        """Run ``python args`` for the run ``tag`` (its directory ``out/tag``).
-
-        Returns:
-            ``{"command", "seconds", "reused"}``, plus ``"AP"`` and ``"AP50"`` for a training run.
-        """
-        record = self.out / tag / "result.json"
-        command = [*args]
-        if record.is_file():
-            result = json.loads(record.read_text())
-            if result["command"] == command:
-                print(f"[{tag}] reused the finished run in {record.parent}", flush=True)
-                return {**result, "reused": True}
-        output, seconds = run_phase(tag, args, env=self.env)
-        result = {"command": command, "seconds": seconds}
-        if "train_net.py" in args:  # a training run: its COCO evaluation
-            result.update(coco_ap(output))
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(result))
-        return {**result, "reused": False}
 
 
 def read_genotypes(path: Path) -> Dict[str, List[tuple]]:
@@ -181,12 +148,12 @@ def main() -> None:
     if min(args.search_seeds, args.random, args.train_seeds, args.jobs, args.threads) < 1:
         parser.error("--search-seeds, --random, --train-seeds, --jobs and --threads must be >= 1")
     out = Path(args.output_dir or tempfile.mkdtemp(prefix="fad_search_vs_random_")).resolve()
-    runner = Runner(out, threads=args.threads)
+    pipeline = Pipeline(out, threads=args.threads)
     load = os.getloadavg()
     start = time.perf_counter()
 
     # The synthetic splits, generated once before runs start side by side.
-    runner.run(
+    pipeline.run(
         "datasets",
         [
             "-c",
@@ -197,7 +164,7 @@ def main() -> None:
     random_seeds = range(0 if args.searches_only else args.random)
     for seed in random_seeds:
         genotype_file = out / f"random{seed}" / "genotype.log"
-        runner.run(
+        pipeline.run(
             f"random{seed}/draw",
             ["-m", "fad.genotypes", "random", "--seed", str(seed), "-o", str(genotype_file)],
         )
@@ -208,39 +175,30 @@ def main() -> None:
     if args.search_iters != SEARCH_ITERS:
         setting = f"_{args.search_iters}it{setting}"
     searches = {f"search{seed}{setting}": seed for seed in range(args.search_seeds)}
-    train = [
-        f"train.max_iter={args.train_iters}",
-        f"train.eval_period={args.train_iters}",
-        f"train.checkpointer.period={args.train_iters}",
-    ]
 
-    def train_run(name: str, config: List[str], seed: int) -> dict:
-        tag = f"{name}/train_seed{seed}"
-        command = ["train_net.py", "--config-file", *config, *train, f"train.seed={seed}"]
-        return runner.run(tag, [*command, f"train.output_dir={out / tag}"])
+    def train_run(name: str, detector: Detector, seed: int) -> Run:
+        config, genotype_file = detector
+        return pipeline.train(
+            f"{name}/train_seed{seed}",
+            config,
+            iters=args.train_iters,
+            seed=seed,
+            genotype_file=genotype_file,
+        )
 
-    def genotype_config(name: str) -> List[str]:
-        return [AUGMENT_CFG, "--genotype-file", str(out / name / "genotype.log")]
+    def genotype_config(name: str) -> Detector:
+        return AUGMENT_CFG, out / name / "genotype.log"
 
     search_seconds: Dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
 
         def search(name: str, seed: int) -> List[Future]:
             """Search; then queue the trainings of the searched genotypes, one run per seed."""
-            search_seconds[name] = runner.run(
-                name,
-                [
-                    "search_net.py",
-                    "--config-file",
-                    SEARCH_CFG,
-                    f"train.max_iter={args.search_iters}",
-                    f"train.seed={seed}",
-                    *args.search_opts,
-                    f"train.output_dir={out / name}",
-                ],
-            )["seconds"]
-            config = genotype_config(name)
-            return [pool.submit(train_run, name, config, s) for s in range(args.train_seeds)]
+            search_seconds[name] = pipeline.search(
+                name, SEARCH_CFG, iters=args.search_iters, seed=seed, overrides=args.search_opts
+            ).seconds
+            detector = genotype_config(name)
+            return [pool.submit(train_run, name, detector, s) for s in range(args.train_seeds)]
 
         # One pool task per run, so that no worker idles while another works through a queue of
         # its own: the searches first, then the baselines' trainings (the random towers, slower
@@ -249,20 +207,20 @@ def main() -> None:
         searching = {name: pool.submit(search, name, seed) for name, seed in searches.items()}
         baselines = {f"random{seed}": genotype_config(f"random{seed}") for seed in random_seeds}
         if not args.searches_only:
-            baselines["fcos"] = [FCOS_CFG]
+            baselines["fcos"] = (FCOS_CFG, None)
         training = {
-            name: [pool.submit(train_run, name, config, s) for s in range(args.train_seeds)]
-            for name, config in baselines.items()
+            name: [pool.submit(train_run, name, detector, s) for s in range(args.train_seeds)]
+            for name, detector in baselines.items()
         }
         try:
             runs = {name: [t.result() for t in f.result()] for name, f in searching.items()}
             runs.update({name: [f.result() for f in fs] for name, fs in training.items()})
-        except RuntimeError as e:
+        except SystemExit:  # a run failed (Pipeline.run exits)
             pool.shutdown(wait=False, cancel_futures=True)  # the running ones still finish
-            sys.exit(str(e))
+            raise
     wall = time.perf_counter() - start
 
-    mean_ap = {name: statistics.mean(r["AP"] for r in rs) for name, rs in runs.items()}
+    mean_ap = {name: statistics.mean(r.metrics[AP] for r in rs) for name, rs in runs.items()}
     random_aps = [mean_ap[f"random{seed}"] for seed in random_seeds]
 
     def rank(name: str) -> str:
@@ -278,16 +236,16 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- |")
     for name, rs in runs.items():
-        aps = ", ".join(f"{r['AP']:.1f}" for r in rs)
-        ap50 = statistics.mean(r["AP50"] for r in rs)
+        aps = ", ".join(f"{r.metrics[AP]:.1f}" for r in rs)
+        ap50 = statistics.mean(r.metrics[AP50] for r in rs)
         shown = rank(name) if name in searches and random_aps else ""
-        seconds = ", ".join(f"{r['seconds']:.0f}" for r in rs)
+        seconds = ", ".join(f"{r.seconds:.0f}" for r in rs)
         if name in searches:
             seconds = f"{search_seconds[name]:.0f}; {seconds}"
         print(f"| {name} | {aps} | {mean_ap[name]:.1f} | {ap50:.1f} | {shown} | {seconds} |")
 
     groups = {"searched": [mean_ap[n] for n in searches], "random": random_aps}
-    fcos_aps = [r["AP"] for r in runs.get("fcos", [])]
+    fcos_aps = [r.metrics[AP] for r in runs.get("fcos", [])]
     print("\n| group | genotypes | mean AP | std AP |")
     print("| --- | --- | --- | --- |")
     for group, aps in groups.items():
@@ -321,7 +279,7 @@ def main() -> None:
                         f"{agree['ops']} of {agree['of']} ops in common (chance: "
                         f"{chance['edges']:.2f} edges, {chance['ops']:.2f} ops)"
                     )
-    reused = sum(r.get("reused", False) for rs in runs.values() for r in rs)
+    reused = sum(r.reused for rs in runs.values() for r in rs)
     print(
         f"\nwall time: {wall:.0f} s ({wall / 60:.1f} min), {args.jobs} runs at a time, "
         f"{args.threads} thread(s) each; {reused} training run(s) reused; outputs in {out}"
