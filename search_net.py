@@ -57,7 +57,7 @@ from fad.engine.defaults import (
     register_datasets,
     run_checked,
 )
-from fad.genotypes import check_rank, save_genotype_file
+from fad.genotypes import save_genotype_file
 from fad.nas.architect import Architect
 
 logger = logging.getLogger("detectron2")
@@ -100,14 +100,10 @@ def prepare(args):
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     if not model.arch_parameters():
         raise ValueError("search_net.py needs a FAD model whose head holds search towers")
-    try:
-        check_rank(cfg.search.genotype_rank)
-    except ValueError as e:
-        raise ValueError(f"search.genotype_rank: {e}") from None
-    try:  # the genotype writer samples the alphas for alphas.png every log period
+    try:  # the genotype writer checks the rank and samples the alphas every log period
         genotype_writer(cfg)
     except ValueError as e:
-        raise ValueError(f"train.log_period: {e}") from None
+        raise ValueError(f"search.genotype_rank or train.log_period: {e}") from None
     _, cost_weight = cost_options(cfg)
     if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
@@ -166,11 +162,12 @@ def export_genotypes(args) -> str:
             "derives the genotypes of a checkpoint of search_net.py"
         )
     model.load_state_dict({n: state[n] for n in names}, strict=False, assign=True)
-    box, cls = model.genotypes(rank=cfg.search.genotype_rank)
+    genotypes = model.genotypes(rank=cfg.search.genotype_rank)
     stem = os.path.splitext(os.path.basename(path))[0]
     out = os.path.abspath(os.path.join(cfg.train.output_dir, f"genotype_{stem}.log"))
-    save_genotype_file(out, box, cls)
-    setup_logger(name="fad").info(f"Genotypes of {path} written to {out}:\n{box}\n{cls}")
+    save_genotype_file(out, genotypes)
+    lines = "\n".join(f"{name}: {g}" for name, g in genotypes.items())
+    setup_logger(name="fad").info(f"Genotypes of {path} written to {out}:\n{lines}")
     return out
 
 

@@ -122,7 +122,7 @@ def main() -> None:
             seed=0,
             genotype_file=genotype_file,
         )
-        box, cls = load_genotype_file(str(genotype_file))
+        box, cls = load_genotype_file(str(genotype_file)).values()
         head, towers = head_gflops(box, cls)
         rows.append(
             dict(

@@ -63,7 +63,7 @@ ALPHAS = re.compile(r"\.alphas\.\d+$")  # a node's (edges, candidates) alphas in
 
 def read_genotypes(path: Path) -> Dict[str, List[tuple]]:
     """Edges ``(node, source, op)`` of the box and class lines of a genotype.log."""
-    towers = dict(zip(("box", "cls"), load_genotype_file(str(path))))
+    towers = load_genotype_file(str(path))
     return {
         tower: [(i, src, op) for i, node in enumerate(g.normal) for op, src in node]
         for tower, g in towers.items()

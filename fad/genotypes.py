@@ -28,7 +28,7 @@ import os
 import random
 import sys
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -234,59 +234,75 @@ def as_genotype(value: GenotypeLike, *, num_nodes: Optional[int] = None) -> Geno
     return value
 
 
-# genotype.log: the box tower's line, then the class tower's; the line of a tower that was not
-# searched (the detector's conv tower) is "None". Each line ends with a comment naming its tower.
-_TOWERS = ("box tower", "class tower")
+# genotype.log: one line per tower, each ending with a comment that names its tower; the line of
+# a tower that was not searched (the detector's conv tower) is "None". Files written before the
+# labels are the two lines of a detector's towers: the box tower's, then the class tower's.
+TOWER_LABELS = {"box": "box tower", "cls": "class tower", "mask": "mask tower"}
+_DETECTOR_TOWERS = ("box", "cls")
 
 
 def load_genotype_file(
     path: str, *, num_nodes: Optional[int] = None
-) -> Tuple[Optional[Genotype], Optional[Genotype]]:
-    """Read a ``genotype.log``: box tower genotype, then class tower genotype.
+) -> Dict[str, Optional[Genotype]]:
+    """Read a ``genotype.log``: the genotype of each tower a search searched, by tower name.
 
-    Comments (from ``#`` to the end of a line) and blank lines are ignored. A line ``None`` stands
-    for a tower that was not searched (a search of one tower writes it), which stays the
-    detector's conv tower.
+    A line's trailing comment names its tower (``# box tower``, ``# class tower``,
+    ``# mask tower``); an unlabelled file of two lines is a detector's, box tower first. Other
+    comments and blank lines are ignored. A line ``None`` stands for a tower that was not
+    searched (a search of one of a detector's towers writes it).
 
     Returns:
-        (box_genotype, cls_genotype), ``None`` for a tower that was not searched.
+        ``{"box": ..., "cls": ...}`` for a detector's towers, ``{"mask": ...}`` for a Mask R-CNN
+        mask tower, in the file's order; ``None`` for a tower that was not searched.
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: naming the file and line for a malformed genotype, or if the file does not
-            hold exactly two lines, at least one of them a genotype.
+        ValueError: naming the file and line for a malformed genotype, or if the lines do not
+            name towers (two unlabelled lines, or labelled ones), or none is a genotype.
     """
     with open(path, encoding="utf-8") as f:
-        lines = [(n, text) for n, line in enumerate(f, 1) if (text := line.split("#")[0].strip())]
-    if len(lines) != 2:
-        raise ValueError(
-            f"{path}: expected 2 genotypes (box tower line, then class tower line), "
-            f"found {len(lines)}"
-        )
-    if all(text == "None" for _, text in lines):
-        raise ValueError(f"{path}: both towers are 'None'; no tower was searched")
-    genotypes = []
-    for n, text in lines:
+        lines = [(n, *line.partition("#")[::2]) for n, line in enumerate(f, 1)]
+    lines = [(n, text.strip(), label.split(",")[0].strip()) for n, text, label in lines]
+    lines = [line for line in lines if line[1]]
+    names = {label: name for name, label in TOWER_LABELS.items()}
+    towers = [names.get(label) for _, _, label in lines]
+    if None in towers:
+        if len(lines) != 2:
+            raise ValueError(
+                f"{path}: expected 2 lines (box tower, then class tower) or lines labelled "
+                f"{', '.join(f'# {label}' for label in TOWER_LABELS.values())}; "
+                f"found {len(lines)} lines"
+            )
+        towers = list(_DETECTOR_TOWERS)
+    if len(set(towers)) != len(towers):
+        raise ValueError(f"{path}: a tower has two lines")
+    if all(text == "None" for _, text, _ in lines):
+        raise ValueError(f"{path}: every tower is 'None'; no tower was searched")
+    genotypes = {}
+    for tower, (n, text, _) in zip(towers, lines):
         try:
-            genotypes.append(None if text == "None" else as_genotype(text, num_nodes=num_nodes))
+            genotypes[tower] = None if text == "None" else as_genotype(text, num_nodes=num_nodes)
         except ValueError as e:
             raise ValueError(f"{path} line {n}: {e}") from None
-    return genotypes[0], genotypes[1]
+    return genotypes
 
 
-def save_genotype_file(path: str, box: Optional[GenotypeLike], cls: Optional[GenotypeLike]) -> None:
-    """Write a ``genotype.log`` (box tower line first), atomically: a reader never sees half.
+def save_genotype_file(path: str, genotypes: Mapping[str, Optional[GenotypeLike]]) -> None:
+    """Write a ``genotype.log`` atomically (a reader never sees half): a labelled line per tower.
 
-    A tower that was not searched (``None``) gets the line ``None``.
+    Args:
+        genotypes: by tower name (``"box"``, ``"cls"``, ``"mask"``, see :data:`TOWER_LABELS`),
+            in the order of the file; ``None`` for a tower that was not searched.
     """
-    if box is None and cls is None:
+    if all(g is None for g in genotypes.values()):
         raise ValueError("a genotype file needs at least one searched tower")
     with atomic_open(path, "w", encoding="utf-8") as f:
-        for g, tower in zip((box, cls), _TOWERS):
+        for tower, g in genotypes.items():
+            label = TOWER_LABELS[tower]
             f.write(
-                f"None  # {tower}, not searched\n"
+                f"None  # {label}, not searched\n"
                 if g is None
-                else f"{as_genotype(g)}  # {tower}\n"
+                else f"{as_genotype(g)}  # {label}\n"
             )
 
 
@@ -361,9 +377,9 @@ def random_genotype(
 # The shipped genotypes (box tower, class tower): package data, so any install has them.
 _SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genotypes")
 #: The architectures reported in the paper.
-FAD_PAPER_BOX, FAD_PAPER_CLS = load_genotype_file(os.path.join(_SHIPPED, "fad_paper.log"))
+FAD_PAPER_BOX, FAD_PAPER_CLS = load_genotype_file(os.path.join(_SHIPPED, "fad_paper.log")).values()
 #: The "other good architectures" of the original README.
-FAD_OTHER_BOX, FAD_OTHER_CLS = load_genotype_file(os.path.join(_SHIPPED, "fad_other.log"))
+FAD_OTHER_BOX, FAD_OTHER_CLS = load_genotype_file(os.path.join(_SHIPPED, "fad_other.log")).values()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -398,7 +414,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f"{box}\n{cls}")
         return
     try:
-        save_genotype_file(args.output, box, cls)
+        save_genotype_file(args.output, {"box": box, "cls": cls})
     except OSError as e:
         rand.error(f"cannot write {args.output}: {e}")
     print(f"Random genotypes (seed {args.seed}) written to {args.output}", file=sys.stderr)

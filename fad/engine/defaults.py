@@ -8,7 +8,7 @@ before anything is written. The workers get the checked config.
 import argparse
 import difflib
 import inspect
-from typing import Callable, List, Optional, Sequence, TypeVar
+from typing import Callable, List, Mapping, Optional, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -18,7 +18,7 @@ from detectron2.engine import default_argument_parser, launch
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.utils import comm
 from detectron2.utils.registry import locate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, MissingMandatoryValue, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -78,9 +78,9 @@ def add_genotype_file_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--genotype-file",
         metavar="FILE",
-        help="genotype.log of a search: line 1 box tower, line 2 class tower (None for a "
-        "tower that was not searched); makes model.head.box_tower and model.head.cls_tower "
-        "derived towers of those genotypes (or the detector's conv tower for None)",
+        help="genotype.log of a search (a labelled line per tower; None for a tower that was "
+        "not searched): makes the config's FAD towers (model.head.box_tower and cls_tower, or "
+        "model.roi_heads.mask_head.tower) derived towers of those genotypes",
     )
 
 
@@ -181,7 +181,7 @@ def load_config(args: argparse.Namespace) -> DictConfig:
     cfg = LazyConfig.load(args.config_file)
     _update_moved_targets(cfg)
     if getattr(args, "genotype_file", None):
-        derive_towers(cfg.model.head, load_genotype_file(args.genotype_file))
+        derive_towers(cfg.model, load_genotype_file(args.genotype_file))
     # One by one, so that an override may name a key an earlier one made (e.g. one edge of a
     # genotype given whole just before).
     for override in args.opts:
@@ -197,32 +197,39 @@ def load_config(args: argparse.Namespace) -> DictConfig:
 _TOWER_SHAPE = ("in_channels", "op_channels", "node_channels", "num_cells", "num_nodes")
 
 
-def derive_towers(head: DictConfig, genotypes: Sequence[Optional[Genotype]]) -> None:
-    """Turn the FAD towers of a head's config into derived towers of ``genotypes`` (in place).
+def derive_towers(model: DictConfig, genotypes: Mapping[str, Optional[Genotype]]) -> None:
+    """Turn the FAD towers of a model's config into derived towers of ``genotypes`` (in place).
 
-    What ``--genotype-file`` does with a search's ``(box, cls)`` genotypes: each FAD tower
-    (search or derived) becomes a :class:`~fad.nas.derived_cells.DerivedTower` of its genotype,
+    What ``--genotype-file`` does with a search's genotypes (by tower name, as
+    :func:`~fad.genotypes.load_genotype_file` reads them): each tower's config, found under the
+    model's ``TOWER_KEYS``, becomes a :class:`~fad.nas.derived_cells.DerivedTower` of its genotype
     with the config's widths, cells and nodes; a ``None`` genotype (a tower that was not
-    searched) makes the tower the detector's conv tower.
+    searched) makes it the detector's conv tower.
 
     Raises:
-        ValueError: for a genotype given to a tower that the config leaves to the detector.
+        ValueError: for a genotype of a tower the model does not have, or that it leaves to the
+            detector.
     """
-    for name, genotype in zip(("box_tower", "cls_tower"), genotypes):
-        tower = head.get(name)
-        if genotype is None:
-            head[name] = None
-            continue
-        if tower is None:
+    target = model._target_
+    target = locate(target) if isinstance(target, str) else target
+    keys = getattr(target, "TOWER_KEYS", {})
+    for name, genotype in genotypes.items():
+        if name not in keys:
             raise ValueError(
-                f"the genotype file has a {name[:3]} genotype but model.head.{name} is the "
-                "detector's conv tower: give a config whose head has FAD towers"
+                f"the genotype file holds a {name} tower's genotype, but {target.__name__} has "
+                f"no {name} tower (its FAD towers: {', '.join(keys) or 'none'})"
             )
-        # The plain-data form, so that config.yaml holds lists an override can edit.
-        head[name] = L(DerivedTower)(
-            genotype=genotype.to_plain(),
-            **{k: tower[k] for k in _TOWER_SHAPE if k in tower},
-        )
+        tower = OmegaConf.select(model, keys[name])
+        if genotype is not None and tower is None:
+            raise ValueError(
+                f"the genotype file has a {name} genotype but model.{keys[name]} is the "
+                "detector's conv tower: give a config whose model has FAD towers"
+            )
+        derived = None
+        if genotype is not None:  # plain data, so that config.yaml holds lists to override
+            shape = {k: tower[k] for k in _TOWER_SHAPE if k in tower}
+            derived = L(DerivedTower)(genotype=genotype.to_plain(), **shape)
+        OmegaConf.update(model, keys[name], derived, merge=False)
 
 
 def build_model_on_meta(cfg: DictConfig) -> nn.Module:
@@ -236,6 +243,11 @@ def build_model_on_meta(cfg: DictConfig) -> nn.Module:
     with torch.device("meta"):
         try:
             return instantiate(cfg.model)
+        except MissingMandatoryValue as e:  # a "???" of the config, e.g. a mask genotype
+            raise ValueError(
+                f"{e.full_key} has no value: set it on the command line (a genotype: "
+                "train_net.py --genotype-file FILE)"
+            ) from None
         except (ValueError, TypeError) as e:
             raise ValueError(f"{_failing_key(cfg.model, 'model')}: {e}") from None
 

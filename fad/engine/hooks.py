@@ -122,11 +122,11 @@ class GenotypeWriter(HookBase):
             f"Architecture weights identical on {len(checksums)} rank(s) at iteration "
             f"{iteration}: checksum {checksums[0]}"
         )
-        box, cls = model.genotypes(rank=self.rank)
-        genotypes = {"box": box, "cls": cls}
+        genotypes = model.genotypes(rank=self.rank)
         path = os.path.abspath(os.path.join(self.output_dir, "genotype.log"))
-        save_genotype_file(path, box, cls)
-        logger.info(f"Genotypes of iteration {iteration} written to {path}:\n{box}\n{cls}")
+        save_genotype_file(path, genotypes)
+        lines = "\n".join(f"{name}: {g}" for name, g in genotypes.items())
+        logger.info(f"Genotypes of iteration {iteration} written to {path}:\n{lines}")
         for name, genotype in genotypes.items():
             try:  # a plot is not worth a search: Graphviz or matplotlib failing costs the plot
                 if genotype is not None:  # None: a tower that is not searched

@@ -9,15 +9,13 @@ RetinaNet's, as the original code's FAD heads did for both detectors.
 """
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.layers import ShapeSpec
 from torch import nn
 
-from fad.genotypes import Genotype
 from fad.nas.cell_base import Tower
-from fad.nas.search_cells import SearchTower
 
 __all__ = ["ConvTower", "FADHead", "FADRetinaNetHead", "FADTowers"]
 
@@ -146,23 +144,6 @@ class FADTowers(nn.Module):
         bbox_features = [self.box_reduce(b) for b in self.bbox_tower(features)]
         cls_out = self.cls_tower(bbox_features, features)
         return [(b, self.cls_reduce(c)) for b, c in zip(bbox_features, cls_out)]
-
-    def search_towers(self) -> Dict[str, SearchTower]:
-        """The search towers by name (``"box"`` first, then ``"cls"``); empty if none."""
-        towers = {"box": self.bbox_tower, "cls": self.cls_tower}
-        return {n: t for n, t in towers.items() if isinstance(t, SearchTower)}
-
-    def genotypes(self, *, rank: str = "softmax") -> Tuple[Optional[Genotype], Optional[Genotype]]:
-        """(box, cls) genotypes of the search towers; ``None`` for a tower not searched.
-
-        Raises:
-            RuntimeError: for a head without search towers, which has no architecture weights.
-        """
-        towers = self.search_towers()
-        if not towers:
-            raise RuntimeError("the head has no search towers: it has no architecture weights")
-        found = {name: tower.genotype(rank=rank) for name, tower in towers.items()}
-        return found.get("box"), found.get("cls")
 
 
 class FADHead(FADTowers):

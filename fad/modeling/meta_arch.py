@@ -1,6 +1,7 @@
-"""What a detectron2 dense detector with a FAD head adds for the search (FCOS and RetinaNet)."""
+"""What a detectron2 model with FAD towers adds for the search: dense detectors (FCOS and
+RetinaNet) with a FAD head, and the shared search interface."""
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 from detectron2.structures import ImageList
@@ -17,22 +18,74 @@ from fad.nas.search_cells import (
 from .canvas import FixedCanvas
 from .fad_head import FADTowers
 
-__all__ = ["FADDetectorMixin"]
+__all__ = ["FADDetectorMixin", "FADSearchMixin"]
 
 
-class FADDetectorMixin:
+class FADSearchMixin:
+    """What the search asks of a model with FAD towers, mixed into a detectron2 meta-architecture.
+
+    Subclasses name their towers in :meth:`fad_towers`, and in ``TOWER_KEYS`` where a config
+    builds each (what ``--genotype-file`` turns into derived towers). The mixin adds
+    :meth:`arch_parameters` and :meth:`weight_parameters` (told apart by parameter name, see
+    :mod:`fad.nas.search_cells`), :meth:`search_towers` and :meth:`genotypes`; with the
+    subclass's :meth:`losses_with_frozen_features`, the alpha step's forward, ``search_net.py``,
+    the trainer and the hooks serve every model alike.
+    """
+
+    #: Per tower name, the key of the tower's config under ``model``.
+    TOWER_KEYS: Dict[str, str] = {}
+
+    def fad_towers(self) -> Dict[str, nn.Module]:
+        """Every tower a search could search, by name (``"box"``, ``"cls"``; ``"mask"``)."""
+        raise NotImplementedError
+
+    @property
+    def search(self) -> bool:
+        """Whether the model holds search towers (search mode)."""
+        return bool(self.search_towers())
+
+    def arch_parameters(self) -> List[nn.Parameter]:
+        """The architecture weights: per search tower one tensor per node."""
+        return arch_parameters(self)
+
+    def arch_parameter_names(self) -> List[str]:
+        """Names of the architecture weights in ``named_parameters()`` (for DDP to ignore)."""
+        return [n for n, _ in named_arch_parameters(self)]
+
+    def weight_parameters(self) -> List[nn.Parameter]:
+        """Every trainable parameter that is not an architecture weight."""
+        return weight_parameters(self)
+
+    def search_towers(self) -> Dict[str, SearchTower]:
+        """The search towers by name, in :meth:`fad_towers` order; empty if none."""
+        return {n: t for n, t in self.fad_towers().items() if isinstance(t, SearchTower)}
+
+    def genotypes(self, *, rank: str = "softmax") -> Dict[str, Optional[Genotype]]:
+        """The genotype of every tower of :meth:`fad_towers` under the current architecture
+        weights, ``None`` for a tower that is not searched.
+
+        Raises:
+            RuntimeError: for a model without search towers.
+        """
+        searched = self.search_towers()
+        if not searched:
+            raise RuntimeError("the model has no search towers: it has no architecture weights")
+        return {
+            n: searched[n].genotype(rank=rank) if n in searched else None for n in self.fad_towers()
+        }
+
+
+class FADDetectorMixin(FADSearchMixin):
     """Mixed into a detectron2 ``DenseDetector`` (``FCOS``, ``RetinaNet``) whose head is a FAD head.
 
     Losses, target assignment and inference stay the detector's. It takes the detector's
     arguments and ``fixed_canvas``, a :class:`FixedCanvas` that pads every batch to a fixed size
-    per orientation (fixed shapes for CUDA graphs). For the search it adds
-    :meth:`arch_parameters`, :meth:`weight_parameters` (told apart by parameter name, see
-    :mod:`fad.nas.search_cells`), :meth:`search_towers`, :meth:`genotypes` and
-    :meth:`losses_with_frozen_features`, the alpha step's forward; so ``search_net.py``, the
-    trainer and the hooks serve every detector alike.
+    per orientation (fixed shapes for CUDA graphs), and adds the search's methods
+    (:class:`FADSearchMixin`) over the head's box and class towers.
     """
 
     head: FADTowers
+    TOWER_KEYS = {"box": "head.box_tower", "cls": "head.cls_tower"}
 
     def __init__(self, *, fixed_canvas: Optional[FixedCanvas] = None, **kwargs):
         super().__init__(**kwargs)
@@ -50,30 +103,8 @@ class FADDetectorMixin:
             return images
         return self.fixed_canvas(images, size_divisibility=self.backbone.size_divisibility)
 
-    @property
-    def search(self) -> bool:
-        """Whether the model holds search towers (search mode)."""
-        return bool(self.head.search_towers())
-
-    def arch_parameters(self) -> List[nn.Parameter]:
-        """The architecture weights: per searched tower (box first) one tensor per node."""
-        return arch_parameters(self)
-
-    def arch_parameter_names(self) -> List[str]:
-        """Names of the architecture weights in ``named_parameters()`` (for DDP to ignore)."""
-        return [n for n, _ in named_arch_parameters(self)]
-
-    def weight_parameters(self) -> List[nn.Parameter]:
-        """Every trainable parameter that is not an architecture weight."""
-        return weight_parameters(self)
-
-    def search_towers(self) -> Dict[str, SearchTower]:
-        """The search towers by name (``"box"``, ``"cls"``); empty if none."""
-        return self.head.search_towers()
-
-    def genotypes(self, *, rank: str = "softmax") -> Tuple[Optional[Genotype], Optional[Genotype]]:
-        """(box, cls) genotypes of the current architecture weights (``None``: not searched)."""
-        return self.head.genotypes(rank=rank)
+    def fad_towers(self) -> Dict[str, nn.Module]:
+        return {"box": self.head.bbox_tower, "cls": self.head.cls_tower}
 
     def forward_training(self, images, features, predictions, gt_instances):
         """The detector's losses, always computed in float32.

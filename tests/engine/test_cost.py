@@ -145,7 +145,7 @@ def test_cost_table_logs_expected_and_derived_costs_per_tower(flops):
     cfg = LazyConfig.load(str(ROOT / SEARCH_CFG))
     model = instantiate(cfg.model)
     towers = model.search_towers()
-    genotypes = dict(zip(("box", "cls"), model.genotypes()))
+    genotypes = model.genotypes()
     records = []
     handler = logging.Handler(logging.INFO)
     handler.emit = records.append

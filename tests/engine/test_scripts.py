@@ -101,7 +101,7 @@ def test_search_generates_the_splits_it_reads(search_run):
 
 def test_search_writes_genotypes_plots_events_and_a_checkpoint_with_alphas(search_run):
     out, proc, _ = search_run
-    box, cls = load_genotype_file(str(out / "genotype.log"), num_nodes=3)
+    box, cls = load_genotype_file(str(out / "genotype.log"), num_nodes=3).values()
     # The search says where its genotypes are.
     assert f"written to {out / 'genotype.log'}" in proc.stderr + proc.stdout
     for tower in ("box", "cls"):
@@ -227,7 +227,7 @@ def test_train_with_genotype_file_evaluates_and_eval_only_rebuilds_the_model(
 ):
     search_out, _, _ = search_run
     genotype_file = search_out / "genotype.log"
-    box, cls = load_genotype_file(str(genotype_file))
+    box, cls = load_genotype_file(str(genotype_file)).values()
     proc = run(
         "train_net.py",
         "--config-file",
@@ -299,7 +299,7 @@ def test_eval_only_writes_the_genotypes_of_a_search_checkpoint(env, search_run, 
         f"train.init_checkpoint={run_dir / 'model_0000001.pth'}",
         env=env,
     )
-    exported = load_genotype_file(str(run_dir / "genotype_model_0000001.log"))
+    exported = tuple(load_genotype_file(str(run_dir / "genotype_model_0000001.log")).values())
     ckpt = torch.load(run_dir / "model_0000001.pth", map_location="cpu", weights_only=False)
     alphas = _alphas(ckpt["model"])
     assert exported == (derive_genotype(alphas[:3]), derive_genotype(alphas[3:]))
@@ -320,7 +320,7 @@ def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
     )
     genotype_file = search_out / "genotype.log"
     assert genotype_file.read_text().splitlines()[0] == "None"
-    box, cls = load_genotype_file(str(genotype_file))
+    box, cls = load_genotype_file(str(genotype_file)).values()
     assert box is None and isinstance(cls, Genotype)
     assert (search_out / "cell_cls.png").exists() and not (search_out / "cell_box.png").exists()
 
@@ -350,7 +350,7 @@ def test_retinanet_search_then_training_from_its_genotype_file(env, tmp_path):
         f"train.output_dir={search_out}",
         env=env,
     )
-    box, cls = load_genotype_file(str(search_out / "genotype.log"), num_nodes=3)
+    box, cls = load_genotype_file(str(search_out / "genotype.log"), num_nodes=3).values()
     ckpt = torch.load(search_out / "model_final.pth", map_location="cpu", weights_only=False)
     alphas = _alphas(ckpt["model"])
     assert (derive_genotype(alphas[:3]), derive_genotype(alphas[3:])) == (box, cls)
@@ -532,7 +532,7 @@ BAD_INPUT = [
     pytest.param(
         *SEARCH,
         ["search.genotype_rank=Raw"],
-        "search.genotype_rank: rank must be 'softmax' or 'raw', got 'Raw'",
+        "search.genotype_rank or train.log_period: rank must be 'softmax' or 'raw', got 'Raw'",
         id="bad_genotype_rank",
     ),
     pytest.param(
@@ -574,7 +574,7 @@ BAD_INPUT = [
     pytest.param(
         *SEARCH,
         ["train.log_period=0"],
-        "train.log_period: history_period must be a positive int",
+        "search.genotype_rank or train.log_period: history_period must be a positive int",
         id="zero_log_period",
     ),
     pytest.param(
@@ -716,7 +716,7 @@ def test_cost_aware_search_logs_expected_and_derived_costs_and_the_same_genotype
     assert lines == ["2", "4"]  # at each genotype.log write
     metrics = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     assert any("cost/expected" in m and "cost/derived_gflops" in m for m in metrics)
-    box, cls = load_genotype_file(str(tmp_path / "genotype.log"), num_nodes=3)
+    box, cls = load_genotype_file(str(tmp_path / "genotype.log"), num_nodes=3).values()
     assert (tmp_path / "genotype.log").read_text() == f"{box}\n{cls}\n"
 
 

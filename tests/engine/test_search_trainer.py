@@ -340,7 +340,7 @@ def test_alphas_png_plots_the_weights_sampled_every_log_period_and_the_final_one
         assert torch.equal(weights[tower][0], init[tower])
         assert torch.equal(weights[tower][-1], final[tower])
         assert not torch.equal(weights[tower][1], weights[tower][0])  # the alphas moved
-    assert kwargs["genotypes"] == dict(zip(("box", "cls"), module.genotypes()))
+    assert kwargs["genotypes"] == module.genotypes()
 
     writer = next(h for h in trainer._hooks if isinstance(h, GenotypeWriter))
     state = writer.state_dict()
@@ -392,7 +392,7 @@ def test_a_large_cost_weight_derives_the_cheapest_candidate_on_every_edge(tmp_pa
     cheapest = table.ops[int(table.costs[:-1].argmin())]
     assert cheapest == "sinSep_conv_3x3"
     genotypes = trainer.unwrapped_model.genotypes()
-    assert all(op == cheapest for g in genotypes for node in g.normal for op, _ in node)
+    assert all(op == cheapest for g in genotypes.values() for node in g.normal for op, _ in node)
     # The genotype writer logged the costs at the end: the derived towers' ops are the cheapest
     # (2 towers of 6 edges), and the expected cost fell from that of near-uniform alphas.
     history = trainer.storage.history

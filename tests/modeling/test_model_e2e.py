@@ -352,8 +352,8 @@ def test_search_model_arch_parameters_and_genotypes(rel_path, shared_models):
     assert all(isinstance(a, nn.Parameter) and a.requires_grad for a in alphas)
 
     genotypes = model.genotypes()
-    assert len(genotypes) == 2
-    for g in genotypes:
+    assert list(genotypes) == ["box", "cls"]
+    for g in genotypes.values():
         assert isinstance(g, Genotype) and g.num_nodes == 3
         assert Genotype.from_str(str(g)) == g
         assert all(op in PRIMITIVES[:-1] for node in g.normal for op, _ in node)
@@ -374,7 +374,7 @@ def test_genotypes_follow_the_alphas():
         alphas[0][1, PRIMITIVES.index("std_conv_3x3_x2")] = 3.0  # box node 0, edge from s1
         alphas[0][0, PRIMITIVES.index("sinSep_conv_3x3")] = 2.0  # box node 0, edge from s0
         alphas[5][3, PRIMITIVES.index("sinSep_conv_3x3+dil_conv_3x3")] = 4.0  # cls node 2
-    box, cls = model.genotypes()
+    box, cls = model.genotypes().values()
     assert box.normal[0] == [("std_conv_3x3_x2", 1), ("sinSep_conv_3x3", 0)]
     assert cls.normal[2][0] == ("sinSep_conv_3x3+dil_conv_3x3", 3)
 
@@ -741,7 +741,7 @@ def test_search_with_one_fad_tower(searched, rel_path):
 
     alphas = model.arch_parameters()
     assert [tuple(a.shape) for a in alphas] == [(2, NUM_OPS), (3, NUM_OPS), (4, NUM_OPS)]
-    box, cls = model.genotypes()
+    box, cls = model.genotypes().values()
     found, missing = (cls, box) if searched == "cls" else (box, cls)
     assert missing is None and isinstance(found, Genotype)
 

@@ -164,10 +164,10 @@ def test_plain_data_survives_omegaconf_yaml(tmp_path):
 
 def test_genotype_file_labels_each_line_with_its_tower(tmp_path):
     path = tmp_path / "out" / "genotype.log"
-    save_genotype_file(str(path), gt.FAD_PAPER_BOX, str(gt.FAD_PAPER_CLS))
+    save_genotype_file(str(path), {"box": gt.FAD_PAPER_BOX, "cls": str(gt.FAD_PAPER_CLS)})
     assert path.read_text() == f"{PUBLISHED[0]}  # box tower\n{PUBLISHED[1]}  # class tower\n"
     assert [p.name for p in path.parent.iterdir()] == ["genotype.log"]  # no temp file left
-    assert load_genotype_file(str(path)) == (gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS)
+    assert tuple(load_genotype_file(str(path)).values()) == (gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS)
     # A line of the file is a genotype text as it is (what `sed -n 1p genotype.log` gives).
     assert Genotype.from_str(path.read_text().splitlines()[0]) == gt.FAD_PAPER_BOX
 
@@ -196,7 +196,7 @@ def test_genotype_files_of_earlier_versions_load(tmp_path, text, expected):
     path = tmp_path / "genotype.log"
     path.write_bytes(text.encode())
     presets = [gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS, gt.FAD_OTHER_BOX, gt.FAD_OTHER_CLS]
-    assert load_genotype_file(str(path)) == tuple(
+    assert tuple(load_genotype_file(str(path)).values()) == tuple(
         None if i is None else presets[i] for i in expected
     )
 
@@ -207,10 +207,10 @@ def test_genotype_file_errors_name_the_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=rf"{path} line 4: "):
         load_genotype_file(str(path))
     path.write_text(PUBLISHED[0] + "\n")
-    with pytest.raises(ValueError, match="expected 2 genotypes .* found 1"):
+    with pytest.raises(ValueError, match="expected 2 lines .* found 1 lines"):
         load_genotype_file(str(path))
     path.write_text("\n".join(PUBLISHED[:3]))
-    with pytest.raises(ValueError, match="found 3"):
+    with pytest.raises(ValueError, match="found 3 lines"):
         load_genotype_file(str(path))
     with pytest.raises(FileNotFoundError):
         load_genotype_file(str(tmp_path / "missing.log"))
@@ -218,10 +218,10 @@ def test_genotype_file_errors_name_the_file_and_line(tmp_path):
 
 def test_failed_save_keeps_the_previous_file(tmp_path):
     path = tmp_path / "genotype.log"
-    save_genotype_file(str(path), gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS)
+    save_genotype_file(str(path), {"box": gt.FAD_PAPER_BOX, "cls": gt.FAD_PAPER_CLS})
     with pytest.raises(ValueError):
-        save_genotype_file(str(path), gt.FAD_PAPER_BOX, "Genotype(")
-    assert load_genotype_file(str(path)) == (gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS)
+        save_genotype_file(str(path), {"box": gt.FAD_PAPER_BOX, "cls": "Genotype("})
+    assert tuple(load_genotype_file(str(path)).values()) == (gt.FAD_PAPER_BOX, gt.FAD_PAPER_CLS)
     assert os.listdir(tmp_path) == ["genotype.log"]
 
 
@@ -278,11 +278,15 @@ def test_derivation_in_the_dil3_space():
 @pytest.mark.parametrize("folder", ["fad/genotypes", "projects/FAD/genotypes"])
 def test_shipped_genotype_files_are_the_published_pairs(root, folder):
     # fad/genotypes holds the files (package data); projects/FAD/genotypes links to them.
-    assert load_genotype_file(str(root / folder / "fad_paper.log"), num_nodes=3) == (
+    assert tuple(
+        load_genotype_file(str(root / folder / "fad_paper.log"), num_nodes=3).values()
+    ) == (
         gt.FAD_PAPER_BOX,
         gt.FAD_PAPER_CLS,
     )
-    assert load_genotype_file(str(root / folder / "fad_other.log"), num_nodes=3) == (
+    assert tuple(
+        load_genotype_file(str(root / folder / "fad_other.log"), num_nodes=3).values()
+    ) == (
         gt.FAD_OTHER_BOX,
         gt.FAD_OTHER_CLS,
     )
@@ -331,7 +335,7 @@ def test_random_genotype_is_reproducible_for_a_seed():
 def test_random_command_writes_a_loadable_genotype_file(tmp_path, capsys):
     path = tmp_path / "random" / "genotype.log"
     gt.main(["random", "--seed", "7", "-o", str(path)])
-    box, cls = load_genotype_file(str(path), num_nodes=3)
+    box, cls = load_genotype_file(str(path), num_nodes=3).values()
     rng = random.Random(7)
     assert (box, cls) == (gt.random_genotype(seed=rng), gt.random_genotype(seed=rng))
     assert "written to" in capsys.readouterr().err
@@ -368,7 +372,20 @@ def test_random_command_runs_as_a_module(tmp_path, root):
         timeout=120,
     )
     rng = random.Random(3)
-    assert load_genotype_file(str(path)) == (
+    assert tuple(load_genotype_file(str(path)).values()) == (
         gt.random_genotype(seed=rng),
         gt.random_genotype(seed=rng),
     )
+
+
+def test_a_mask_towers_file_is_one_labelled_line(tmp_path):
+    path = tmp_path / "genotype.log"
+    save_genotype_file(str(path), {"mask": gt.FAD_OTHER_BOX})
+    assert path.read_text() == f"{PUBLISHED[2]}  # mask tower\n"
+    assert load_genotype_file(str(path)) == {"mask": gt.FAD_OTHER_BOX}
+    path.write_text(f"{PUBLISHED[2]}\n")  # unlabelled: whose tower is it?
+    with pytest.raises(ValueError, match="lines labelled # box tower, # class tower, # mask"):
+        load_genotype_file(str(path))
+    path.write_text(f"{PUBLISHED[2]}  # mask tower\n{PUBLISHED[3]}  # mask tower\n")
+    with pytest.raises(ValueError, match="a tower has two lines"):
+        load_genotype_file(str(path))

@@ -12,22 +12,35 @@ from fad.nas.derived_cells import DerivedTower
 from fad.nas.search_cells import SearchTower
 
 
-def search_tower(*, dil3=False, share=True):
+def search_tower(*, op_channels=96, dil3=False, share=True):
     """One search cell of three nodes, op width C = 96, as searched in the paper.
 
     Args:
+        op_channels: C, the width of the candidate ops (256 in the mask tower).
         dil3: the 12-candidate space with the dilation-3 ops.
         share: representation sharing (``False``: the plain DARTS mixed op, the ablation).
     """
     return L(SearchTower)(
-        in_channels=256, op_channels=96, num_cells=1, num_nodes=3, dil3=dil3, share=share
+        in_channels=256, op_channels=op_channels, num_cells=1, num_nodes=3, dil3=dil3, share=share
     )
 
 
-def derived_tower(genotype):
-    """Two cells of ``genotype`` (a :class:`fad.genotypes.Genotype`), op width 96, as trained in
-    the paper. The config holds the genotype as plain data, so the run's config.yaml records it
-    and ``model.head.box_tower.genotype.normal.0.0=[std_conv_3x3,1]`` overrides one edge."""
+def derived_tower(genotype, *, op_channels=96, num_cells=2):
+    """Cells of ``genotype``: two of op width 96 in a detector head, as trained in the paper.
+
+    The config holds the genotype as plain data (``genotype`` is a :class:`fad.genotypes.Genotype`,
+    or ``"???"``, a value ``--genotype-file`` must supply), so the run's config.yaml records it and
+    ``model.head.box_tower.genotype.normal.0.0=[std_conv_3x3,1]`` overrides one edge.
+    """
+    plain = genotype if isinstance(genotype, str) else genotype.to_plain()
     return L(DerivedTower)(
-        genotype=genotype.to_plain(), in_channels=256, op_channels=96, num_cells=2, num_nodes=3
+        genotype=plain, in_channels=256, op_channels=op_channels, num_cells=num_cells, num_nodes=3
     )
+
+
+def mask_tower(genotype=None):
+    """The mask tower of the original code (docs/METHOD.md section 11): one cell of three nodes
+    at op width 256, the RoI width; a search tower, or derived from ``genotype``."""
+    if genotype is None:
+        return search_tower(op_channels=256)
+    return derived_tower(genotype, op_channels=256, num_cells=1)

@@ -1,0 +1,60 @@
+"""A FAD mask head for Mask R-CNN: the paper's "Beyond" (docs/METHOD.md section 11).
+
+Mask R-CNN's mask head runs four 3x3 convs on each RoI's pooled 14x14 features, then a 2x2
+deconv and a 1x1 predictor. The FAD mask head replaces the convs with a FAD tower (one cell of
+three nodes, op width 256, both cell inputs the RoI feature), as the original code began to: a
+search tower to search, a derived tower to train, then a 1x1 ``mask_reduce`` conv from the
+cell's concatenated nodes back to the RoI width, and detectron2's deconv, ReLU and predictor.
+"""
+
+import fvcore.nn.weight_init as weight_init
+import torch
+from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec
+from detectron2.modeling.roi_heads import ROI_MASK_HEAD_REGISTRY, BaseMaskRCNNHead
+from torch import nn
+
+from fad.nas.cell_base import Tower
+
+__all__ = ["FADMaskHead"]
+
+
+@ROI_MASK_HEAD_REGISTRY.register()
+class FADMaskHead(BaseMaskRCNNHead):
+    """``MaskRCNNConvUpsampleHead`` with a FAD tower in place of its conv stack.
+
+    Args:
+        input_shape: the pooled RoI features (256 channels, 14x14 in Mask R-CNN R-50 FPN).
+        tower: a FAD tower (search or derived) whose inputs have the RoI width.
+        num_classes: foreground classes; 1 for class-agnostic masks.
+        kwargs: ``loss_weight`` and ``vis_period``, see detectron2's ``BaseMaskRCNNHead``.
+    """
+
+    def __init__(self, input_shape: ShapeSpec, *, tower: Tower, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        c = input_shape.channels
+        if tower.in_channels != c:
+            raise ValueError(
+                f"the mask tower reads {tower.in_channels} channels but the RoI features have "
+                f"{c}: set its in_channels to {c}"
+            )
+        self.tower = tower
+        self.mask_reduce = Conv2d(tower.out_channels, c, kernel_size=1)
+        self.deconv = ConvTranspose2d(c, c, kernel_size=2, stride=2)
+        self.predictor = Conv2d(c, num_classes, kernel_size=1)
+        # As MaskRCNNConvUpsampleHead initialises its convs and predictor; the tower keeps
+        # PyTorch's init, as the detector towers do (section 6).
+        for layer in (self.mask_reduce, self.deconv):
+            weight_init.c2_msra_fill(layer)
+        nn.init.normal_(self.predictor.weight, std=0.001)
+        nn.init.constant_(self.predictor.bias, 0)
+
+    def layers(self, x: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            x: (R, C, 14, 14) RoI features.
+
+        Returns:
+            (R, num_classes, 28, 28) mask logits.
+        """
+        x = self.mask_reduce(self.tower(x))
+        return self.predictor(torch.relu(self.deconv(x)))
