@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The search tower's one forward (edges by groups) against edge by edge: CPU time and kernels.
+"""The search tower's one forward (edges by groups) against edge by edge: time and kernels.
 
 What: forward + backward of one :class:`fad.nas.search_cells.SearchTower` (1 cell, 3 nodes, the
 10-op space) on all 5 FPN levels, in its own forward, which runs a cell's edges by groups as
@@ -20,10 +20,13 @@ the device-free measure of a GPU's launches. ::
 
     python benchmarks/bench_search_cell.py                    # both sizes, 5 rounds
     python benchmarks/bench_search_cell.py --sizes quick --rounds 10
+    python benchmarks/bench_search_cell.py --device cuda --rounds 20 --min-run-time 0.2
+
+On CUDA, ``Timer`` synchronizes the device around each measurement.
 
 Output: per size and form the median, minimum and maximum of the rounds' medians (ms), the
 kernels, and the ratio edge by edge / grouped (above 1: the grouped forward is faster) per round
-(median, min, max). Last lines: ``cpu_speedup_<size>=<float>`` (median ratio) and
+(median, min, max). Last lines: ``speedup_<size>=<float>`` (median ratio) and
 ``kernel_ratio_<size>=<float>``. Results: docs/BENCHMARKS.md.
 """
 
@@ -55,12 +58,14 @@ def fpn_levels(p3, num_levels: int = 5):
     return sizes
 
 
-def measure(size: str, *, rounds: int, min_run_time: float, batch: int = 0) -> dict:
+def measure(
+    size: str, *, rounds: int, min_run_time: float, batch: int = 0, device: str = "cpu"
+) -> dict:
     channels, op_channels, default_batch, p3 = SIZES[size]
     torch.manual_seed(0)
-    tower = SearchTower(in_channels=channels, op_channels=op_channels)
+    tower = SearchTower(in_channels=channels, op_channels=op_channels).to(device)
     xs = [
-        torch.randn(batch or default_batch, channels, h, w, requires_grad=True)
+        torch.randn(batch or default_batch, channels, h, w, device=device, requires_grad=True)
         for h, w in fpn_levels(p3)
     ]
 
@@ -96,11 +101,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--min-run-time", type=float, default=1.0, help="s per blocked_autorange")
     parser.add_argument("--batch", type=int, default=0, help="images (default: per size)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"torch={torch.__version__} threads=1 rounds={args.rounds}")
+    print(f"torch={torch.__version__} device={args.device} threads=1 rounds={args.rounds}")
     results = {
-        s: measure(s, rounds=args.rounds, min_run_time=args.min_run_time, batch=args.batch)
+        s: measure(
+            s,
+            rounds=args.rounds,
+            min_run_time=args.min_run_time,
+            batch=args.batch,
+            device=args.device,
+        )
         for s in args.sizes
     }
     print("| size | form | median ms | min ms | max ms | kernels (GPU forms) |")
@@ -120,7 +132,7 @@ def main() -> None:
             f"min {min(q):.2f} max {max(q):.2f}"
         )
     for size, r in results.items():
-        print(f"cpu_speedup_{size}={statistics.median(r['ratios']):.3f}")
+        print(f"speedup_{size}={statistics.median(r['ratios']):.3f}")
         print(f"kernel_ratio_{size}={r['kernels']['edges'] / r['kernels']['grouped']:.3f}")
 
 
