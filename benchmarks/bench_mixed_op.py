@@ -2,8 +2,9 @@
 """Speed of FAD's representation-sharing mixed op against the plain DARTS mixed op.
 
 What: forward + backward of one search edge, :class:`fad.nas.mixed_op.RepShareMixedOp` (two
-shared chains, one per base type) against :class:`fad.nas.mixed_op.MixedOp` (the ten stand-alone
-candidate ops, twelve with ``--dil3``), at the same width on the same input. The architecture
+shared chains, one per base type; its forward is the cells' stacked form for one edge) against
+:class:`fad.nas.mixed_op.MixedOp` (the ten stand-alone candidate ops, twelve with ``--dil3``),
+at the same width on the same input. The architecture
 weights are the softmax of a random alpha vector (one entry per candidate, ``none`` included)
 that requires grad, so the backward pass reaches the alphas too; the input requires grad as well,
 as an edge's input does inside a search cell. The loss is ``output.sum()``.

@@ -3,7 +3,7 @@
 
 What: one iteration of each case, built by ``bench_search_step.py``'s builders as the scripts
 build it (R-50 FPN, random weights, fixed synthetic batches), counted with
-:class:`fad.op_count.OpCounter` (a ``TorchDispatchMode``: forward, backward and optimizer step,
+:class:`op_count.OpCounter` (a ``TorchDispatchMode``: forward, backward and optimizer step,
 every ATen operation dispatched below autograd) on the CPU:
 
 - ``fcos``: detectron2's FCOS training iteration (``configs/fcos/fcos_R_50_FPN_1x.py``);
@@ -17,10 +17,9 @@ Each case runs one untimed iteration first (optimizer state, lazy initialisation
 counted one. Counts do not depend on the machine, the threads or the image content.
 
 ``--path cuda`` (the default) dispatches what the CUDA code path dispatches
-(:func:`fad.nas.ops.cuda_code_path`): the search cells run their edges by groups and dilated
-depthwise convs run as the direct conv (the CPU runs edges one by one, which is faster there,
-and its polyphase conv adds the copies and views of its sub-grids), and the optimizers take
-their multi-tensor (``foreach``) form, torch's default on GPUs (the CPU default loops over the
+(:func:`op_count.gpu_forms`): dilated depthwise convs run as the direct conv (the CPU's
+polyphase conv adds the copies and views of its sub-grids), and the optimizers take their
+multi-tensor (``foreach``) form, torch's default on GPUs (the CPU default loops over the
 parameters). ``--path cpu`` counts what a CPU run dispatches.
 
 How::
@@ -30,20 +29,17 @@ How::
 
 Output: a markdown table, per case (and per phase of the search step) the dispatched ATen
 operations and, of those, the ones that would launch a kernel on a GPU (everything but views,
-metadata operations and bare allocations: :func:`fad.op_count.launches_kernel`), with the
+metadata operations and bare allocations: :func:`op_count.launches_kernel`), with the
 kernel ratio to FCOS; then ``key=value`` lines ``aten_ops_<case>=`` and ``kernel_ops_<case>=``
 (``_alpha`` / ``_weight`` for the search step's phases). Results: docs/BENCHMARKS.md.
 """
 
 import argparse
-import contextlib
 from typing import Dict, Optional
 
 import torch
 from bench_search_step import Case, build_case
-
-from fad.nas.ops import cuda_code_path
-from fad.op_count import OpCounter
+from op_count import OpCounter, gpu_forms
 
 CASES = ("fcos", "search_first_order", "fad_train")
 PHASES = {"search_first_order": ("alpha", "weight")}
@@ -61,11 +57,11 @@ def count_case(case: Case, *, path: str) -> OpCounter:
                 return arch_step(*args, **kwargs)
 
         trainer._arch_step = counted_arch_step
-    code_path = cuda_code_path() if path == "cuda" else contextlib.nullcontext()
-    with code_path:
+    if path == "cuda":
+        gpu_forms(trainer.model)
+    case.step()
+    with counter:
         case.step()
-        with counter:
-            case.step()
     return counter
 
 

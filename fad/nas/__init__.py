@@ -1,11 +1,10 @@
 """The FAD NAS core: plain PyTorch, independent of detectron2.
 
 - :mod:`fad.nas.ops`: the candidate ops, built alone (derived mode);
-- :mod:`fad.nas.mixed_op`: the representation-sharing mixed op (and the plain DARTS one);
-- :mod:`fad.nas.search_cells`: search cell and search tower, which owns the architecture weights,
-  and the split of a model's parameters into alphas and weights;
-- :mod:`fad.nas.grouped_cell`: the search cell's edges batched into grouped convs (same function,
-  fewer kernels: the GPU's form);
+- :mod:`fad.nas.mixed_op`: the representation-sharing mixed op (and the plain DARTS one), whose
+  forward runs several edges' mixed ops stacked as grouped convs (fewer kernels);
+- :mod:`fad.nas.search_cells`: search cell (its edges by groups) and search tower, which owns the
+  architecture weights, and the split of a model's parameters into alphas and weights;
 - :mod:`fad.nas.derived_cells`: derived cell and tower built from a genotype;
 - :mod:`fad.nas.architect`: first- and second-order alpha gradients of the bilevel problem;
 - :mod:`fad.nas.visualize`: graphviz plots of a genotype's cell; matplotlib plots of the alphas

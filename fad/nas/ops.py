@@ -14,8 +14,7 @@ genotype is trained; the search-time mixed op that shares their computation live
 :mod:`fad.nas.mixed_op`.
 """
 
-import contextlib
-from typing import Iterator, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +27,7 @@ __all__ = [
     "DilatedDepthwiseConv",
     "Zero",
     "build_op",
-    "cuda_code_path",
     "dilated_depthwise_conv2d",
-    "on_cuda_path",
 ]
 
 
@@ -44,26 +41,41 @@ class DilatedDepthwiseConv(nn.Conv2d):
     in one batch. The sub-grids are cut in (N, H, W, C) order, so they come out channels-last,
     where PyTorch's CPU depthwise kernels are fastest; the output keeps the input's layout. The
     price is memory: autograd keeps the sub-grid copy of the input for the backward. GPUs use
-    the direct kernel (see :func:`on_cuda_path`).
+    the direct kernel.
 
     Tracing and ONNX export use the direct kernel too: the polyphase path branches in Python on
     whether H and W divide by d, and a trace would bake the branch taken at the traced size into
     the exported model, which would then fail (or pad wrongly) at other sizes.
 
+    Args:
+        channels: C.
+        dilation: d.
+        direct: the direct kernel (``True``) or the polyphase form (``False``); ``None``: direct
+            on CUDA tensors, in traces and in ONNX export. An attribute too, which
+            ``benchmarks/op_count.py`` sets to count on the CPU what a GPU dispatches.
+
     Shapes: (N, C, H, W) -> (N, C, H, W).
     """
 
-    def __init__(self, channels: int, dilation: int):
+    def __init__(self, channels: int, dilation: int, *, direct: Optional[bool] = None):
         super().__init__(
             channels, channels, 3, padding=dilation, dilation=dilation, groups=channels
         )
+        self.direct = direct
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dilated_depthwise_conv2d(x, self.weight, self.bias, dilation=self.dilation[0])
+        return dilated_depthwise_conv2d(
+            x, self.weight, self.bias, dilation=self.dilation[0], direct=self.direct
+        )
 
 
 def dilated_depthwise_conv2d(
-    x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], *, dilation: int
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    *,
+    dilation: int,
+    direct: Optional[bool] = None,
 ) -> torch.Tensor:
     """The conv of :class:`DilatedDepthwiseConv` with given parameters (polyphase on the CPU).
 
@@ -72,12 +84,15 @@ def dilated_depthwise_conv2d(
         weight: (C, 1, 3, 3) depthwise kernels, e.g. several layers' kernels stacked.
         bias: (C,) or ``None``.
         dilation: d, also the padding.
+        direct: as :class:`DilatedDepthwiseConv`'s.
 
     Returns:
         (N, C, H, W), in the memory format of ``x``.
     """
     d = dilation
-    if on_cuda_path(x) or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+    if direct is None:
+        direct = x.is_cuda or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    if direct:
         return F.conv2d(x, weight, bias, padding=d, dilation=d, groups=x.shape[1])
     memory_format = (
         torch.channels_last
@@ -102,30 +117,6 @@ def dilated_depthwise_conv2d(
     if divisible:
         return y
     return y[:, :, :h, :w].contiguous(memory_format=memory_format)
-
-
-_CUDA_PATH = [False]
-
-
-@contextlib.contextmanager
-def cuda_code_path() -> Iterator[None]:
-    """Inside the block, CPU tensors take the code paths CUDA tensors take.
-
-    For counting on the CPU the operations a GPU runs (:mod:`fad.op_count`): where the CPU has a
-    faster form of its own (the polyphase dilated conv, edges run one by one), the GPU's form
-    dispatches other, fewer operations.
-    """
-    before, _CUDA_PATH[0] = _CUDA_PATH[0], True
-    try:
-        yield
-    finally:
-        _CUDA_PATH[0] = before
-
-
-def on_cuda_path(x: torch.Tensor) -> bool:
-    """Whether computation on ``x`` takes the GPU's code path: on CUDA tensors, and on any
-    tensor inside :func:`cuda_code_path`."""
-    return x.is_cuda or _CUDA_PATH[0]
 
 
 class ConvLayer(nn.Sequential):
@@ -153,6 +144,15 @@ class ConvLayer(nn.Sequential):
             raise ValueError(f"unknown layer kind {kind!r}")
         super().__init__(*convs, nn.GroupNorm(32, c), nn.ReLU(inplace=True))
         self.kind = kind
+
+    @property
+    def convs(self) -> List[nn.Conv2d]:
+        """The layer's convs, in order (one for std, depthwise and pointwise otherwise)."""
+        return [m for m in self if isinstance(m, nn.Conv2d)]
+
+    @property
+    def norm(self) -> nn.GroupNorm:
+        return self[-2]
 
 
 class Zero(nn.Module):

@@ -1,27 +1,36 @@
 """Search cell and search tower: every edge a mixed op, weighted by the tower's alphas.
 
+Run edge by edge, a 3-node search cell is 9 mixed edges of some 60 small ops each, per FPN level
+and per pass; on a GPU every op is a kernel launch, and the launches set the pace of a search
+step. So a cell runs its edges by groups (:func:`edge_groups`), each group's mixed ops stacked
+along the channels as one (:meth:`fad.nas.mixed_op.RepShareMixedOp.stacked`), its pre 1x1
+convs as one conv and its post 1x1 convs as one grouped conv per node, which also sums each
+node's edges. That is its one forward, on every device (docs/BENCHMARKS.md measures it against
+edge by edge, whose form is the test reference in ``tests/nas/edgewise.py``).
+
 A search tower keeps its architecture weights in the parameter list ``alphas``, so a model's
 parameter names tell them from the weights: :func:`arch_parameters` and
 :func:`weight_parameters` (pt.darts' ``alphas()`` / ``weights()`` split, by name) are the one
 place that does, for any module that holds search towers.
 """
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fad.genotypes import Genotype, derive_genotype, primitives
 
-from .cell_base import Tower, bottleneck, preprocess, sum_edges
-from .grouped_cell import grouped_cell_forward, prepare_cell
+from .cell_base import Tower, bottleneck, preprocess
 from .mixed_op import MixedOp, RepShareMixedOp
-from .ops import on_cuda_path
 
 __all__ = [
+    "EdgeGroup",
     "SearchCell",
     "SearchTower",
     "arch_parameters",
+    "edge_groups",
     "is_arch_parameter",
     "named_arch_parameters",
     "weight_parameters",
@@ -51,12 +60,62 @@ def weight_parameters(module: nn.Module) -> List[nn.Parameter]:
     return [p for n, p in module.named_parameters() if p.requires_grad and not is_arch_parameter(n)]
 
 
+class EdgeGroup(NamedTuple):
+    """Edges of a search cell that read the same states and run as one.
+
+    ``sources`` are state indices (0: s0, 1: s1, k >= 2: node k - 2), ``nodes`` the nodes the
+    edges write, consecutive up to the last node.
+    """
+
+    sources: Tuple[int, ...]
+    nodes: Tuple[int, ...]
+
+    @property
+    def edges(self) -> List[Tuple[int, int]]:
+        """(node, source) of each edge, in channel order: node-major, sources inside."""
+        return [(i, j) for i in self.nodes for j in self.sources]
+
+
+def edge_groups(num_nodes: int) -> List[EdgeGroup]:
+    """The edge groups of a search cell, in the order they can run: the edges that leave s0 and
+    s1 (both exist when the cell starts), then those that leave each node but the last; for 3
+    nodes, groups of 6, 2 and 1 edges."""
+    first = EdgeGroup(sources=(0, 1), nodes=tuple(range(num_nodes)))
+    rest = [
+        EdgeGroup(sources=(k,), nodes=tuple(range(k - 1, num_nodes)))
+        for k in range(2, 1 + num_nodes)
+    ]
+    return [first] + rest
+
+
+class _Group(NamedTuple):
+    """One edge group's stacked parameters (see :meth:`SearchCell.prepare`)."""
+
+    group: EdgeGroup
+    pre: Tuple[torch.Tensor, ...]  # all edges' (E * C, C_node, 1, 1), node-major; then per source
+    ops: Callable[[torch.Tensor], torch.Tensor]  # the stacked mixed ops
+    post: torch.Tensor  # (len(nodes) * C_node, len(sources) * C, 1, 1), one conv group per node
+
+
+def _group_input(states: Sequence[torch.Tensor], g: _Group) -> torch.Tensor:
+    """The pre 1x1 convs of a group's edges: (N, E * C, H, W), node-major."""
+    sources = [states[j] for j in g.group.sources]
+    if all(s is sources[0] for s in sources):  # one input for all (the box tower's s0, s1)
+        return F.conv2d(sources[0], g.pre[0])
+    ys = [F.conv2d(s, w) for s, w in zip(sources, g.pre[1:])]
+    n, _, h, w = ys[0].shape
+    nodes = len(g.group.nodes)
+    # (N, nodes, C, H, W) per source -> (N, nodes, sources, C, H, W): node-major.
+    return torch.stack([y.view(n, nodes, -1, h, w) for y in ys], dim=2).view(n, -1, h, w)
+
+
 class SearchCell(nn.Module):
     """A cell of the continuous relaxation (docs/METHOD.md section 5).
 
     Node i sums mixed edges from all 2 + i earlier states. Each edge is a bottleneck
     (bias-free 1x1 conv to the op width, mixed op, bias-free 1x1 conv back to the node width).
-    The output concatenates the intermediate nodes.
+    The output concatenates the intermediate nodes. The edges run by groups (see the module's
+    docstring): :meth:`prepare` stacks their parameters, :meth:`forward` runs one level.
 
     Args:
         in_channels: channels of (s0, s1); an input narrower or wider than ``node_channels`` is
@@ -65,7 +124,8 @@ class SearchCell(nn.Module):
         op_channels: C, width of the mixed ops (96 in the paper).
         num_nodes: intermediate nodes (3 in FAD).
         dil3: the 12-candidate space.
-        share: use representation sharing; ``False`` builds the plain DARTS mixed op.
+        share: use representation sharing; ``False`` builds the plain DARTS mixed op, whose
+            candidates share nothing to stack: its edges run each on its own slice of a group.
     """
 
     def __init__(
@@ -80,11 +140,11 @@ class SearchCell(nn.Module):
     ):
         super().__init__()
         self.preprocess = nn.ModuleList(preprocess(c, node_channels) for c in in_channels)
-        mixed_op = RepShareMixedOp if share else MixedOp
+        self.mixed_op = RepShareMixedOp if share else MixedOp
         self.dag = nn.ModuleList(
             nn.ModuleList(
                 bottleneck(
-                    mixed_op(channels=op_channels, dil3=dil3),
+                    self.mixed_op(channels=op_channels, dil3=dil3),
                     node_channels=node_channels,
                     op_channels=op_channels,
                     bias=False,
@@ -93,23 +153,61 @@ class SearchCell(nn.Module):
             )
             for i in range(num_nodes)
         )
+        self.groups = edge_groups(num_nodes)
 
-    def forward(
-        self, s0: torch.Tensor, s1: torch.Tensor, weights: Sequence[torch.Tensor]
-    ) -> torch.Tensor:
+    def prepare(self, weights: Sequence[torch.Tensor]) -> List[_Group]:
+        """Stack the edges' parameters by groups, the candidate weights folded in: once per
+        tower forward, for every FPN level.
+
+        Args:
+            weights: per node i, softmaxed alphas of shape (2 + i, num_ops).
+
+        Returns:
+            What :meth:`forward` takes, differentiable with respect to the parameters and alphas.
+        """
+        prepared = []
+        for g in self.groups:
+            pre = {(i, j): self.dag[i][j][0].weight for i, j in g.edges}
+            # Two sources: s0 and s1, which are one tensor in the box tower and two in the class
+            # tower (one conv for all edges, or one per source).
+            sources = g.sources if len(g.sources) > 1 else ()
+            by_source = [torch.cat([pre[i, j] for i in g.nodes]) for j in sources]
+            post = [torch.cat([self.dag[i][j][2].weight for j in g.sources], 1) for i in g.nodes]
+            prepared.append(
+                _Group(
+                    group=g,
+                    pre=(torch.cat([pre[e] for e in g.edges]), *by_source),
+                    ops=self.mixed_op.stacked(
+                        [self.dag[i][j][1] for i, j in g.edges],
+                        torch.stack([weights[i][j] for i, j in g.edges]),
+                    ),
+                    post=torch.cat(post),
+                )
+            )
+        return prepared
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, prepared: List[_Group]) -> torch.Tensor:
         """
         Args:
             s0, s1: (N, C_in, H, W) cell inputs.
-            weights: per node i, softmaxed alphas of shape (2 + i, num_ops).
+            prepared: :meth:`prepare` of the tower's softmaxed alphas.
 
         Returns:
             (N, num_nodes * C_node, H, W).
         """
         states = [self.preprocess[0](s0), self.preprocess[1](s1)]
-        for edges, w in zip(self.dag, weights):
-            states.append(
-                sum_edges(post(op(pre(s), wj)) for (pre, op, post), s, wj in zip(edges, states, w))
-            )
+        c_node = states[0].shape[1]
+        pending = None  # partial sums of the nodes not yet complete, stacked along the channels
+        for g in prepared:
+            x = _group_input(states, g)
+            y = F.conv2d(g.ops(x), g.post, groups=len(g.group.nodes))
+            pending = y if pending is None else pending + y
+            if pending.shape[1] == c_node:
+                states.append(pending)
+            else:
+                # split, not two slices: its backward is one cat, theirs two zero-filled copies.
+                node, pending = pending.split([c_node, pending.shape[1] - c_node], dim=1)
+                states.append(node)
         return torch.cat(states[2:], dim=1)
 
 
@@ -127,12 +225,6 @@ class SearchTower(Tower):
         num_nodes: intermediate nodes per cell (3).
         dil3: search the 12-candidate space with dilation-3 variants.
         share: use representation sharing (the FAD op); ``False`` for the plain DARTS ablation.
-        grouped_edges: run the cells' edges by groups, as grouped convs
-            (:mod:`fad.nas.grouped_cell`): the same function and parameters with fewer ops, for
-            GPUs, where ops are kernel launches. ``None`` (default): on the GPU's
-            code path only (:func:`fad.nas.ops.on_cuda_path`), since on CPUs grouped convs run
-            slower than the edges' own. Sharing cells only: the plain DARTS mixed ops always run
-            edge by edge.
     """
 
     def __init__(
@@ -145,14 +237,10 @@ class SearchTower(Tower):
         num_nodes: int = 3,
         dil3: bool = False,
         share: bool = True,
-        grouped_edges: Optional[bool] = None,
     ):
         super().__init__()
-        if not (grouped_edges is None or isinstance(grouped_edges, bool)):
-            raise ValueError(f"grouped_edges must be None, True or False, got {grouped_edges!r}")
         node_channels = node_channels or in_channels
         self.dil3 = dil3
-        self.grouped_edges = grouped_edges if share else False
         self.num_nodes = num_nodes
         self.op_channels = op_channels
         num_ops = len(primitives(dil3=dil3))
@@ -179,19 +267,11 @@ class SearchTower(Tower):
     ) -> List[torch.Tensor]:
         """The tower on each level (see :meth:`Tower.forward`).
 
-        The alphas are softmaxed, and with grouped edges the cells' parameters stacked, once for
-        all levels.
+        The alphas are softmaxed, and the cells' parameters stacked, once for all levels.
         """
         weights = [a.softmax(dim=-1) for a in self.alphas]
-        grouped = self.grouped_edges
-        if grouped is None:
-            grouped = on_cuda_path(s0s[0])
-        if not grouped:
-            return self._run_levels(s0s, s1s, lambda cell, a, b: cell(a, b, weights))
-        prepared = {cell: prepare_cell(cell, weights) for cell in self.cells}
-        return self._run_levels(
-            s0s, s1s, lambda cell, a, b: grouped_cell_forward(cell, a, b, prepared[cell])
-        )
+        prepared = {cell: cell.prepare(weights) for cell in self.cells}
+        return self._run_levels(s0s, s1s, lambda cell, a, b: cell(a, b, prepared[cell]))
 
     def expected_cost(self, op_costs: torch.Tensor) -> torch.Tensor:
         """The tower's cost under its architecture weights, differentiable with respect to them.

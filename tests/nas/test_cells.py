@@ -102,7 +102,8 @@ def test_search_cell_edges_read_their_source_states(edges, expected):
         w[:, -1] = 1.0  # none
     for node, src in edges:
         weights[node][src] = torch.eye(len(PRIMITIVES))[0]  # std_conv_3x3
-    assert _inputs_reaching_each_node(lambda a, b: cell(a, b, weights), 3, 64) == expected
+    prepared = cell.prepare(weights)
+    assert _inputs_reaching_each_node(lambda a, b: cell(a, b, prepared), 3, 64) == expected
 
 
 def test_derived_tower_accepts_text_and_plain_genotypes_and_checks_nodes():

@@ -126,6 +126,25 @@ def test_polyphase_dilated_depthwise_conv_equals_the_direct_conv(dilation, size,
 
 
 @pytest.mark.parametrize("dilation", [2, 3])
+def test_the_direct_argument_takes_the_direct_kernel_on_the_cpu(dilation):
+    """What GPUs (and traces) run, on CPU tensors: one convolution and no sub-grid copies."""
+    conv = DilatedDepthwiseConv(C, dilation, direct=True)
+    x = torch.randn(1, C, 4 * dilation, 5 * dilation)
+
+    def ops():
+        with torch.autograd.profiler.profile() as prof:
+            y = conv(x)
+        return y, [e.name for e in prof.function_events]
+
+    y, direct_ops = ops()
+    assert "aten::permute" not in direct_ops and direct_ops.count("aten::convolution") == 1
+    conv.direct = None  # the CPU's own form: polyphase, by sub-grids
+    assert "aten::permute" in ops()[1]
+    direct = F.conv2d(x, conv.weight, conv.bias, padding=dilation, dilation=dilation, groups=C)
+    torch.testing.assert_close(y, direct)
+
+
+@pytest.mark.parametrize("dilation", [2, 3])
 def test_a_traced_dilated_depthwise_conv_is_right_at_sizes_of_other_divisibility(dilation):
     """The polyphase path branches on the input size: a trace must not bake that branch in."""
     torch.manual_seed(0)

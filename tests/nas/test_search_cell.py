@@ -1,16 +1,22 @@
-"""The grouped-edge forward of search cells (fad.nas.grouped_cell) and the op counter."""
+"""The search cell's one forward (edges by groups) against the edge-by-edge reference, the
+checkpoint layout, and the op counter of the benchmarks."""
 
-from contextlib import nullcontext
+import gzip
+import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+from edgewise import tower_forward
 
-from fad.nas.grouped_cell import edge_groups
-from fad.nas.ops import cuda_code_path
-from fad.nas.search_cells import SearchTower
-from fad.op_count import OpCounter, launches_kernel
+from fad.nas.search_cells import SearchTower, edge_groups
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from op_count import OpCounter, gpu_forms, launches_kernel  # noqa: E402
 
 LEVELS = [(6, 7), (3, 3)]
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -24,21 +30,18 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _towers(**kwargs):
-    """An edge-by-edge search tower (float64, random alphas) and a grouped copy of it, loaded
-    from the first one's state dict."""
+def _tower(**kwargs):
+    """A float64 search tower with random alphas."""
     torch.manual_seed(0)
-    edges = SearchTower(in_channels=64, op_channels=32, grouped_edges=False, **kwargs).double()
-    for a in edges.alphas:
+    tower = SearchTower(in_channels=64, op_channels=32, **kwargs).double()
+    for a in tower.alphas:
         a.data.normal_()
-    grouped = SearchTower(in_channels=64, op_channels=32, grouped_edges=True, **kwargs).double()
-    grouped.load_state_dict(edges.state_dict())  # the same layout: strict loading
-    return edges, grouped
+    return tower
 
 
-def _run(tower, s0s, s1s):
+def _run(tower, forward, s0s, s1s):
     tower.zero_grad(set_to_none=True)
-    outs = tower(s0s, s1s)
+    outs = forward(tower, s0s, s1s)
     sum((o.sin() * (k + 1)).sum() for k, o in enumerate(outs)).backward()
     return outs, {n: p.grad for n, p in tower.named_parameters()}
 
@@ -56,18 +59,25 @@ def test_edge_groups_cover_every_edge_once_in_node_major_order():
 
 
 @pytest.mark.parametrize(
-    "tower, dil3, num_cells", [("box", False, 1), ("cls", False, 1), ("cls", True, 2)]
+    "tower, kwargs",
+    [
+        ("box", {}),
+        ("cls", {}),
+        ("cls", {"dil3": True, "num_cells": 2}),
+        ("box", {"share": False}),
+        ("cls", {"share": False, "num_nodes": 2}),
+    ],
 )
-def test_grouped_edges_equal_the_edge_by_edge_cell_to_float64_rounding(dil3, num_cells, tower):
-    edges, grouped = _towers(dil3=dil3, num_cells=num_cells)
+def test_the_forward_equals_the_edge_by_edge_cell_to_float64_rounding(tower, kwargs):
+    model = _tower(**kwargs)
     g = torch.Generator().manual_seed(1)
     s0s = [torch.randn(2, 64, h, w, generator=g, dtype=torch.float64) for h, w in LEVELS]
     # The box tower reads one input (s0 = s1); the class tower two different ones.
     s1s = (
         None if tower == "box" else [torch.randn(s.shape, generator=g, dtype=s.dtype) for s in s0s]
     )
-    ref_out, ref_grads = _run(edges, s0s, s1s)
-    out, grads = _run(grouped, s0s, s1s)
+    ref_out, ref_grads = _run(model, tower_forward, s0s, s1s)
+    out, grads = _run(model, lambda t, a, b: t(a, b), s0s, s1s)
     for a, b in zip(out, ref_out):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     # Every weight and every alpha. Biases in front of a GroupNorm of one channel per group
@@ -78,36 +88,53 @@ def test_grouped_edges_equal_the_edge_by_edge_cell_to_float64_rounding(dil3, num
         torch.testing.assert_close(grads[name], ref, rtol=1e-10, atol=1e-13 * scale, msg=name)
 
 
-def _kernels(tower, levels):
+def test_checkpoints_of_commit_60478c4_load_strictly():
+    """The state-dict names and shapes of search towers as commit 60478c4 wrote them (the
+    sharing tower with 2 cells and dil3 has pre-processing and dil3 layers)."""
+    with gzip.open(DATA / "search_tower_state_dict_60478c4.json.gz", "rt") as f:
+        layouts = json.load(f)
+    configs = {
+        "share_dil3_2cells": dict(share=True, dil3=True, num_cells=2, num_nodes=2),
+        "plain_1cell": dict(share=False, num_cells=1, num_nodes=2),
+    }
+    assert set(layouts) == set(configs)
+    for name, kwargs in configs.items():
+        tower = SearchTower(in_channels=64, op_channels=32, **kwargs)
+        old = {k: torch.randn(shape) for k, shape in layouts[name].items()}
+        tower.load_state_dict(old)  # strict: the same names and shapes
+        torch.testing.assert_close(tower.state_dict(), old)
+
+
+def _kernels(tower, forward, levels):
     tower.zero_grad(set_to_none=True)
-    with cuda_code_path(), OpCounter() as counter:
-        outs = tower(levels)
+    with OpCounter() as counter:
+        outs = forward(tower, levels, None)
         sum(o.sum() for o in outs).backward()
     return counter.kernels()
 
 
 def test_grouped_edges_cut_the_kernels_of_a_tower_to_under_a_third():
-    edges, grouped = _towers()
+    tower = gpu_forms(_tower())
     levels = [torch.randn(1, 64, h, w, dtype=torch.float64) for h, w in LEVELS]
-    assert _kernels(grouped, levels) < _kernels(edges, levels) / 3
+    grouped = _kernels(tower, lambda t, a, b: t(a, b), levels)
+    assert grouped < _kernels(tower, tower_forward, levels) / 3
 
 
-def test_grouped_edges_default_to_the_gpu_code_path():
-    torch.manual_seed(0)
-    tower = SearchTower(in_channels=64, op_channels=32)
-    assert tower.grouped_edges is None
-    x = [torch.randn(1, 64, 6, 6)]
+def test_gpu_forms_count_the_direct_dilated_conv():
+    tower = _tower()
+    x = [torch.randn(1, 64, 6, 6, dtype=torch.float64)]
 
-    def convs(path):
-        with path, OpCounter() as counter:
+    def convs():
+        with OpCounter() as counter:
             tower(x)
-        return counter.by_op()["aten.convolution.default"]
+        return counter.by_op()
 
-    cpu, gpu = convs(nullcontext()), convs(cuda_code_path())
-    assert gpu < cpu / 3  # grouped on the GPU's path, edge by edge on the CPU's
-    # The plain DARTS mixed ops (share=False) run edge by edge everywhere.
-    plain = SearchTower(in_channels=64, op_channels=32, share=False, grouped_edges=True)
-    assert plain.grouped_edges is False
+    cpu = convs()
+    gpu_forms(tower)
+    gpu = convs()
+    # The polyphase form's sub-grid copies are gone; every conv is still one convolution.
+    assert gpu["aten.convolution.default"] == cpu["aten.convolution.default"]
+    assert sum(gpu.values()) < sum(cpu.values())
 
 
 def test_op_counter_tells_kernels_from_views_and_counts_backward_and_phases():

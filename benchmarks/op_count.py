@@ -11,6 +11,9 @@ calls) is not counted: only what the framework dispatches, as a GPU would launch
 Not every operation launches a kernel: views and metadata operations (``view``, ``permute``,
 ``detach``, ...: every overload whose schema says its output aliases its input) and bare
 allocations (``empty``) only make a new tensor header. :func:`launches_kernel` tells them apart.
+
+Where the CPU has a faster form of its own, :func:`gpu_forms` makes a model take the GPU's, so
+that what is counted on the CPU is what a GPU dispatches, by the same code.
 """
 
 import collections
@@ -18,9 +21,12 @@ import contextlib
 from typing import Counter, Dict, Iterator, Optional
 
 import torch
+from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["OpCounter", "launches_kernel"]
+from fad.nas.ops import DilatedDepthwiseConv
+
+__all__ = ["OpCounter", "gpu_forms", "launches_kernel"]
 
 #: Operations that make or reinterpret a tensor header without touching its data, beyond the
 #: overloads their schemas mark as views (``OpOverload.is_view``).
@@ -50,6 +56,19 @@ def launches_kernel(func: torch._ops.OpOverload) -> bool:
         ``False`` for views, metadata operations and bare allocations; ``True`` otherwise.
     """
     return not (func.is_view or func.overloadpacket.__name__ in NO_KERNEL_OPS)
+
+
+def gpu_forms(model: nn.Module) -> nn.Module:
+    """Make ``model`` run, on any device, the forms CUDA tensors take: the direct dilated
+    depthwise conv (the CPU's polyphase form adds the copies and views of its sub-grids).
+
+    Returns:
+        ``model``, changed in place.
+    """
+    for m in model.modules():
+        if isinstance(m, DilatedDepthwiseConv):
+            m.direct = True
+    return model
 
 
 class OpCounter(TorchDispatchMode):
