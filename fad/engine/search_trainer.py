@@ -180,15 +180,12 @@ class SearchTrainer(AMPTrainer):
         self.arch_grad_scaler = torch.amp.GradScaler(device, enabled=scaling)
         self._device_type = device
         self._weights: List[nn.Parameter] = weight_parameters(module)
-        group = optimizer.param_groups[0]
         self.architect = Architect(
             arch_parameters=alphas,
             # The alpha step's graph starts at the head (features are computed without autograd),
             # so the virtual step of the second-order gradient moves the head's weights.
             weight_parameters=weight_parameters(module.head),
             second_order=options.second_order,
-            momentum=group.get("momentum", 0.0),
-            weight_decay=group.get("weight_decay", 0.0),
             weight_optimizer=optimizer,
             grad_scaler=self.arch_grad_scaler if scaling else None,
         )
