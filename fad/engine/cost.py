@@ -36,7 +36,7 @@ import logging
 import statistics
 import sys
 import time
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import detectron2.data.transforms as T
 import torch
@@ -235,27 +235,23 @@ class CostTable:
             iteration: the iterations done, for the log line.
         """
         unit = self.unit.lower()
-        scalars: Dict[str, float] = {}
         with torch.no_grad():
-            for name, tower in towers.items():
-                scalars[f"cost/{name}/expected"] = float(tower.expected_cost(self.normalised))
-                scalars[f"cost/{name}/derived_{unit}"] = self.genotype_cost(
-                    genotypes[name], num_cells=len(tower.cells)
-                )
-        expected = sum(scalars[f"cost/{name}/expected"] for name in towers)
-        derived = sum(scalars[f"cost/{name}/derived_{unit}"] for name in towers)
+            expected = {n: float(t.expected_cost(self.normalised)) for n, t in towers.items()}
+        derived = {
+            n: self.genotype_cost(genotypes[n], num_cells=len(t.cells)) for n, t in towers.items()
+        }
         storage.put_scalars(
-            **scalars,
-            **{"cost/expected": expected, f"cost/derived_{unit}": derived},
+            **{f"cost/{n}/expected": v for n, v in expected.items()},
+            **{f"cost/{n}/derived_{unit}": v for n, v in derived.items()},
+            **{"cost/expected": sum(expected.values())},
+            **{f"cost/derived_{unit}": sum(derived.values())},
             smoothing_hint=False,
         )
-        per_tower = ", ".join(
-            f"{name} {scalars[f'cost/{name}/derived_{unit}']:.4f}" for name in towers
-        )
         logger.info(
-            f"Cost at iteration {iteration}: expected {expected:.3f} (normalised: 1 = the most "
-            f"expensive candidate on one edge), derived towers' ops {derived:.4f} {self.unit} "
-            f"({per_tower})"
+            f"Cost at iteration {iteration}: expected {sum(expected.values()):.3f} (normalised: "
+            f"1 = the most expensive candidate on one edge), derived towers' ops "
+            f"{sum(derived.values()):.4f} {self.unit} "
+            f"({', '.join(f'{n} {v:.4f}' for n, v in derived.items())})"
         )
 
 

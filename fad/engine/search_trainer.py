@@ -61,7 +61,9 @@ class SearchOptions:
                 f"search.cost must be {' or '.join(map(repr, UNITS))}, got {self.cost!r}"
             )
         if self.amp and self.second_order:
-            raise ValueError("train.amp.enabled needs the first-order search.second_order=False")
+            raise ValueError(
+                "train.amp.enabled needs the first-order search (search.second_order=False)"
+            )
 
     @classmethod
     def from_config(cls, cfg) -> "SearchOptions":

@@ -196,16 +196,17 @@ def _step(trainer):
 
 
 def _autocast_record(module, device_type):
-    """Records the class tower's output dtypes, and whether autocast is on in the backward."""
+    """Records the dtypes of the class score conv's outputs (a conv: low precision under
+    autocast on every device), and whether autocast is on in their backward."""
     seen = {"dtypes": set(), "backward_autocast": set()}
 
-    def record(m, i, outputs):
-        seen["dtypes"].update(t.dtype for t in outputs)
-        outputs[0].register_hook(
+    def record(m, i, output):
+        seen["dtypes"].add(output.dtype)
+        output.register_hook(
             lambda g: seen["backward_autocast"].add(torch.is_autocast_enabled(device_type))
         )
 
-    module.head.cls_tower.register_forward_hook(record)
+    module.head.cls_score.register_forward_hook(record)
     return seen
 
 
@@ -230,6 +231,12 @@ def test_amp_search_on_a_gpu_skips_the_steps_whose_gradients_are_not_finite(
 ):
     built, _ = _in_process_trainer(tmp_path, period=10, overrides=["train.device=cuda"])
     trainer = _rebuilt(built, clip_grad_norm=20.0, amp=True)
+    # Scalers that start low: at the default 2**16, float16 gradients may overflow without the
+    # poison, in the first steps of a run.
+    scalers = [torch.amp.GradScaler("cuda", init_scale=2.0**10) for _ in range(2)]
+    trainer.grad_scaler, trainer.arch_grad_scaler = scalers
+    trainer.architect.grad_scaler = scalers[1]
+    scale = 2.0**10
     module = trainer.unwrapped_model
     seen = _autocast_record(module, "cuda")
     forward, frozen = module.forward, module.losses_with_frozen_features
@@ -238,8 +245,6 @@ def test_amp_search_on_a_gpu_skips_the_steps_whose_gradients_are_not_finite(
     module.losses_with_frozen_features = lambda x: (_nan_gradients if poison["frozen"] else dict)(
         frozen(x)
     )
-    scalers = trainer.grad_scaler, trainer.arch_grad_scaler
-    scale = scalers[0].get_scale()
 
     # NaN gradients, finite losses: the scaler skips that step and halves its scale.
     poison.update(forward=True)
