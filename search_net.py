@@ -17,7 +17,7 @@ checkpoint and TensorBoard curves under ``train.output_dir``.
 
 import logging
 import os
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 from detectron2.config import instantiate
@@ -32,18 +32,11 @@ from fad.data.datasets import check_disjoint_datasets
 from fad.engine import (
     AtomicCheckpointer,
     GenotypeWriter,
+    SearchOptions,
     SearchTrainer,
     alpha_checksum,
-    amp_precision_for,
-    check_warmup_iters,
 )
-from fad.engine.cost import (
-    CostTable,
-    build_cost_table,
-    check_cost,
-    check_cost_weight,
-    cost_image_size,
-)
+from fad.engine.cost import CostTable, build_cost_table, cost_image_size
 from fad.engine.defaults import (
     argument_parser,
     build_model,
@@ -58,7 +51,6 @@ from fad.engine.defaults import (
     run_checked,
 )
 from fad.genotypes import save_genotype_file
-from fad.nas.architect import Architect
 
 logger = logging.getLogger("detectron2")
 
@@ -73,26 +65,6 @@ def genotype_writer(cfg, cost_table: Optional[CostTable] = None) -> GenotypeWrit
     )
 
 
-def _warmup_iters(cfg) -> int:
-    """``search.warmup_iters``, 0 in the config.yaml of a search older than the option."""
-    warmup = check_warmup_iters(cfg.search.get("warmup_iters", 0), key="search.warmup_iters")
-    if warmup >= cfg.train.max_iter:
-        raise ValueError(
-            f"search.warmup_iters ({warmup}) must be below train.max_iter ({cfg.train.max_iter}):"
-            " the search would take no alpha step"
-        )
-    return warmup
-
-
-def cost_options(cfg) -> Tuple[str, float]:
-    """``search.cost`` and ``search.cost_weight``, checked (a search's config.yaml written before
-    the cost-aware search existed has neither: the paper's search)."""
-    cost, weight = cfg.search.get("cost", "flops"), cfg.search.get("cost_weight", 0.0)
-    check_cost(cost, key="search.cost")
-    check_cost_weight(weight, key="search.cost_weight")
-    return cost, weight
-
-
 def prepare(args):
     """Load the config and check it (once, before any worker starts)."""
     register_datasets(args)
@@ -104,24 +76,17 @@ def prepare(args):
         genotype_writer(cfg)
     except ValueError as e:
         raise ValueError(f"search.genotype_rank or train.log_period: {e}") from None
-    _, cost_weight = cost_options(cfg)
+    options = SearchOptions.from_config(cfg)
     if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
     check_device(cfg)
-    _warmup_iters(cfg)
-    if cost_weight > 0:
-        cost_image_size(cfg.dataloader.arch)  # the cost table's input size
-    try:  # the architect checks the order of the alpha gradient against mixed precision
-        Architect(
-            arch_parameters=model.arch_parameters(),
-            weight_parameters=[],
-            second_order=cfg.search.second_order,
-            grad_scaler=torch.amp.GradScaler("cpu", enabled=False)
-            if cfg.train.amp.enabled
-            else None,
+    if options.warmup_iters >= cfg.train.max_iter:
+        raise ValueError(
+            f"search.warmup_iters ({options.warmup_iters}) must be below train.max_iter "
+            f"({cfg.train.max_iter}): the search would take no alpha step"
         )
-    except ValueError as e:
-        raise ValueError(f"train.amp.enabled and search.second_order: {e}") from None
+    if options.cost_weight > 0:
+        cost_image_size(cfg.dataloader.arch)  # the cost table's input size
     check_datasets(cfg, ["train", "arch"])
     try:
         check_disjoint_datasets(
@@ -182,29 +147,23 @@ def build_search_trainer(cfg):
     train_loader = instantiate(cfg.dataloader.train)
     arch_loader = instantiate(cfg.dataloader.arch)
 
-    cost, cost_weight = cost_options(cfg)
+    options = SearchOptions.from_config(cfg)
     cost_table = None  # the paper's search computes no costs
-    if cost_weight > 0:
+    if options.cost_weight > 0:
         image_size = cost_image_size(cfg.dataloader.arch)
-        cost_table = build_cost_table(model=model, image_size=image_size, cost=cost)
+        cost_table = build_cost_table(model=model, image_size=image_size, cost=options.cost)
     model = create_ddp_model_for(model, ddp=cfg.train.ddp)
-    precision = None
-    if cfg.train.amp.enabled:
-        precision = amp_precision_for(torch.device(cfg.train.device).type)
-        logger.info(f"Mixed precision: autocast to {precision}")
     trainer = SearchTrainer(
         model,
         train_loader,
         optimizer,
         arch_data_loader=arch_loader,
         arch_optimizer=arch_optimizer,
-        second_order=cfg.search.second_order,
-        warmup_iters=_warmup_iters(cfg),
-        clip_grad_norm=cfg.search.clip_grad_norm,
-        amp_precision=precision,
-        cost_weight=cost_weight,
+        options=options,
         cost_table=cost_table,
     )
+    if options.amp:
+        logger.info(f"Mixed precision: autocast to {trainer.precision}")
     checkpointer = AtomicCheckpointer(model, cfg.train.output_dir, trainer=trainer)
     main = comm.is_main_process()
     trainer.register_hooks(

@@ -65,7 +65,7 @@ from detectron2.utils.events import EventStorage
 from timing import TOTAL, time_interleaved
 from torch.utils.benchmark import timer
 
-from fad.engine import SearchTrainer, amp_precision_for
+from fad.engine import SearchOptions, SearchTrainer
 from fad.modeling.cuda_graphs import enable_cuda_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,9 +183,11 @@ def build_case(
         instantiate(cfg.optimizer),
         arch_data_loader=itertools.repeat(arch_batch),
         arch_optimizer=instantiate(cfg.arch_optimizer),
-        second_order=name == "search_second_order",
-        clip_grad_norm=cfg.search.clip_grad_norm,
-        amp_precision=amp_precision_for(device.type) if name.endswith("_amp") else None,
+        options=SearchOptions(
+            second_order=name == "search_second_order",
+            clip_grad_norm=cfg.search.clip_grad_norm,
+            amp=name.endswith("_amp"),
+        ),
     )
     return Case(name, trainer)
 

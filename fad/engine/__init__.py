@@ -2,13 +2,12 @@
 
 from .checkpoint import AtomicCheckpointer
 from .hooks import GenotypeWriter, alpha_checksum
-from .search_trainer import SearchTrainer, amp_precision_for, check_warmup_iters
+from .search_trainer import SearchOptions, SearchTrainer
 
 __all__ = [
     "AtomicCheckpointer",
     "GenotypeWriter",
+    "SearchOptions",
     "SearchTrainer",
     "alpha_checksum",
-    "amp_precision_for",
-    "check_warmup_iters",
 ]

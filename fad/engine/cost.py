@@ -36,7 +36,7 @@ import logging
 import statistics
 import sys
 import time
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import detectron2.data.transforms as T
 import torch
@@ -50,40 +50,17 @@ from fad.nas.architect import average_across_ranks
 from fad.nas.ops import build_op
 from fad.nas.search_cells import SearchTower
 
-__all__ = [
-    "COSTS",
-    "CostTable",
-    "build_cost_table",
-    "check_cost",
-    "check_cost_weight",
-    "cost_image_size",
-    "feature_sizes",
-    "op_costs",
-]
+__all__ = ["UNITS", "CostTable", "build_cost_table", "cost_image_size", "feature_sizes", "op_costs"]
 
 logger = logging.getLogger(__name__)
 
-#: The kinds of cost of ``search.cost``, and the unit of each table.
-COSTS = ("flops", "latency")
+#: The kinds of cost of ``search.cost`` (checked by :class:`fad.engine.SearchOptions`), and the
+#: unit of each table.
 UNITS = {"flops": "GFLOPs", "latency": "ms"}
 
 #: Latency measurement: untimed rounds, then timed rounds (median), all candidates per round.
 _WARMUP_ROUNDS = 3
 _TIMED_ROUNDS = 25
-
-
-def check_cost(cost: str, *, key: str = "cost") -> None:
-    """Raises ValueError, naming ``key``, unless ``cost`` is one of :data:`COSTS`."""
-    if cost not in COSTS:
-        raise ValueError(f"{key} must be {' or '.join(map(repr, COSTS))}, got {cost!r}")
-
-
-def check_cost_weight(weight: float, *, key: str = "cost_weight") -> None:
-    """Raises ValueError, naming ``key``, unless ``weight`` is a finite number >= 0."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise ValueError(f"{key} must be a number >= 0, got {weight!r}")
-    if not 0 <= weight < float("inf"):
-        raise ValueError(f"{key} must be a finite number >= 0, got {weight!r}")
 
 
 def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
@@ -123,10 +100,14 @@ def feature_sizes(image_size: Tuple[int, int], strides: Sequence[int]) -> Tuple[
     return tuple((-(-h // s), -(-w // s)) for s in strides)
 
 
-def _flops(op: torch.nn.Module, x: torch.Tensor) -> float:
-    count = FlopCountAnalysis(op, (x,))
-    count.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    return count.total() / 1e9
+def _flops(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
+    """Per op, its GFLOPs summed over the inputs (fvcore's count)."""
+
+    def gflops(op, x):
+        count = FlopCountAnalysis(op, (x,))
+        return count.unsupported_ops_warnings(False).uncalled_modules_warnings(False).total() / 1e9
+
+    return [sum(gflops(op, x) for x in inputs) for op in ops]
 
 
 def _latencies(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
@@ -168,7 +149,6 @@ def op_costs(
     Returns:
         (len(ops),) float64 costs in the unit of ``cost``, on the CPU.
     """
-    check_cost(cost)
     real = [name for name in ops if name != NONE]
     # Seeded for the same table every time, in a forked RNG: the search's own random state (its
     # train.seed, its loaders' seeds) must not depend on whether it computed a table.
@@ -176,10 +156,7 @@ def op_costs(
         torch.manual_seed(0)
         modules = [build_op(name, channels=channels).eval().to(device) for name in real]
         inputs = [torch.randn(1, channels, h, w, device=device) for h, w in sizes]
-    if cost == "flops":
-        values = [sum(_flops(op, x) for x in inputs) for op in modules]
-    else:
-        values = _latencies(modules, inputs)
+    values = {"flops": _flops, "latency": _latencies}[cost](modules, inputs)
     by_name = dict(zip(real, values))
     return torch.tensor([by_name.get(name, 0.0) for name in ops], dtype=torch.float64)
 
@@ -194,7 +171,6 @@ class CostTable:
     """
 
     def __init__(self, *, ops: Sequence[str], costs: torch.Tensor, cost: str):
-        check_cost(cost)
         costs = torch.as_tensor(costs, dtype=torch.float64).cpu()
         if tuple(costs.shape) != (len(ops),):
             raise ValueError(f"costs must have shape ({len(ops)},), got {tuple(costs.shape)}")
@@ -259,27 +235,23 @@ class CostTable:
             iteration: the iterations done, for the log line.
         """
         unit = self.unit.lower()
-        scalars: Dict[str, float] = {}
         with torch.no_grad():
-            for name, tower in towers.items():
-                scalars[f"cost/{name}/expected"] = float(tower.expected_cost(self.normalised))
-                scalars[f"cost/{name}/derived_{unit}"] = self.genotype_cost(
-                    genotypes[name], num_cells=len(tower.cells)
-                )
-        expected = sum(scalars[f"cost/{name}/expected"] for name in towers)
-        derived = sum(scalars[f"cost/{name}/derived_{unit}"] for name in towers)
+            expected = {n: float(t.expected_cost(self.normalised)) for n, t in towers.items()}
+        derived = {
+            n: self.genotype_cost(genotypes[n], num_cells=len(t.cells)) for n, t in towers.items()
+        }
         storage.put_scalars(
-            **scalars,
-            **{"cost/expected": expected, f"cost/derived_{unit}": derived},
+            **{f"cost/{n}/expected": v for n, v in expected.items()},
+            **{f"cost/{n}/derived_{unit}": v for n, v in derived.items()},
+            **{"cost/expected": sum(expected.values())},
+            **{f"cost/derived_{unit}": sum(derived.values())},
             smoothing_hint=False,
         )
-        per_tower = ", ".join(
-            f"{name} {scalars[f'cost/{name}/derived_{unit}']:.4f}" for name in towers
-        )
         logger.info(
-            f"Cost at iteration {iteration}: expected {expected:.3f} (normalised: 1 = the most "
-            f"expensive candidate on one edge), derived towers' ops {derived:.4f} {self.unit} "
-            f"({per_tower})"
+            f"Cost at iteration {iteration}: expected {sum(expected.values()):.3f} (normalised: "
+            f"1 = the most expensive candidate on one edge), derived towers' ops "
+            f"{sum(derived.values()):.4f} {self.unit} "
+            f"({', '.join(f'{n} {v:.4f}' for n, v in derived.items())})"
         )
 
 
@@ -299,9 +271,8 @@ def build_cost_table(
         The :class:`CostTable`.
 
     Raises:
-        ValueError: for an unknown ``cost``, or a model without searched towers.
+        ValueError: for a model without searched towers.
     """
-    check_cost(cost)
     towers = list(model.search_towers().values())
     if not towers:
         raise ValueError("a cost table needs a search-mode model")

@@ -1,70 +1,138 @@
-"""SearchTrainer: the bilevel search loop as a SimpleTrainer (docs/METHOD.md section 8)."""
+"""SearchTrainer: the bilevel search loop on detectron2's trainers (docs/METHOD.md section 8)."""
 
 import contextlib
+import math
 import time
+from dataclasses import dataclass
 from typing import Iterable, List, Optional
 
 import torch
-from detectron2.engine import SimpleTrainer
+from detectron2.engine import AMPTrainer, SimpleTrainer
 from detectron2.utils.events import get_event_storage
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from fad.engine.cost import CostTable, check_cost_weight
+from fad.engine.cost import UNITS, CostTable
 from fad.nas.architect import Architect
 from fad.nas.search_cells import arch_parameters, named_arch_parameters, weight_parameters
 
-__all__ = ["SearchTrainer", "amp_precision_for", "check_warmup_iters"]
+__all__ = ["SearchOptions", "SearchTrainer"]
 
 
-def check_warmup_iters(warmup_iters: int, *, key: str = "warmup_iters") -> int:
-    """Returns ``warmup_iters``; raises ValueError, naming ``key``, unless it is an int >= 0."""
-    if type(warmup_iters) is not int or warmup_iters < 0:
-        raise ValueError(f"{key} must be an int >= 0, got {warmup_iters!r}")
-    return warmup_iters
+def _check_finite(key: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
 
 
-def amp_precision_for(device_type: str) -> torch.dtype:
-    """The autocast dtype of ``train.amp.enabled``: float16 on GPUs, as detectron2's AMPTrainer;
-    bfloat16 on CPUs, whose float16 kernels are much slower than their float32 ones."""
-    return torch.bfloat16 if device_type == "cpu" else torch.float16
-
-
-class SearchTrainer(SimpleTrainer):
-    """Each iteration: an alpha step on a batch of the arch loader, then a weight step (weight
-    steps only during the first ``warmup_iters`` iterations).
-
-    The weight step is :class:`SimpleTrainer`'s (DDP, EventStorage metrics, the non-finite loss
-    check), plus a gradient-norm clip of the weights; it computes no alpha gradients. The alpha
-    step runs on the unwrapped model: its gradients are averaged across ranks by the
-    :class:`Architect` (so alphas stay identical everywhere), and the backbone runs without
-    autograd, since the alphas live in the head.
-
-    With ``amp_precision``, both steps run their forward under ``torch.autocast``, as detectron2's
-    ``AMPTrainer`` does for training. Each step has its own ``GradScaler`` (the two losses differ
-    in size), enabled for float16: a step whose gradients overflow is skipped and its scale
-    lowered, so no inf or NaN reaches the weights or the alphas.
+@dataclass(frozen=True)
+class SearchOptions:
+    """The options of a search, checked when built: search_net.py builds them from the config
+    (:meth:`from_config`) before any worker starts.
 
     Args:
-        model: a search-mode ``FADFCOS``, possibly wrapped in DistributedDataParallel by
+        second_order: unrolled alpha gradient (the virtual step moves the head's weights).
+        warmup_iters: iterations of weight steps only, before the first alpha step (as several
+            DARTS variants do, so that the candidates are compared once trained a little).
+        clip_grad_norm: max norm of all the weights' gradients together; ``None`` or 0: no clip.
+        amp: mixed precision: float16 with GradScalers on GPUs (as detectron2's AMPTrainer),
+            bfloat16 on CPUs (whose float16 kernels are much slower than their float32 ones).
+            First order only: the finite-difference Hessian term of the second order divides a
+            difference of two nearby gradients by 2 eps, mostly rounding error at half precision.
+        cost_weight: the weight of the towers' expected cost in the alpha step's loss (0: the
+            paper's search; see :mod:`fad.engine.cost`).
+        cost: what the cost table holds, ``"flops"`` or ``"latency"``.
+    """
+
+    second_order: bool = False
+    warmup_iters: int = 0
+    clip_grad_norm: Optional[float] = None
+    amp: bool = False
+    cost_weight: float = 0.0
+    cost: str = "flops"
+
+    def __post_init__(self):
+        if type(self.warmup_iters) is not int or self.warmup_iters < 0:
+            raise ValueError(f"search.warmup_iters must be an int >= 0, got {self.warmup_iters!r}")
+        if self.clip_grad_norm is not None:
+            _check_finite("search.clip_grad_norm", self.clip_grad_norm)
+        _check_finite("search.cost_weight", self.cost_weight)
+        if self.cost not in UNITS:
+            raise ValueError(
+                f"search.cost must be {' or '.join(map(repr, UNITS))}, got {self.cost!r}"
+            )
+        if self.amp and self.second_order:
+            raise ValueError(
+                "train.amp.enabled needs the first-order search (search.second_order=False)"
+            )
+
+    @classmethod
+    def from_config(cls, cfg) -> "SearchOptions":
+        """From ``cfg.search`` and ``cfg.train.amp.enabled``. A search's config.yaml older than
+        ``warmup_iters`` or the cost-aware search has no such key: the paper's setting."""
+        search = cfg.search
+        return cls(
+            second_order=search.second_order,
+            warmup_iters=search.get("warmup_iters", 0),
+            clip_grad_norm=search.clip_grad_norm,
+            amp=cfg.train.amp.enabled,
+            cost_weight=search.get("cost_weight", 0.0),
+            cost=search.get("cost", "flops"),
+        )
+
+
+@contextlib.contextmanager
+def _frozen(params: List[nn.Parameter]):
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+class _CPUAutocast(nn.Module):
+    """A model whose forward runs under a bfloat16 autocast: AMPTrainer's ``run_step`` needs
+    CUDA, so on CPUs the mixed-precision weight step is SimpleTrainer's on this model (bfloat16
+    has float32's range: no scaler); the backward runs outside autocast, as PyTorch advises."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.module(*args)
+
+
+class SearchTrainer(AMPTrainer):
+    """Each iteration: an alpha step on a batch of the arch loader, then detectron2's weight
+    step (weight steps only during the first ``options.warmup_iters`` iterations).
+
+    The weight step is detectron2's own ``run_step``, with the alphas frozen, so that its
+    backward computes no alpha gradients (the next alpha step would overwrite them) and DDP,
+    which ignores the alphas (:func:`fad.engine.defaults.create_ddp_model_for`), waits for none:
+    :class:`SimpleTrainer`'s in full precision; with ``options.amp``, :class:`AMPTrainer`'s on
+    GPUs (float16 autocast, a GradScaler that skips a step whose gradients overflow), and on CPUs
+    SimpleTrainer's on the model's forward under a bfloat16 autocast. Their metrics, non-finite
+    loss check and ``after_backward`` hooks all apply; the gradient-norm clip of the weights is
+    :meth:`after_backward`. Only the second order's batch is taken first (by the alpha step).
+
+    The alpha step runs on the unwrapped model: its gradients are averaged across ranks by the
+    :class:`Architect` (so alphas stay identical everywhere), and the backbone runs without
+    autograd, since the alphas live in the head. With ``options.amp`` its forward runs under
+    the same autocast, and on GPUs with a GradScaler of its own (the two losses differ in size).
+
+    Args:
+        model: a search-mode FAD detector, possibly wrapped in DistributedDataParallel by
             :func:`fad.engine.defaults.create_ddp_model_for` (which leaves the alphas out).
         data_loader: training batches, for the weights.
         optimizer: the weight optimizer (must not hold the alphas).
         arch_data_loader: validation batches, for the alphas (a different split).
         arch_optimizer: the alpha optimizer (Adam in the paper).
-        second_order: unrolled alpha gradient (the virtual step moves the head's weights).
-        warmup_iters: iterations of weight steps only, before the first alpha step (as several
-            DARTS variants do, so that the candidates are compared once trained a little).
-        clip_grad_norm: max gradient norm of the weights; ``None`` or 0 for no clipping.
-        amp_precision: ``torch.float16`` or ``torch.bfloat16`` for mixed precision (first order
-            only: the :class:`Architect` refuses a scaler in second order; needs torch >= 2.3),
-            ``None`` for full precision.
-        grad_scaler, arch_grad_scaler: the weights' and the alphas' ``torch.amp.GradScaler``;
-            by default new ones, enabled for float16 only (bfloat16 has float32's range).
-        cost_weight: the weight of the towers' expected cost in the alpha step's loss (0: the
-            paper's search; see :mod:`fad.engine.cost`).
+        options: the search's options (default: the paper's first-order search).
         cost_table: the candidates' costs (a :class:`fad.engine.cost.CostTable`); needed when
-            ``cost_weight`` > 0.
+            ``options.cost_weight`` > 0.
     """
 
     def __init__(
@@ -75,29 +143,13 @@ class SearchTrainer(SimpleTrainer):
         *,
         arch_data_loader: Iterable,
         arch_optimizer: torch.optim.Optimizer,
-        second_order: bool = False,
-        warmup_iters: int = 0,
-        clip_grad_norm: Optional[float] = None,
-        amp_precision: Optional[torch.dtype] = None,
-        grad_scaler: Optional["torch.amp.GradScaler"] = None,
-        arch_grad_scaler: Optional["torch.amp.GradScaler"] = None,
-        cost_weight: float = 0.0,
+        options: Optional[SearchOptions] = None,
         cost_table: Optional[CostTable] = None,
     ):
-        super().__init__(model, data_loader, optimizer)
-        if amp_precision not in (None, torch.float16, torch.bfloat16):
-            raise ValueError(f"amp_precision must be float16 or bfloat16, got {amp_precision}")
-        self.warmup_iters = check_warmup_iters(warmup_iters)
-        check_cost_weight(cost_weight)
-        if cost_weight > 0 and cost_table is None:
+        options = options or SearchOptions()
+        if options.cost_weight > 0 and cost_table is None:
             raise ValueError("a cost_weight > 0 needs the cost_table of the candidates")
-        self.cost_weight = cost_weight
-        self.cost_table = cost_table
-        self.arch_data_loader = arch_data_loader
-        self._arch_iter = None
-        self.arch_optimizer = arch_optimizer
-        self.clip_grad_norm = clip_grad_norm
-        module = self.unwrapped_model
+        module = model.module if isinstance(model, DistributedDataParallel) else model
         alphas = arch_parameters(module)
         if set(alphas) & {p for g in optimizer.param_groups for p in g["params"]}:
             raise ValueError(
@@ -110,144 +162,117 @@ class SearchTrainer(SimpleTrainer):
                     "DDP holds the architecture weights, whose gradients the weight step does "
                     "not compute: wrap the model with fad.engine.defaults.create_ddp_model_for"
                 )
+        device = next(module.parameters()).device.type
+        scaling = options.amp and device == "cuda"
+        if options.amp and not scaling:
+            model = _CPUAutocast(model)
+        super().__init__(
+            model,
+            data_loader,
+            optimizer,
+            grad_scaler=torch.amp.GradScaler(device, enabled=scaling),
+            precision=torch.float16 if device == "cuda" else torch.bfloat16,
+        )
+        self.options = options
+        self.cost_table = cost_table
+        self.arch_data_loader = arch_data_loader
+        self._arch_iter = None
+        self._held_batch: list = []
+        self.arch_optimizer = arch_optimizer
+        self.arch_grad_scaler = torch.amp.GradScaler(device, enabled=scaling)
+        self._device_type = device
         self._weights: List[nn.Parameter] = weight_parameters(module)
-        self.amp_precision = amp_precision
-        self._device_type = next(module.parameters()).device.type
-        scaling = amp_precision == torch.float16
-        if amp_precision is not None:
-            grad_scaler = grad_scaler or torch.amp.GradScaler(self._device_type, enabled=scaling)
-            arch_grad_scaler = arch_grad_scaler or torch.amp.GradScaler(
-                self._device_type, enabled=scaling
-            )
-        self.grad_scaler = grad_scaler
-        self.arch_grad_scaler = arch_grad_scaler
-        group = optimizer.param_groups[0]
         self.architect = Architect(
             arch_parameters=alphas,
             # The alpha step's graph starts at the head (features are computed without autograd),
             # so the virtual step of the second-order gradient moves the head's weights.
             weight_parameters=weight_parameters(module.head),
-            second_order=second_order,
-            momentum=group.get("momentum", 0.0),
-            weight_decay=group.get("weight_decay", 0.0),
+            second_order=options.second_order,
             weight_optimizer=optimizer,
-            grad_scaler=arch_grad_scaler,
+            grad_scaler=self.arch_grad_scaler if scaling else None,
         )
 
     @property
     def unwrapped_model(self) -> nn.Module:
         model = self.model
-        return model.module if isinstance(model, DistributedDataParallel) else model
+        while isinstance(model, (_CPUAutocast, DistributedDataParallel)):
+            model = model.module
+        return model
 
     def run_step(self):
-        if not self.model.training:
-            raise RuntimeError("[SearchTrainer] model was changed to eval mode!")
-        start = time.perf_counter()
-        search_alphas = self.iter >= self.warmup_iters
-        arch_data = next(self._arch_data_iter) if search_alphas else None
-        data = next(self._data_loader_iter)
-        data_time = time.perf_counter() - start
+        if self.iter >= self.options.warmup_iters:
+            start = time.perf_counter()
+            arch_data = next(self._arch_data_iter)
+            data = None
+            if self.options.second_order:
+                # The virtual step moves the weights on the batch the weight step takes (DARTS).
+                data = next(super()._data_loader_iter)
+                self._held_batch.append(data)
+            data_time = time.perf_counter() - start
+            loss = self._arch_step(arch_data, data)
+            get_event_storage().put_scalars(
+                arch_loss=loss,
+                arch_data_time=data_time,
+                arch_time=time.perf_counter() - start - data_time,
+            )
+        with _frozen(self.architect.alphas):
+            if self.grad_scaler.is_enabled():
+                super().run_step()
+            else:
+                SimpleTrainer.run_step(self)
 
-        storage = get_event_storage()
-        if search_alphas:
-            arch_start = time.perf_counter()
-            arch_loss = self._arch_step(arch_data, data)
-            storage.put_scalars(arch_loss=arch_loss, arch_time=time.perf_counter() - arch_start)
+    @property
+    def _data_loader_iter(self):
+        """Where detectron2's ``run_step`` takes its batch: the one the alpha step held, if any."""
+        if self._held_batch:
+            return iter([self._held_batch.pop()])
+        return super()._data_loader_iter
 
-        with self._alphas_frozen():
-            with self._autocast():
-                loss_dict = self.model(data)
-                losses = sum(loss_dict.values())
-            self.optimizer.zero_grad()
-            self._scaled(self.grad_scaler, losses).backward()
-        self.after_backward()
-        # Metrics first: SimpleTrainer raises FloatingPointError there on a non-finite loss,
-        # before the step could write NaN into the weights.
-        self._write_metrics(loss_dict, data_time)
-        if self.clip_grad_norm:
-            if self.grad_scaler is not None:
-                self.grad_scaler.unscale_(self.optimizer)  # clip the true gradients
-            norm = torch.nn.utils.clip_grad_norm_(self._weights, self.clip_grad_norm)
-            storage.put_scalar("grad_norm", norm.item())
-        self._optimizer_step(self.grad_scaler, self.optimizer)
+    def after_backward(self):
+        """Clip the norm of all the weights' gradients together (unscaled first), between the
+        backward and the step. detectron2's clip (``maybe_add_gradient_clipping``) wraps the
+        optimizer's step to clip each parameter's gradient on its own, not the global norm that
+        DARTS and the paper clip."""
+        if self.options.clip_grad_norm:
+            self.grad_scaler.unscale_(self.optimizer)  # a no-op without float16
+            norm = torch.nn.utils.clip_grad_norm_(self._weights, self.options.clip_grad_norm)
+            get_event_storage().put_scalar("grad_norm", norm.item())
+        super().after_backward()
 
-    def _autocast(self):
-        if self.amp_precision is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self._device_type, dtype=self.amp_precision)
-
-    @staticmethod
-    def _scaled(scaler: Optional["torch.amp.GradScaler"], loss: torch.Tensor) -> torch.Tensor:
-        return loss if scaler is None else scaler.scale(loss)
-
-    @staticmethod
-    def _optimizer_step(
-        scaler: Optional["torch.amp.GradScaler"], optimizer: torch.optim.Optimizer
-    ) -> None:
-        """``optimizer.step()``; with a scaler, skipped when the gradients overflowed."""
-        if scaler is None:
-            optimizer.step()
-        else:
-            scaler.step(optimizer)
-            scaler.update()
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _frozen(params: List[nn.Parameter]):
-        for p in params:
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p in params:
-                p.requires_grad_(True)
-
-    def _alphas_frozen(self):
-        """The weight step needs no alpha gradients: without this, its backward would compute
-        them at every mixed op only for the next alpha step to overwrite them. DDP ignores the
-        alphas (see :func:`fad.engine.defaults.create_ddp_model_for`), so it waits for no
-        gradient of them.
-        """
-        return self._frozen(self.architect.alphas)
-
-    def _weights_frozen(self):
-        """The first-order alpha step needs alpha gradients only. Autograd would not compute the
-        weights' anyway, but a head replayed from CUDA graphs (``train.cuda_graphs``) records
-        the gradients of whatever requires grad: frozen weights give the alpha step a graph of
-        its own, which computes no weight gradients. (Second order differentiates the weights.)
-        """
-        if self.architect.second_order:
-            return contextlib.nullcontext()
-        return self._frozen(self._weights)
-
-    def _arch_step(self, arch_data: list, data: list) -> float:
+    def _arch_step(self, arch_data: list, data: Optional[list]) -> float:
         module = self.unwrapped_model
+        weight = self.options.cost_weight
 
         def val_loss() -> torch.Tensor:
-            with self._autocast():
+            with torch.autocast(self._device_type, dtype=self.precision, enabled=self.options.amp):
                 loss = sum(module.losses_with_frozen_features(arch_data).values())
-            if self.cost_weight > 0:
-                cost = self.cost_table.expected_cost(module.search_towers())
-                loss = loss + self.cost_weight * cost
+            if weight > 0:
+                loss = loss + weight * self.cost_table.expected_cost(module.search_towers())
             return loss
 
         def train_loss() -> torch.Tensor:
             return sum(module.losses_with_frozen_features(data).values())
 
+        # The first-order alpha step needs alpha gradients only. Autograd would not compute the
+        # weights' anyway, but a head replayed from CUDA graphs (train.cuda_graphs) records the
+        # gradients of whatever requires grad: frozen weights give the alpha step a graph of its
+        # own, which computes no weight gradients. (Second order differentiates the weights.)
+        frozen = [] if self.options.second_order else self._weights
         # What the model logs itself (FCOS's num_pos_anchors) goes under arch/, apart from the
         # weight step's values of the same iteration.
-        with get_event_storage().name_scope("arch"), self._weights_frozen():
+        with get_event_storage().name_scope("arch"), _frozen(frozen):
             loss = self.architect.step(
                 val_loss_fn=val_loss,
-                train_loss_fn=train_loss if self.architect.second_order else None,
+                train_loss_fn=train_loss if data is not None else None,
                 xi=self.optimizer.param_groups[0]["lr"],
             ).item()
-        if not torch.isfinite(torch.tensor(loss)):
+        if not math.isfinite(loss):
             raise FloatingPointError(
                 f"Architecture loss became infinite or NaN at iteration={self.iter}! "
                 "The alphas were not updated."
             )
-        self._optimizer_step(self.arch_grad_scaler, self.arch_optimizer)
+        self.arch_grad_scaler.step(self.arch_optimizer)  # skipped if the gradients overflowed
+        self.arch_grad_scaler.update()
         return loss
 
     @property
@@ -256,27 +281,18 @@ class SearchTrainer(SimpleTrainer):
             self._arch_iter = iter(self.arch_data_loader)
         return self._arch_iter
 
-    def _enabled_scalers(self):
-        return {
-            key: scaler
-            for key, scaler in (
-                ("grad_scaler", self.grad_scaler),
-                ("arch_grad_scaler", self.arch_grad_scaler),
-            )
-            if scaler is not None and scaler.is_enabled()
-        }
-
     def state_dict(self):
         ret = super().state_dict()
         ret["arch_optimizer"] = self.arch_optimizer.state_dict()
-        for key, scaler in self._enabled_scalers().items():
-            ret[key] = scaler.state_dict()
+        ret["arch_grad_scaler"] = self.arch_grad_scaler.state_dict()
         return ret
 
     def load_state_dict(self, state_dict):
-        super().load_state_dict(state_dict)
+        # Not AMPTrainer's, which needs a scaler state: a full-precision run's checkpoint has
+        # none (an empty one, or none at all before this trainer stored it); the scalers of a
+        # mixed-precision search resumed from it start afresh.
+        SimpleTrainer.load_state_dict(self, state_dict)
         self.arch_optimizer.load_state_dict(state_dict["arch_optimizer"])
-        # A checkpoint of a full-precision run has no scaler state: the scalers start afresh.
-        for key, scaler in self._enabled_scalers().items():
-            if key in state_dict:
-                scaler.load_state_dict(state_dict[key])
+        for key in ("grad_scaler", "arch_grad_scaler"):
+            if state_dict.get(key):
+                getattr(self, key).load_state_dict(state_dict[key])

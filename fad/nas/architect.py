@@ -44,10 +44,8 @@ class Architect:
         arch_parameters: the alphas.
         weight_parameters: the weights w of the inner problem (everything else that trains).
         second_order: use the unrolled (second-order) approximation; first-order otherwise.
-        momentum: the weight optimizer's momentum, for the virtual step.
-        weight_decay: the weight optimizer's weight decay, for the virtual step.
-        weight_optimizer: the weight optimizer, whose momentum buffers enter the virtual step
-            (optional: without buffers the virtual step is plain SGD).
+        weight_optimizer: the weights' SGD: the virtual step is its next step (each weight's
+            group's momentum and weight decay, its momentum buffer); without it, plain SGD.
         grad_scaler: for mixed precision, the alphas' ``torch.amp.GradScaler``: the validation
             loss is scaled before it is differentiated, so ``alpha.grad`` holds scaled gradients,
             which ``grad_scaler.step(alpha_optimizer)`` unscales (skipping the step on an
@@ -65,8 +63,6 @@ class Architect:
         arch_parameters: Sequence[nn.Parameter],
         weight_parameters: Sequence[nn.Parameter],
         second_order: bool = False,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
         weight_optimizer: Optional[torch.optim.Optimizer] = None,
         grad_scaler: Optional["torch.amp.GradScaler"] = None,
     ):
@@ -77,8 +73,6 @@ class Architect:
         self.alphas: List[nn.Parameter] = list(arch_parameters)
         self.weights: List[nn.Parameter] = [w for w in weight_parameters if w.requires_grad]
         self.second_order = second_order
-        self.momentum = momentum
-        self.weight_decay = weight_decay
         self.weight_optimizer = weight_optimizer
         self.grad_scaler = grad_scaler
 
@@ -124,12 +118,15 @@ class Architect:
         try:
             # w' = w - xi * (momentum * buffer + grad_w L_train + wd * w): SGD's next step.
             g_train = self._grad(train_loss_fn(), self.weights)
+            opt = self.weight_optimizer
+            groups = {p: g for g in opt.param_groups for p in g["params"]} if opt else {}
             with torch.no_grad():
                 for w, g in zip(self.weights, g_train):
-                    step = g + self.weight_decay * w
-                    buf = self._momentum_buffer(w)
+                    group = groups.get(w, {})
+                    step = g + group.get("weight_decay", 0.0) * w
+                    buf = opt.state.get(w, {}).get("momentum_buffer") if opt else None
                     if buf is not None:
-                        step = step + self.momentum * buf
+                        step = step + group["momentum"] * buf
                     w.sub_(xi * step)
             loss = val_loss_fn()
             grads = self._grad(loss, self.alphas + self.weights)
@@ -154,11 +151,6 @@ class Architect:
                     w.copy_(w0 + sign * eps * d)
             sides.append(self._grad(train_loss_fn(), self.alphas))
         return [(p - n) / (2 * eps) for p, n in zip(*sides)]
-
-    def _momentum_buffer(self, w: torch.Tensor) -> Optional[torch.Tensor]:
-        if self.weight_optimizer is None:
-            return None
-        return self.weight_optimizer.state.get(w, {}).get("momentum_buffer")
 
     def _restore(self, backup: Sequence[torch.Tensor]) -> None:
         with torch.no_grad():

@@ -15,7 +15,7 @@ from detectron2.config import LazyConfig, instantiate  # noqa: E402
 from detectron2.engine import HookBase  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
-from fad.engine import GenotypeWriter, SearchTrainer  # noqa: E402
+from fad.engine import GenotypeWriter, SearchOptions, SearchTrainer  # noqa: E402
 from fad.genotypes import load_genotype_file  # noqa: E402
 from fad.modeling.cuda_graphs import CPU_REASON  # noqa: E402
 from fad.nas.visualize import plot_alpha_history  # noqa: E402
@@ -51,15 +51,17 @@ def _in_process_trainer(
     return search_net.build_search_trainer(cfg)
 
 
-def _rebuilt(built, model=None, **kwargs):
-    """A SearchTrainer of the parts of ``built`` (its model unless ``model``), with ``kwargs``."""
+def _rebuilt(built, model=None, cost_table=None, **options):
+    """A SearchTrainer of the parts of ``built`` (its model unless ``model``), with ``options``
+    (:class:`SearchOptions`' arguments)."""
     return SearchTrainer(
         built.model if model is None else model,
         built.data_loader,
         built.optimizer,
         arch_data_loader=built.arch_data_loader,
         arch_optimizer=built.arch_optimizer,
-        **kwargs,
+        options=SearchOptions(**options),
+        cost_table=cost_table,
     )
 
 
@@ -146,14 +148,16 @@ def test_first_order_alpha_step_runs_with_the_weights_frozen(tmp_path, synthetic
 
     def recording_step(**kwargs):
         during["any_weight_requires_grad"] = any(w.requires_grad for w in weights)
-        return arch_step(**kwargs)
+        loss = arch_step(**kwargs)
+        during["any_weight_grad"] = any(w.grad is not None for w in weights)
+        return loss
 
     trainer.architect.step = recording_step
     with EventStorage(0) as trainer.storage:
         trainer.run_step()
     # Frozen for the alpha step (a graphed head then records alpha gradients only), trainable
     # again for the weight step, which computed their gradients.
-    assert during == {"any_weight_requires_grad": False}
+    assert during == {"any_weight_requires_grad": False, "any_weight_grad": False}
     assert all(w.requires_grad for w in weights)
     head = set(trainer.unwrapped_model.head.parameters())
     assert all(w.grad is not None for w in weights if w in head)
@@ -177,70 +181,166 @@ def _nan_gradients(losses):
     return {**losses, "nan_grad": (0 * losses[first]).sqrt()}
 
 
-def test_amp_search_skips_the_steps_whose_gradients_are_not_finite(tmp_path, synthetic_root):
-    built, _ = _in_process_trainer(tmp_path, period=10)
-    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**10) for _ in range(2)]
-    trainer = _rebuilt(
-        built,
-        clip_grad_norm=20.0,
-        amp_precision=torch.bfloat16,
-        grad_scaler=scalers[0],
-        arch_grad_scaler=scalers[1],
-    )
+def _step(trainer):
+    """One iteration; returns whether the weights and whether the alphas moved."""
     module = trainer.unwrapped_model
+    weights = [p.detach().clone() for p in module.weight_parameters()]
+    alphas = [a.detach().clone() for a in module.arch_parameters()]
+    with EventStorage(trainer.iter) as trainer.storage:
+        trainer.run_step()
+    trainer.iter += 1
+    return (
+        any(not torch.equal(a, b) for a, b in zip(module.weight_parameters(), weights)),
+        any(not torch.equal(a, b) for a, b in zip(module.arch_parameters(), alphas)),
+    )
+
+
+def _autocast_record(module, device_type):
+    """Records the dtypes of the class score conv's outputs (a conv: low precision under
+    autocast on every device), and whether autocast is on in their backward."""
+    seen = {"dtypes": set(), "backward_autocast": set()}
+
+    def record(m, i, output):
+        seen["dtypes"].add(output.dtype)
+        output.register_hook(
+            lambda g: seen["backward_autocast"].add(torch.is_autocast_enabled(device_type))
+        )
+
+    module.head.cls_score.register_forward_hook(record)
+    return seen
+
+
+def test_amp_search_on_cpu_autocasts_both_forwards_to_bfloat16(tmp_path, synthetic_root):
+    built, _ = _in_process_trainer(tmp_path, period=10)
+    trainer = _rebuilt(built, clip_grad_norm=20.0, amp=True)
+    seen = _autocast_record(trainer.unwrapped_model, "cpu")
+    assert _step(trainer) == (True, True)
+    # Both steps' forwards in bfloat16, their backwards outside autocast; no scaler on a CPU.
+    assert seen == {"dtypes": {torch.bfloat16}, "backward_autocast": {False}}
+    assert not trainer.grad_scaler.is_enabled() and not trainer.arch_grad_scaler.is_enabled()
+    # A full-precision run's checkpoint (no scaler state) resumes with mixed precision.
+    state = built.state_dict()
+    for key in ("grad_scaler", "arch_grad_scaler"):
+        state.pop(key, None)
+    trainer.load_state_dict(state)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 GradScalers need a GPU")
+def test_amp_search_on_a_gpu_skips_the_steps_whose_gradients_are_not_finite(
+    tmp_path, synthetic_root
+):
+    built, _ = _in_process_trainer(tmp_path, period=10, overrides=["train.device=cuda"])
+    trainer = _rebuilt(built, clip_grad_norm=20.0, amp=True)
+    # Scalers that start low: at the default 2**16, float16 gradients may overflow without the
+    # poison, in the first steps of a run.
+    scalers = [torch.amp.GradScaler("cuda", init_scale=2.0**10) for _ in range(2)]
+    trainer.grad_scaler, trainer.arch_grad_scaler = scalers
+    trainer.architect.grad_scaler = scalers[1]
+    scale = 2.0**10
+    module = trainer.unwrapped_model
+    seen = _autocast_record(module, "cuda")
     forward, frozen = module.forward, module.losses_with_frozen_features
     poison = {"forward": False, "frozen": False}
     module.forward = lambda x: (_nan_gradients if poison["forward"] else dict)(forward(x))
     module.losses_with_frozen_features = lambda x: (_nan_gradients if poison["frozen"] else dict)(
         frozen(x)
     )
-    dtypes = []
-    # The tower runs once on all levels: its output is a list, one tensor per level.
-    module.head.cls_tower.register_forward_hook(lambda m, i, o: dtypes.extend(t.dtype for t in o))
-
-    def step(**which):
-        poison.update(which)
-        weights = [p.detach().clone() for p in trainer._weights]
-        alphas = [a.detach().clone() for a in module.arch_parameters()]
-        with EventStorage(trainer.iter) as trainer.storage:
-            trainer.run_step()
-        trainer.iter += 1
-        return (
-            any(not torch.equal(a, b) for a, b in zip(trainer._weights, weights)),
-            any(not torch.equal(a, b) for a, b in zip(module.arch_parameters(), alphas)),
-        )
 
     # NaN gradients, finite losses: the scaler skips that step and halves its scale.
-    assert step(forward=True, frozen=False) == (False, True)
-    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**10)
-    assert step(forward=False, frozen=True) == (True, False)
-    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**9)
-    assert step(forward=False, frozen=False) == (True, True)
-    assert all(torch.isfinite(p).all() for p in trainer._weights + module.arch_parameters())
-    assert dtypes and set(dtypes) == {torch.bfloat16}  # both steps ran under autocast
+    poison.update(forward=True)
+    assert _step(trainer) == (False, True)
+    assert [s.get_scale() for s in scalers] == [scale / 2, scale]
+    poison.update(forward=False, frozen=True)
+    assert _step(trainer) == (True, False)
+    assert [s.get_scale() for s in scalers] == [scale / 2, scale / 2]
+    poison.update(frozen=False)
+    assert _step(trainer) == (True, True)
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert seen == {"dtypes": {torch.float16}, "backward_autocast": {False}}
 
     state = trainer.state_dict()
-    assert state["grad_scaler"]["scale"] == state["arch_grad_scaler"]["scale"] == 2.0**9
     for scaler in scalers:
-        scaler.update(2.0**10)
+        scaler.update(scale * 4)
     trainer.load_state_dict(state)
-    assert (scalers[0].get_scale(), scalers[1].get_scale()) == (2.0**9, 2.0**9)
+    assert [s.get_scale() for s in scalers] == [scale / 2, scale / 2]
+
+
+def test_weight_gradients_are_clipped_to_clip_grad_norm_before_the_step(tmp_path, synthetic_root):
+    built, _ = _in_process_trainer(tmp_path, period=10)
+    clip = 1e-3
+    trainer = _rebuilt(built, clip_grad_norm=clip)
+    weights = trainer.unwrapped_model.weight_parameters()
+    seen = {}
+
+    class Norm(HookBase):
+        def after_backward(self):  # after SearchTrainer's clip, before the step
+            seen["norm"] = torch.linalg.vector_norm(
+                torch.stack(
+                    [torch.linalg.vector_norm(w.grad) for w in weights if w.grad is not None]
+                )
+            ).item()
+
+    trainer.register_hooks([Norm()])
+    _step(trainer)
+    assert seen["norm"] == pytest.approx(clip, rel=1e-3)
+    assert trainer.storage.history("grad_norm").latest() > 100 * clip  # the norm before the clip
+
+
+def test_second_order_virtual_step_and_weight_step_take_the_same_batch(tmp_path, synthetic_root):
+    built, _ = _in_process_trainer(tmp_path, period=10)
+    trainer = _rebuilt(built, second_order=True)
+    module = trainer.unwrapped_model
+    forward, frozen = module.forward, module.losses_with_frozen_features
+    batches = {"frozen": [], "forward": []}
+
+    def recording(name, fn):
+        def call(x):
+            batches[name].append(x)
+            return fn(x)
+
+        return call
+
+    module.forward = recording("forward", forward)
+    module.losses_with_frozen_features = recording("frozen", frozen)
+    for _ in range(2):
+        assert _step(trainer) == (True, True)
+    # Per iteration: the training batch (the virtual step), the validation batch, the training
+    # batch twice (the Hessian term's two sides); the weight step then takes that training batch.
+    train, arch = batches["frozen"][0::4], batches["frozen"][1::4]
+    assert all(x is y for i in (2, 3) for x, y in zip(batches["frozen"][i::4], train))
+    assert all(x is y for x, y in zip(batches["forward"], train))
+    assert len(batches["forward"]) == 2 and train[0] is not train[1]
+    assert not any(x is y for x in arch for y in train)
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(second_order=True, amp_precision=torch.bfloat16), "first-order"),
+        (dict(second_order=True, amp=True), "first-order"),
         (dict(cost_weight=0.5), "a cost_weight > 0 needs the cost_table"),
-        (dict(cost_weight=-0.5), "cost_weight must be a finite number >= 0"),
+        (dict(cost_weight=-0.5), "search.cost_weight must be a finite number >= 0, got -0.5"),
+        (dict(cost_weight=float("inf")), "finite number >= 0"),
+        (dict(cost_weight="0.1"), "search.cost_weight must be a finite number >= 0, got '0.1'"),
+        (dict(cost="Flops"), "search.cost must be 'flops' or 'latency', got 'Flops'"),
+        (dict(clip_grad_norm=-1.0), "search.clip_grad_norm must be a finite number >= 0"),
+        (dict(warmup_iters=-1), "search.warmup_iters must be an int >= 0, got -1"),
     ],
-    ids=["amp_with_second_order", "cost_weight_without_table", "negative_cost_weight"],
+    ids=[
+        "amp_with_second_order",
+        "cost_weight_without_table",
+        "negative_cost_weight",
+        "infinite_cost_weight",
+        "cost_weight_as_a_string",
+        "unknown_cost",
+        "negative_clip",
+        "negative_warmup",
+    ],
 )
 def test_search_trainer_refuses_options_that_cannot_work(
     tmp_path, synthetic_root, options, message
 ):
     trainer, _ = _in_process_trainer(tmp_path, period=10)
-    assert trainer.cost_weight == 0 and trainer.cost_table is None  # the paper's search
+    assert trainer.options.cost_weight == 0 and trainer.cost_table is None  # the paper's search
     with pytest.raises(ValueError, match=message):
         _rebuilt(trainer, **options)
 
@@ -374,8 +474,6 @@ def test_warmup_takes_weight_steps_only_before_the_first_alpha_step(tmp_path, sy
     assert not all(torch.equal(p, w) for p, w in zip(module.weight_parameters(), weights))
     adam = trainer.arch_optimizer.state_dict()["state"]
     assert all(int(s["step"]) == 1 for s in adam.values())  # one alpha step, in iteration 2
-    with pytest.raises(ValueError, match="warmup_iters must be an int >= 0, got -1"):
-        _rebuilt(trainer, warmup_iters=-1)
 
 
 def test_a_large_cost_weight_derives_the_cheapest_candidate_on_every_edge(tmp_path, synthetic_root):

@@ -93,15 +93,18 @@ def test_first_order_gradient_is_taken_at_the_current_weights():
         assert not torch.allclose(e, s, rtol=1e-3, atol=1e-7)
 
 
-def _exact_unrolled_grad(model, train, val, xi, w_optim, momentum, wd):
-    """d/d alpha L_val(w - xi * (grad_w L_train(w, alpha) + m * buf + wd * w), alpha), exactly."""
+def _exact_unrolled_grad(model, train, val, xi, w_optim):
+    """d/d alpha L_val(w - xi * (grad_w L_train(w, alpha) + m * buf + wd * w), alpha), exactly,
+    with each weight's group's momentum m and weight decay wd."""
     weights, alphas = model.weight_parameters(), model.arch_parameters()
     g = torch.autograd.grad(_loss_fn(model, train)(), weights, create_graph=True)
     unrolled = {}
     names = {id(p): n for n, p in model.named_parameters()}
+    groups = {id(p): group for group in w_optim.param_groups for p in group["params"]}
     for w, gw in zip(weights, g):
         buf = w_optim.state[w].get("momentum_buffer")
-        step = gw + wd * w + (momentum * buf if buf is not None else 0)
+        m, wd = groups[id(w)]["momentum"], groups[id(w)]["weight_decay"]
+        step = gw + wd * w + (m * buf if buf is not None else 0)
         unrolled[names[id(w)]] = w - xi * step
     for a in alphas:
         unrolled[names[id(a)]] = a
@@ -115,8 +118,17 @@ def test_second_order_gradient_matches_exact_double_backward(with_momentum):
     torch.manual_seed(0)
     model = SmoothMixNet().double()
     momentum, wd, xi = 0.9, 1e-4, 0.05
+    # Two groups of different weight decay, as detectron2's parameter groups: the virtual step
+    # is SGD's next step of each weight's group.
+    pred = list(model.pred.parameters())
     w_optim = torch.optim.SGD(
-        model.weight_parameters(), lr=xi, momentum=momentum if with_momentum else 0.0
+        [
+            {"params": [p for p in model.weight_parameters() if all(p is not q for q in pred)]},
+            {"params": pred, "weight_decay": 0.5},
+        ],
+        lr=xi,
+        momentum=momentum if with_momentum else 0.0,
+        weight_decay=wd,
     )
     for step in range(2):
         w_optim.zero_grad()
@@ -125,7 +137,7 @@ def test_second_order_gradient_matches_exact_double_backward(with_momentum):
     train, val = _batch(1, torch.double), _batch(2, torch.double)
     train = (train[0], train[1].mean((2, 3), keepdim=True))
     val = (val[0], val[1].mean((2, 3), keepdim=True))
-    exact = _exact_unrolled_grad(model, train, val, xi, w_optim, momentum, wd)
+    exact = _exact_unrolled_grad(model, train, val, xi, w_optim)
     first_order = torch.autograd.grad(_loss_fn(model, val)(), model.arch_parameters())
 
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -133,8 +145,6 @@ def test_second_order_gradient_matches_exact_double_backward(with_momentum):
         arch_parameters=model.arch_parameters(),
         weight_parameters=model.weight_parameters(),
         second_order=True,
-        momentum=momentum,
-        weight_decay=wd,
         weight_optimizer=w_optim,
     )
     architect.step(val_loss_fn=_loss_fn(model, val), train_loss_fn=_loss_fn(model, train), xi=xi)
