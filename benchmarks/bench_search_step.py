@@ -292,7 +292,7 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="KEY=VALUE",
-        help="config overrides for the FAD cases, e.g. model.head.grouped_edges=False",
+        help="config overrides for the FAD cases, e.g. model.head.box_tower.op_channels=64",
     )
     parser.add_argument("--memory-probe", choices=CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -10,9 +10,9 @@ of all of them are printed side by side at the end.
    the FAD head replayed from CUDA graphs (``train.cuda_graphs=True``), then eagerly:
    ``search_step_ratio_first_order_cuda=``, ``search_hours_projected_cuda=`` (17,500
    iterations) and the same with ``_eager``; ``--profile`` adds the kernel launches and busy GPU
-   time of one step. The same step with the cells run edge by edge
-   (``model.head.grouped_edges=False``): ``search_step_ratio_first_order_cuda_edgewise=`` and
-   ``_edgewise_eager``, which decide whether grouping pays on a GPU.
+   time of one step. The search tower's forward against the edge-by-edge reference
+   (``bench_search_cell.py``): ``speedup_quick_cuda=``, ``speedup_voc_cuda=`` (above 1: the
+   grouped forward, the only one, is faster on the GPU too).
 2. Training step (R-50 FPN, 2 images of 800x1333 per GPU): the derived FAD detector (paper
    genotypes) against FCOS, graphed then eager: ``train_step_ratio_cuda=`` and ``_eager``.
 3. Head latency (batch 1, P3-P7 of 800x1333, ``head_cost.py``): ``fad_head_ms_cuda=``,
@@ -49,15 +49,6 @@ TOLERANCE = 1e-4
 AGREEMENT_ITERS = 4
 
 
-def grouped_edges(grouped: bool) -> List[str]:
-    """``bench_search_step.py``'s overrides that run the search cells' edges grouped or one by
-    one."""
-    return [
-        "--set",
-        *(f"model.head.{t}.grouped_edges={grouped}" for t in ("box_tower", "cls_tower")),
-    ]
-
-
 def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
     """(label, command, {key printed by the command: key reported}) per process."""
     py = [sys.executable]
@@ -68,8 +59,7 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
                 "search (smoke)",
                 py
                 + [str(HERE / "bench_search_step.py"), *step, "--height", "128", "--width", "192"]
-                + ["--cases", "fcos", "search_first_order", "--projected-iters", "17500"]
-                + grouped_edges(True),  # the GPU's cells, on the CPU
+                + ["--cases", "fcos", "search_first_order", "--projected-iters", "17500"],
                 {
                     "search_step_ratio_first_order": "search_step_ratio_first_order_cuda_eager",
                     "search_hours_projected": "search_hours_projected_cuda_eager",
@@ -86,6 +76,11 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
                 "head latency (smoke)",
                 py + [str(HERE / "head_cost.py"), "--repeats", "1", "--warmup", "0"],
                 {k: f"{k}_cuda_eager" for k in _HEAD_KEYS},
+            ),
+            (
+                "search cell (smoke)",
+                py + [str(HERE / "bench_search_cell.py"), "--sizes", "quick", "--rounds", "1"],
+                {"speedup_quick": "speedup_quick_cuda"},
             ),
             (
                 "agreement (smoke)",
@@ -125,33 +120,21 @@ def _figures(smoke: bool) -> List[Tuple[str, List[str], Dict[str, str]]]:
                 {k: f"{k}_cuda{mode}" for k in _HEAD_KEYS},
             ),
         ]
-    # The search cells edge by edge (model.head.grouped_edges=False): does grouping pay on a GPU?
-    for mode, extra in (("", ["--cuda-graphs"]), ("_eager", [])):
-        figures.append(
-            (
-                f"search step, edge by edge{mode or ' (graphs)'}",
-                py
-                + step
-                + search
-                + ["--iters", "5", "--warmup", "2", *extra]
-                + grouped_edges(False),
-                {
-                    "search_step_ratio_first_order": (
-                        f"search_step_ratio_first_order_cuda_edgewise{mode}"
-                    )
-                },
-            )
-        )
+    # The search cell's one forward (edges by groups) against the edge-by-edge reference.
+    cell = [str(HERE / "bench_search_cell.py"), "--device", "cuda", "--rounds", "10"]
+    figures.append(
+        ("search cell, grouped vs edge by edge", py + cell, {k: f"{k}_cuda" for k in _CELL_KEYS})
+    )
     agreement = [str(Path(__file__).resolve()), "--agreement", "--device", "cuda"]
     figures.append(("agreement", py + agreement, {k: k for k in _AGREEMENT_KEYS}))
     return figures
 
 
 _HEAD_KEYS = ("fad_head_ms", "fcos_head_ms", "head_latency_ratio")
+_CELL_KEYS = ("speedup_quick", "speedup_voc")
 #: The figures measured with CUDA graphs and eagerly, shown side by side.
 PAIRED = (
     "search_step_ratio_first_order_cuda",
-    "search_step_ratio_first_order_cuda_edgewise",
     "search_hours_projected_cuda",
     "train_step_ratio_cuda",
     "fad_head_ms_cuda",
