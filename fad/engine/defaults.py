@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from fad.data.datasets import (
     check_dataset_files,
+    check_masks,
     dataset_num_classes,
     prepare_datasets,
     register_coco_dataset,
@@ -102,7 +103,8 @@ def _update_moved_targets(node) -> None:
         for old, new in _MOVED_TARGETS.items():
             if isinstance(target, str) and target.startswith(old):
                 node._target_ = new + target[len(old) :]
-        children = node.values()
+        # Not the "???" values (a mask genotype that --genotype-file gives): reading one raises.
+        children = [node[k] for k in node if not OmegaConf.is_missing(node, k)]
     elif isinstance(node, ListConfig):
         children = node
     else:
@@ -289,8 +291,9 @@ def build_model(cfg: DictConfig) -> nn.Module:
 
 
 def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
-    """Generates the synthetic datasets the loaders need, then checks every dataset's files and
-    that its class count is ``model.num_classes``.
+    """Generates the synthetic datasets the loaders need, then checks every dataset's files,
+    that its class count is the model's (``model.num_classes``, or ``model.roi_heads.num_classes``
+    in Mask R-CNN) and, for a model with a mask head, that it has masks.
 
     Raises:
         KeyError, FileNotFoundError, ValueError: naming the dataset and the problem.
@@ -298,13 +301,24 @@ def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
     names = [n for loader in loaders for n in loader_dataset_names(cfg.dataloader[loader])]
     prepare_datasets(names)
     check_dataset_files(names)
+    key = "model.num_classes" if "num_classes" in cfg.model else "model.roi_heads.num_classes"
+    num_classes = OmegaConf.select(cfg, key)
     for name in dict.fromkeys(names):
         n = dataset_num_classes(name)
-        if n != cfg.model.num_classes:
+        if n != num_classes:
             raise ValueError(
-                f"dataset {name!r} has {n} classes but model.num_classes is "
-                f"{cfg.model.num_classes}: add model.num_classes={n} to the command line"
+                f"dataset {name!r} has {n} classes but {key} is {num_classes}: add "
+                f"{key}={n} to the command line"
             )
+    if OmegaConf.select(cfg, "model.roi_heads.mask_head") is None:
+        return
+    for loader in (name for name in loaders if name != "test"):  # the loaders that train
+        if not OmegaConf.select(cfg, f"dataloader.{loader}.mapper.use_instance_mask"):
+            raise ValueError(
+                f"the model has a mask head but dataloader.{loader}.mapper.use_instance_mask is "
+                f"not True: add dataloader.{loader}.mapper.use_instance_mask=True"
+            )
+        check_masks(loader_dataset_names(cfg.dataloader[loader]))
 
 
 def run_checked(parser: argparse.ArgumentParser, fn: Callable[..., T], *args) -> T:

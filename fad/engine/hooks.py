@@ -19,7 +19,11 @@ __all__ = ["GenotypeWriter", "alpha_checksum"]
 logger = logging.getLogger(__name__)
 
 # What each tower's first cell reads as c_{k-2} and c_{k-1} (docs/METHOD.md section 6).
-_FIRST_INPUTS = {"box": ("FPN feature", "FPN feature"), "cls": ("bbox_feature", "FPN feature")}
+_FIRST_INPUTS = {
+    "box": ("FPN feature", "FPN feature"),
+    "cls": ("bbox_feature", "FPN feature"),
+    "mask": ("RoI feature", "RoI feature"),
+}
 
 
 def alpha_checksum(alphas) -> str:

@@ -184,9 +184,9 @@ class SearchTrainer(AMPTrainer):
         self._weights: List[nn.Parameter] = weight_parameters(module)
         self.architect = Architect(
             arch_parameters=alphas,
-            # The alpha step's graph starts at the head (features are computed without autograd),
-            # so the virtual step of the second-order gradient moves the head's weights.
-            weight_parameters=weight_parameters(module.head),
+            # The alpha step's graph starts after the backbone (features are computed without
+            # autograd), so the virtual step of the second-order gradient moves those weights.
+            weight_parameters=module.alpha_step_weights(),
             second_order=options.second_order,
             weight_optimizer=optimizer,
             grad_scaler=self.arch_grad_scaler if scaling else None,

@@ -56,6 +56,16 @@ class FADSearchMixin:
         """Every trainable parameter that is not an architecture weight."""
         return weight_parameters(self)
 
+    def alpha_step_weights(self) -> List[nn.Parameter]:
+        """The weights the alpha step's graph reaches: all but the backbone's, which
+        :meth:`losses_with_frozen_features` runs without autograd (the second-order virtual
+        step moves these)."""
+        return [
+            p
+            for n, p in self.named_parameters()
+            if p in set(self.weight_parameters()) and not n.startswith("backbone.")
+        ]
+
     def search_towers(self) -> Dict[str, SearchTower]:
         """The search towers by name, in :meth:`fad_towers` order; empty if none."""
         return {n: t for n, t in self.fad_towers().items() if isinstance(t, SearchTower)}

@@ -10,3 +10,6 @@ for _split in ("train", "arch"):
     dataloader[_split].mapper.use_instance_mask = True
     # RLE masks, not polygons: an object that another hides in part can have a hole.
     dataloader[_split].mapper.instance_mask_format = "bitmask"
+# Boxes and masks, also for a short run whose model predicts nothing yet (the evaluator would
+# infer the tasks from the predictions).
+dataloader.evaluator.tasks = ("bbox", "segm")
