@@ -1,6 +1,7 @@
 """End to end on the synthetic dataset: search, train the searched detector, evaluate; and the
-plain detector (FCOS, or RetinaNet with ``--detector retinanet``) trained and evaluated with the
-same budget.
+plain detector (FCOS, RetinaNet with ``--detector retinanet``, or Mask R-CNN with detectron2's
+mask head with ``--detector mask_rcnn``, whose mask tower is searched) trained and evaluated with
+the same budget.
 
 Does the pipeline learn? This runs what a user runs, as subprocesses (FCOS's configs named):
 
@@ -16,11 +17,13 @@ this budget one run's AP moves by several points with the seed, so each detector
 ``--seeds`` seeds (0, 1, ...) and the mean APs are compared. It prints AP and AP50 of every run
 (the evaluator's, from the run's metrics.json: benchmarks/pipeline.py) and their means, the wall
 time of every phase, and last the lines ``fad_ap=<AP>`` and ``fcos_ap=<AP>`` or
-``retinanet_ap=<AP>`` (mean COCO AP, 0-100). Run again with the same ``--output-dir``, it reuses
+``retinanet_ap=<AP>`` (mean COCO AP, 0-100); for Mask R-CNN also the mask AP
+(``fad_mask_ap=``, ``mask_rcnn_mask_ap=``). Run again with the same ``--output-dir``, it reuses
 the runs that finished. Results: docs/BENCHMARKS.md.
 
     python benchmarks/e2e_synthetic.py                  # about 15 minutes on 2 CPU cores
     python benchmarks/e2e_synthetic.py --detector retinanet   # about 27 minutes
+    python benchmarks/e2e_synthetic.py --detector mask_rcnn
     python benchmarks/e2e_synthetic.py --train-iters 100 --search-iters 20 --seeds 1  # smoke run
 """
 
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import Dict, List
 
 from pipeline import AP, AP50, Pipeline, Run
+
+MASK_AP, MASK_AP50 = "segm/AP", "segm/AP50"
 
 # Per detector: the search config, the FAD training config, the plain baseline and its name.
 DETECTORS = {
@@ -45,6 +50,12 @@ DETECTORS = {
         "configs/fad/augment/fad_retinanet_R_18_synthetic.py",
         "configs/retinanet/retinanet_R_18_synthetic.py",
         "RetinaNet",
+    ),
+    "mask_rcnn": (
+        "configs/fad/search/fad_mask_rcnn_R_18_synthetic.py",
+        "configs/fad/augment/fad_mask_rcnn_R_18_synthetic.py",
+        "configs/mask_rcnn/mask_rcnn_R_18_synthetic.py",
+        "Mask R-CNN",
     ),
 }
 
@@ -93,19 +104,16 @@ def main() -> None:
             )
             results[name].append(run)
 
-    print(f"\nSearched genotypes (box, cls):\n{genotype_file.read_text()}")
-    print("| detector | seed | iterations | AP | AP50 | train + eval wall time |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"\nSearched genotypes:\n{genotype_file.read_text()}")
+    keys = [AP, AP50] + ([MASK_AP, MASK_AP50] if args.detector == "mask_rcnn" else [])
+    print(f"| detector | seed | iterations | {' | '.join(keys)} | train + eval wall time |")
+    print("| --- " * (len(keys) + 4) + "|")
     for name, runs in results.items():
         for seed, r in enumerate(runs):
-            print(
-                f"| {name} | {seed} | {args.train_iters} | {r.metrics[AP]:.1f} "
-                f"| {r.metrics[AP50]:.1f} | {r.seconds:.0f} s |"
-            )
-        print(
-            f"| {name} | mean | {args.train_iters} | {mean_of(runs, AP):.1f} "
-            f"| {mean_of(runs, AP50):.1f} | |"
-        )
+            figures = " | ".join(f"{r.metrics[k]:.1f}" for k in keys)
+            print(f"| {name} | {seed} | {args.train_iters} | {figures} | {r.seconds:.0f} s |")
+        figures = " | ".join(f"{mean_of(runs, k):.1f}" for k in keys)
+        print(f"| {name} | mean | {args.train_iters} | {figures} | |")
     total = search.seconds + sum(r.seconds for runs in results.values() for r in runs)
     print(f"search: {args.search_iters} iterations in {search.seconds:.0f} s")
     print(f"total wall time: {total:.0f} s; outputs in {out}")
@@ -115,6 +123,9 @@ def main() -> None:
     print(f"fad_ap/{key} = {fad_ap / baseline_ap:.3f}" if baseline_ap > 0 else f"{key} is 0")
     print(f"fad_ap={fad_ap:.2f}")
     print(f"{key}={baseline_ap:.2f}")
+    if args.detector == "mask_rcnn":
+        print(f"fad_mask_ap={mean_of(results['FAD (searched)'], MASK_AP):.2f}")
+        print(f"mask_rcnn_mask_ap={mean_of(results[baseline], MASK_AP):.2f}")
 
 
 if __name__ == "__main__":
