@@ -1,11 +1,25 @@
-"""The one helper the NAS core and the detectron2 layer share (standard library only)."""
+"""The helpers the NAS core and the detectron2 layer share (standard library only)."""
 
 import contextlib
 import os
 import uuid
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
-__all__ = ["atomic_open"]
+__all__ = ["atomic_open", "frozen"]
+
+
+@contextlib.contextmanager
+def frozen(params: Iterable) -> Iterator[None]:
+    """Within the block, the tensors of ``params`` that require grad do not (so no graph is built
+    through them); they do again after it, also when the block raises."""
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,5 @@
 """SearchTrainer: the bilevel search loop on detectron2's trainers (docs/METHOD.md section 8)."""
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from fad.engine.cost import UNITS, CostTable
 from fad.nas.architect import Architect
 from fad.nas.search_cells import arch_parameters, named_arch_parameters, weight_parameters
+from fad.utils import frozen
 
 __all__ = ["SearchOptions", "SearchTrainer"]
 
@@ -78,17 +78,6 @@ class SearchOptions:
             cost_weight=search.get("cost_weight", 0.0),
             cost=search.get("cost", "flops"),
         )
-
-
-@contextlib.contextmanager
-def _frozen(params: List[nn.Parameter]):
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 class _CPUAutocast(nn.Module):
@@ -215,7 +204,7 @@ class SearchTrainer(AMPTrainer):
                 arch_data_time=data_time,
                 arch_time=time.perf_counter() - start - data_time,
             )
-        with _frozen(self.architect.alphas):
+        with frozen(self.architect.alphas):
             if self.grad_scaler.is_enabled():
                 super().run_step()
             else:
@@ -257,10 +246,10 @@ class SearchTrainer(AMPTrainer):
         # weights' anyway, but a head replayed from CUDA graphs (train.cuda_graphs) records the
         # gradients of whatever requires grad: frozen weights give the alpha step a graph of its
         # own, which computes no weight gradients. (Second order differentiates the weights.)
-        frozen = [] if self.options.second_order else self._weights
+        fixed = [] if self.options.second_order else self._weights
         # What the model logs itself (FCOS's num_pos_anchors) goes under arch/, apart from the
         # weight step's values of the same iteration.
-        with get_event_storage().name_scope("arch"), _frozen(frozen):
+        with get_event_storage().name_scope("arch"), frozen(fixed):
             loss = self.architect.step(
                 val_loss_fn=val_loss,
                 train_loss_fn=train_loss if data is not None else None,

@@ -7,6 +7,8 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.modeling.meta_arch.rcnn import GeneralizedRCNN
 from torch import nn
 
+from fad.utils import frozen
+
 from .mask_head import FADMaskHead
 from .meta_arch import FADSearchMixin
 
@@ -42,11 +44,5 @@ class FADMaskRCNN(FADSearchMixin, GeneralizedRCNN):
         reaches the mask tower's alphas); the backbone and FPN, which hold no alphas, build no
         graph, which saves their backward and the memory of their activations.
         """
-        frozen = [p for p in self.backbone.parameters() if p.requires_grad]
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
+        with frozen(self.backbone.parameters()):
             return self(batched_inputs)
-        finally:
-            for p in frozen:
-                p.requires_grad_(True)
