@@ -21,6 +21,10 @@ scale the boxes by (original width / W, original height / H) to get back to the 
 as detectron2's detector_postprocess does in eager inference (see fad/engine/export.py).
 """
 
+# First: detectron2's imports below raise deprecation warnings a user cannot act on.
+import fad.quiet_imports  # noqa: F401
+
+# isort: split
 import argparse
 import logging
 import os

@@ -15,6 +15,10 @@ checkpoint and TensorBoard curves under ``train.output_dir``.
     python search_net.py --config-file ... search.cost_weight=0.1   # weigh FLOPs (cost-aware)
 """
 
+# First: detectron2's imports below raise deprecation warnings a user cannot act on.
+import fad.quiet_imports  # noqa: F401
+
+# isort: split
 import logging
 import os
 from typing import Optional, Tuple

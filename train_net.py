@@ -10,6 +10,10 @@ The run's config.yaml records the genotypes, so it rebuilds the same model. Eval
 run's own config.yaml writes into OUTPUT/eval, so that config.yaml stays as it is.
 """
 
+# First: detectron2's imports below raise deprecation warnings a user cannot act on.
+import fad.quiet_imports  # noqa: F401
+
+# isort: split
 import logging
 import os
 

@@ -697,11 +697,12 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(
         env=env,
         expect_rc=2,
     )
-    # stderr may also hold import-time warnings and argparse's usage; the error is one line,
-    # the last one.
+    # argparse's usage, then the error: one line, the last one, and no import-time warnings
+    # of detectron2's dependencies above it (fad.quiet_imports).
     lines = proc.stderr.strip().splitlines()
     errors = [line for line in lines if line.startswith(f"{script}: error: ")]
     assert errors == lines[-1:], proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
     assert re.search(message, errors[0]), errors[0]
     assert _tree_digest(previous_run) == before
 
