@@ -41,8 +41,10 @@ from fad.engine.defaults import (
     add_genotype_file_argument,
     build_model_on_meta,
     check_device,
+    check_worker_options,
     load_config,
     run_checked,
+    set_cpu_threads,
 )
 from fad.engine.export import (
     EXPORT_METHODS,
@@ -103,6 +105,7 @@ def prepare(args: argparse.Namespace) -> DictConfig:
     check_export_options(method=args.export_method, fmt=args.format)
     cfg = load_config(args)
     check_device(cfg)
+    check_worker_options(cfg)
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     if getattr(model, "search", False):
         raise ValueError(
@@ -125,6 +128,7 @@ def main(args: argparse.Namespace, cfg: DictConfig) -> str:
     """
     setup_logger(name="fad")
     setup_logger(name="detectron2")
+    set_cpu_threads(cfg, processes=1, loader_workers=0)
     device = cfg.train.get("device", "cpu")
     model = instantiate(cfg.model).to(device).eval()
     checkpoint = cfg.train.get("init_checkpoint", "")

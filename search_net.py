@@ -25,7 +25,7 @@ from typing import Optional, Tuple
 
 import torch
 from detectron2.config import instantiate
-from detectron2.engine import default_setup, default_writers, hooks
+from detectron2.engine import default_writers, hooks
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
@@ -54,12 +54,15 @@ from fad.engine.defaults import (
     build_model_on_meta,
     check_datasets,
     check_device,
+    check_worker_options,
     create_ddp_model_for,
     launch_checked,
     load_config,
     loader_dataset_names,
+    log_model,
     register_datasets,
     run_checked,
+    setup_worker,
 )
 from fad.genotypes import check_rank, save_genotype_file
 from fad.nas.architect import Architect
@@ -116,6 +119,7 @@ def prepare(args):
     if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
     check_device(cfg)
+    check_worker_options(cfg)
     _warmup_iters(cfg)
     if cost_weight > 0:
         cost_image_size(cfg.dataloader.arch)  # the cost table's input size
@@ -181,7 +185,7 @@ def export_genotypes(args) -> str:
 def build_search_trainer(cfg):
     """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
     model = build_model(cfg)
-    logger.info(f"Model:\n{model}")
+    log_model(model, cfg)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     cfg.arch_optimizer.params.model = model
@@ -233,10 +237,7 @@ def build_search_trainer(cfg):
 
 
 def main(args, cfg) -> None:
-    register_datasets(args)
-    default_setup(cfg, args)
-    # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
-    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
+    setup_worker(cfg, args, loaders=["train", "arch"])
     trainer, checkpointer = build_search_trainer(cfg)
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
     if args.resume and checkpointer.has_checkpoint():

@@ -20,10 +20,9 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
-from detectron2.engine import AMPTrainer, SimpleTrainer, default_setup, default_writers, hooks
+from detectron2.engine import AMPTrainer, SimpleTrainer, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
 from fad.engine import AtomicCheckpointer
@@ -33,10 +32,13 @@ from fad.engine.defaults import (
     build_model_on_meta,
     check_datasets,
     check_device,
+    check_worker_options,
     create_ddp_model_for,
     launch_checked,
     load_config,
+    log_model,
     register_datasets,
+    setup_worker,
 )
 
 logger = logging.getLogger("detectron2")
@@ -54,7 +56,7 @@ def do_test(cfg, model):
 
 def do_train(args, cfg) -> None:
     model = build_model(cfg)
-    logger.info(f"Model:\n{model}")
+    log_model(model, cfg)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     train_loader = instantiate(cfg.dataloader.train)
@@ -89,6 +91,7 @@ def prepare(args):
     register_datasets(args)
     cfg = load_config(args)
     check_device(cfg)
+    check_worker_options(cfg)
     build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     check_datasets(cfg, ["test"] if args.eval_only else ["train", "test"])
     if args.eval_only:
@@ -105,10 +108,7 @@ def prepare(args):
 
 
 def main(args, cfg) -> None:
-    register_datasets(args)
-    default_setup(cfg, args)
-    # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
-    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
+    setup_worker(cfg, args, loaders=["test"] if args.eval_only else ["train"])
     if args.eval_only:
         model = build_model(cfg)
         model = create_ddp_model_for(model)
