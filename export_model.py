@@ -32,11 +32,11 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
-from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 from omegaconf import DictConfig
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
+from fad.engine.checkpoint import INIT_CHECKPOINT_REMEDY, check_checkpoint_file
 from fad.engine.defaults import (
     add_genotype_file_argument,
     build_model_on_meta,
@@ -113,8 +113,10 @@ def prepare(args: argparse.Namespace) -> DictConfig:
             "with train_net.py from the search's genotype.log"
         )
     checkpoint = cfg.train.get("init_checkpoint", "")
-    if checkpoint and not PathManager.isfile(checkpoint):
-        raise FileNotFoundError(f"train.init_checkpoint: no such file: {checkpoint}")
+    if checkpoint:
+        check_checkpoint_file(
+            checkpoint, what="train.init_checkpoint", remedy=INIT_CHECKPOINT_REMEDY
+        )
     if args.sample_image and not os.path.isfile(args.sample_image):
         raise FileNotFoundError(f"--sample-image: no such file: {args.sample_image}")
     return cfg

@@ -41,6 +41,12 @@ from fad.engine import (
     amp_precision_for,
     check_warmup_iters,
 )
+from fad.engine.checkpoint import (
+    INIT_CHECKPOINT_REMEDY,
+    check_checkpoint_file,
+    check_start_checkpoint,
+    resume_or_load,
+)
 from fad.engine.cost import (
     CostTable,
     build_cost_table,
@@ -120,6 +126,11 @@ def prepare(args):
         return cfg
     check_device(cfg)
     check_worker_options(cfg)
+    check_start_checkpoint(
+        output_dir=cfg.train.output_dir,
+        init_checkpoint=cfg.train.init_checkpoint,
+        resume=args.resume,
+    )
     _warmup_iters(cfg)
     if cost_weight > 0:
         cost_image_size(cfg.dataloader.arch)  # the cost table's input size
@@ -157,6 +168,7 @@ def export_genotypes(args) -> str:
     path = cfg.train.init_checkpoint
     if not path:
         raise ValueError("--eval-only needs train.init_checkpoint=<a checkpoint of search_net.py>")
+    check_checkpoint_file(path, what="train.init_checkpoint", remedy=INIT_CHECKPOINT_REMEDY)
     try:
         state = torch.load(PathManager.get_local_path(path), map_location="cpu", weights_only=False)
         state = state["model"]
@@ -239,14 +251,10 @@ def build_search_trainer(cfg):
 def main(args, cfg) -> None:
     setup_worker(cfg, args, loaders=["train", "arch"])
     trainer, checkpointer = build_search_trainer(cfg)
-    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
-    if args.resume and checkpointer.has_checkpoint():
-        # A checkpoint stores the iteration that just finished: continue at the next one.
-        start_iter = trainer.iter + 1
+    start_iter = resume_or_load(checkpointer, cfg.train.init_checkpoint, resume=args.resume)
+    if start_iter:
         alphas = trainer.unwrapped_model.arch_parameters()
         logger.info(f"Resuming at iteration {start_iter}, alpha checksum {alpha_checksum(alphas)}")
-    else:
-        start_iter = 0
     trainer.train(start_iter, cfg.train.max_iter)
 
 

@@ -26,6 +26,12 @@ from detectron2.utils import comm
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
 from fad.engine import AtomicCheckpointer
+from fad.engine.checkpoint import (
+    INIT_CHECKPOINT_REMEDY,
+    check_checkpoint_file,
+    check_start_checkpoint,
+    resume_or_load,
+)
 from fad.engine.defaults import (
     argument_parser,
     build_model,
@@ -81,8 +87,7 @@ def do_train(args, cfg) -> None:
             else None,
         ]
     )
-    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
-    start_iter = trainer.iter + 1 if args.resume and checkpointer.has_checkpoint() else 0
+    start_iter = resume_or_load(checkpointer, cfg.train.init_checkpoint, resume=args.resume)
     trainer.train(start_iter, cfg.train.max_iter)
 
 
@@ -95,14 +100,26 @@ def prepare(args):
     build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     check_datasets(cfg, ["test"] if args.eval_only else ["train", "test"])
     if args.eval_only:
+        if cfg.train.init_checkpoint:
+            check_checkpoint_file(
+                cfg.train.init_checkpoint,
+                what="train.init_checkpoint",
+                remedy=INIT_CHECKPOINT_REMEDY,
+            )
         run_config = os.path.join(cfg.train.output_dir, "config.yaml")
         if os.path.exists(run_config) and os.path.samefile(args.config_file, run_config):
             # detectron2's default_setup would write the evaluation's config over the run's.
             cfg.train.output_dir = os.path.join(cfg.train.output_dir, "eval")
-    elif cfg.train.amp.enabled and torch.device(cfg.train.device).type != "cuda":
-        raise ValueError(
-            f"train.amp.enabled=True needs a CUDA train.device, not {cfg.train.device!r}: "
-            "detectron2's AMPTrainer trains in float16 on GPUs only"
+    else:
+        if cfg.train.amp.enabled and torch.device(cfg.train.device).type != "cuda":
+            raise ValueError(
+                f"train.amp.enabled=True needs a CUDA train.device, not {cfg.train.device!r}: "
+                "detectron2's AMPTrainer trains in float16 on GPUs only"
+            )
+        check_start_checkpoint(
+            output_dir=cfg.train.output_dir,
+            init_checkpoint=cfg.train.init_checkpoint,
+            resume=args.resume,
         )
     return cfg
 
