@@ -36,7 +36,7 @@ from detectron2.utils.logger import setup_logger
 from omegaconf import DictConfig
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
-from fad.engine.checkpoint import INIT_CHECKPOINT_REMEDY, check_checkpoint_file
+from fad.engine.checkpoint import check_init_checkpoint
 from fad.engine.defaults import (
     add_genotype_file_argument,
     build_model_on_meta,
@@ -112,11 +112,7 @@ def prepare(args: argparse.Namespace) -> DictConfig:
             "this is a search config (model.head.search=True): export the detector trained "
             "with train_net.py from the search's genotype.log"
         )
-    checkpoint = cfg.train.get("init_checkpoint", "")
-    if checkpoint:
-        check_checkpoint_file(
-            checkpoint, what="train.init_checkpoint", remedy=INIT_CHECKPOINT_REMEDY
-        )
+    check_init_checkpoint(cfg.train.get("init_checkpoint", ""))
     if args.sample_image and not os.path.isfile(args.sample_image):
         raise FileNotFoundError(f"--sample-image: no such file: {args.sample_image}")
     return cfg

@@ -41,12 +41,7 @@ from fad.engine import (
     amp_precision_for,
     check_warmup_iters,
 )
-from fad.engine.checkpoint import (
-    INIT_CHECKPOINT_REMEDY,
-    check_checkpoint_file,
-    check_start_checkpoint,
-    resume_or_load,
-)
+from fad.engine.checkpoint import check_init_checkpoint, check_start_checkpoint, resume_or_load
 from fad.engine.cost import (
     CostTable,
     build_cost_table,
@@ -168,7 +163,7 @@ def export_genotypes(args) -> str:
     path = cfg.train.init_checkpoint
     if not path:
         raise ValueError("--eval-only needs train.init_checkpoint=<a checkpoint of search_net.py>")
-    check_checkpoint_file(path, what="train.init_checkpoint", remedy=INIT_CHECKPOINT_REMEDY)
+    check_init_checkpoint(path)
     try:
         state = torch.load(PathManager.get_local_path(path), map_location="cpu", weights_only=False)
         state = state["model"]

@@ -26,12 +26,7 @@ from detectron2.utils import comm
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
 from fad.engine import AtomicCheckpointer
-from fad.engine.checkpoint import (
-    INIT_CHECKPOINT_REMEDY,
-    check_checkpoint_file,
-    check_start_checkpoint,
-    resume_or_load,
-)
+from fad.engine.checkpoint import check_init_checkpoint, check_start_checkpoint, resume_or_load
 from fad.engine.defaults import (
     argument_parser,
     build_model,
@@ -100,12 +95,7 @@ def prepare(args):
     build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     check_datasets(cfg, ["test"] if args.eval_only else ["train", "test"])
     if args.eval_only:
-        if cfg.train.init_checkpoint:
-            check_checkpoint_file(
-                cfg.train.init_checkpoint,
-                what="train.init_checkpoint",
-                remedy=INIT_CHECKPOINT_REMEDY,
-            )
+        check_init_checkpoint(cfg.train.init_checkpoint)
         run_config = os.path.join(cfg.train.output_dir, "config.yaml")
         if os.path.exists(run_config) and os.path.samefile(args.config_file, run_config):
             # detectron2's default_setup would write the evaluation's config over the run's.

@@ -13,15 +13,12 @@ from detectron2.checkpoint import DetectionCheckpointer
 from fad.utils import atomic_open
 
 __all__ = [
-    "INIT_CHECKPOINT_REMEDY",
     "AtomicCheckpointer",
     "check_checkpoint_file",
+    "check_init_checkpoint",
     "check_start_checkpoint",
     "resume_or_load",
 ]
-
-#: What to do about an unreadable ``train.init_checkpoint``, the end of its error line.
-INIT_CHECKPOINT_REMEDY = "copy or download it again, or set train.init_checkpoint to another file"
 
 
 class _AtomicLocalWrites:
@@ -100,6 +97,16 @@ def check_checkpoint_file(path: str, *, what: str, remedy: str) -> None:
         )
 
 
+def check_init_checkpoint(path: str) -> None:
+    """:func:`check_checkpoint_file` for ``train.init_checkpoint`` (empty: none to load)."""
+    if path:
+        check_checkpoint_file(
+            path,
+            what="train.init_checkpoint",
+            remedy="copy or download it again, or set train.init_checkpoint to another file",
+        )
+
+
 def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: bool) -> None:
     """Checks, before any worker starts, the checkpoint that :func:`resume_or_load` will load.
 
@@ -133,10 +140,8 @@ def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: boo
             f"--resume: {output_dir} holds checkpoints ({', '.join(names)}) but no "
             f"last_checkpoint: write the name of the one to resume from into {tag}"
         )
-    elif init_checkpoint:
-        check_checkpoint_file(
-            init_checkpoint, what="train.init_checkpoint", remedy=INIT_CHECKPOINT_REMEDY
-        )
+    else:
+        check_init_checkpoint(init_checkpoint)
 
 
 def resume_or_load(checkpointer: AtomicCheckpointer, path: str, *, resume: bool) -> int:
