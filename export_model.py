@@ -21,6 +21,10 @@ scale the boxes by (original width / W, original height / H) to get back to the 
 as detectron2's detector_postprocess does in eager inference (see fad/engine/export.py).
 """
 
+# First: detectron2's imports below raise deprecation warnings a user cannot act on.
+import fad.quiet_imports  # noqa: F401
+
+# isort: split
 import argparse
 import logging
 import os
@@ -28,17 +32,19 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
-from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 from omegaconf import DictConfig
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
+from fad.engine.checkpoint import check_init_checkpoint
 from fad.engine.defaults import (
     add_genotype_file_argument,
     build_model_on_meta,
     check_device,
+    check_worker_options,
     load_config,
     run_checked,
+    set_cpu_threads,
 )
 from fad.engine.export import (
     EXPORT_METHODS,
@@ -99,15 +105,14 @@ def prepare(args: argparse.Namespace) -> DictConfig:
     check_export_options(method=args.export_method, fmt=args.format)
     cfg = load_config(args)
     check_device(cfg)
+    check_worker_options(cfg)
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     if getattr(model, "search", False):
         raise ValueError(
             "this is a search config (its head holds search towers): export the detector trained "
             "with train_net.py from the search's genotype.log"
         )
-    checkpoint = cfg.train.get("init_checkpoint", "")
-    if checkpoint and not PathManager.isfile(checkpoint):
-        raise FileNotFoundError(f"train.init_checkpoint: no such file: {checkpoint}")
+    check_init_checkpoint(cfg.train.get("init_checkpoint", ""))
     if args.sample_image and not os.path.isfile(args.sample_image):
         raise FileNotFoundError(f"--sample-image: no such file: {args.sample_image}")
     return cfg
@@ -121,6 +126,7 @@ def main(args: argparse.Namespace, cfg: DictConfig) -> str:
     """
     setup_logger(name="fad")
     setup_logger(name="detectron2")
+    set_cpu_threads(cfg, processes=1, loader_workers=0)
     device = cfg.train.get("device", "cpu")
     model = instantiate(cfg.model).to(device).eval()
     checkpoint = cfg.train.get("init_checkpoint", "")

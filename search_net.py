@@ -15,13 +15,17 @@ checkpoint and TensorBoard curves under ``train.output_dir``.
     python search_net.py --config-file ... search.cost_weight=0.1   # weigh FLOPs (cost-aware)
 """
 
+# First: detectron2's imports below raise deprecation warnings a user cannot act on.
+import fad.quiet_imports  # noqa: F401
+
+# isort: split
 import logging
 import os
 from typing import Optional
 
 import torch
 from detectron2.config import instantiate
-from detectron2.engine import default_setup, default_writers, hooks
+from detectron2.engine import default_writers, hooks
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
@@ -36,6 +40,7 @@ from fad.engine import (
     SearchTrainer,
     alpha_checksum,
 )
+from fad.engine.checkpoint import check_init_checkpoint, check_start_checkpoint, resume_or_load
 from fad.engine.cost import CostTable, build_cost_table, cost_image_size
 from fad.engine.defaults import (
     argument_parser,
@@ -43,12 +48,15 @@ from fad.engine.defaults import (
     build_model_on_meta,
     check_datasets,
     check_device,
+    check_worker_options,
     create_ddp_model_for,
     launch_checked,
     load_config,
     loader_dataset_names,
+    log_model,
     register_datasets,
     run_checked,
+    setup_worker,
 )
 from fad.genotypes import save_genotype_file
 
@@ -80,6 +88,12 @@ def prepare(args):
     if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
     check_device(cfg)
+    check_worker_options(cfg)
+    check_start_checkpoint(
+        output_dir=cfg.train.output_dir,
+        init_checkpoint=cfg.train.init_checkpoint,
+        resume=args.resume,
+    )
     if options.warmup_iters >= cfg.train.max_iter:
         raise ValueError(
             f"search.warmup_iters ({options.warmup_iters}) must be below train.max_iter "
@@ -110,6 +124,7 @@ def export_genotypes(args) -> str:
     path = cfg.train.init_checkpoint
     if not path:
         raise ValueError("--eval-only needs train.init_checkpoint=<a checkpoint of search_net.py>")
+    check_init_checkpoint(path)
     try:
         state = torch.load(PathManager.get_local_path(path), map_location="cpu", weights_only=False)
         state = state["model"]
@@ -139,7 +154,7 @@ def export_genotypes(args) -> str:
 def build_search_trainer(cfg):
     """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
     model = build_model(cfg)
-    logger.info(f"Model:\n{model}")
+    log_model(model, cfg)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     cfg.arch_optimizer.params.model = model
@@ -185,19 +200,12 @@ def build_search_trainer(cfg):
 
 
 def main(args, cfg) -> None:
-    register_datasets(args)
-    default_setup(cfg, args)
-    # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
-    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
+    setup_worker(cfg, args, loaders=["train", "arch"])
     trainer, checkpointer = build_search_trainer(cfg)
-    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
-    if args.resume and checkpointer.has_checkpoint():
-        # A checkpoint stores the iteration that just finished: continue at the next one.
-        start_iter = trainer.iter + 1
+    start_iter = resume_or_load(checkpointer, cfg.train.init_checkpoint, resume=args.resume)
+    if start_iter:
         alphas = trainer.unwrapped_model.arch_parameters()
         logger.info(f"Resuming at iteration {start_iter}, alpha checksum {alpha_checksum(alphas)}")
-    else:
-        start_iter = 0
     trainer.train(start_iter, cfg.train.max_iter)
 
 

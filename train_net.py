@@ -10,29 +10,36 @@ The run's config.yaml records the genotypes, so it rebuilds the same model. Eval
 run's own config.yaml writes into OUTPUT/eval, so that config.yaml stays as it is.
 """
 
+# First: detectron2's imports below raise deprecation warnings a user cannot act on.
+import fad.quiet_imports  # noqa: F401
+
+# isort: split
 import logging
 import os
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
-from detectron2.engine import AMPTrainer, SimpleTrainer, default_setup, default_writers, hooks
+from detectron2.engine import AMPTrainer, SimpleTrainer, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
 
 import fad.data  # noqa: F401  (registers the synthetic datasets)
 from fad.engine import AtomicCheckpointer
+from fad.engine.checkpoint import check_init_checkpoint, check_start_checkpoint, resume_or_load
 from fad.engine.defaults import (
     argument_parser,
     build_model,
     build_model_on_meta,
     check_datasets,
     check_device,
+    check_worker_options,
     create_ddp_model_for,
     launch_checked,
     load_config,
+    log_model,
     register_datasets,
+    setup_worker,
 )
 
 logger = logging.getLogger("detectron2")
@@ -50,7 +57,7 @@ def do_test(cfg, model):
 
 def do_train(args, cfg) -> None:
     model = build_model(cfg)
-    logger.info(f"Model:\n{model}")
+    log_model(model, cfg)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     train_loader = instantiate(cfg.dataloader.train)
@@ -75,8 +82,7 @@ def do_train(args, cfg) -> None:
             else None,
         ]
     )
-    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
-    start_iter = trainer.iter + 1 if args.resume and checkpointer.has_checkpoint() else 0
+    start_iter = resume_or_load(checkpointer, cfg.train.init_checkpoint, resume=args.resume)
     trainer.train(start_iter, cfg.train.max_iter)
 
 
@@ -85,26 +91,31 @@ def prepare(args):
     register_datasets(args)
     cfg = load_config(args)
     check_device(cfg)
+    check_worker_options(cfg)
     build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     check_datasets(cfg, ["test"] if args.eval_only else ["train", "test"])
     if args.eval_only:
+        check_init_checkpoint(cfg.train.init_checkpoint)
         run_config = os.path.join(cfg.train.output_dir, "config.yaml")
         if os.path.exists(run_config) and os.path.samefile(args.config_file, run_config):
             # detectron2's default_setup would write the evaluation's config over the run's.
             cfg.train.output_dir = os.path.join(cfg.train.output_dir, "eval")
-    elif cfg.train.amp.enabled and torch.device(cfg.train.device).type != "cuda":
-        raise ValueError(
-            f"train.amp.enabled=True needs a CUDA train.device, not {cfg.train.device!r}: "
-            "detectron2's AMPTrainer trains in float16 on GPUs only"
+    else:
+        if cfg.train.amp.enabled and torch.device(cfg.train.device).type != "cuda":
+            raise ValueError(
+                f"train.amp.enabled=True needs a CUDA train.device, not {cfg.train.device!r}: "
+                "detectron2's AMPTrainer trains in float16 on GPUs only"
+            )
+        check_start_checkpoint(
+            output_dir=cfg.train.output_dir,
+            init_checkpoint=cfg.train.init_checkpoint,
+            resume=args.resume,
         )
     return cfg
 
 
 def main(args, cfg) -> None:
-    register_datasets(args)
-    default_setup(cfg, args)
-    # default_setup logs detectron2 and fvcore; the fad.* modules log into the same log.txt.
-    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
+    setup_worker(cfg, args, loaders=["test"] if args.eval_only else ["train"])
     if args.eval_only:
         model = build_model(cfg)
         model = create_ddp_model_for(model)

@@ -10,6 +10,7 @@ lr_multiplier = step_schedule(max_iter=300, step=240, warmup_iters=30)
 
 train.max_iter = 300
 train.checkpointer.period = 150
+train.checkpointer.max_to_keep = 1  # the last periodic checkpoint and model_final.pth
 train.eval_period = 300
 train.log_period = 20
 train.init_checkpoint = ""

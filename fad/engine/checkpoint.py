@@ -1,12 +1,24 @@
-"""A DetectionCheckpointer whose files are never half-written."""
+"""A DetectionCheckpointer whose files are never half-written, and the checks of the checkpoint a
+run starts from (one error line instead of a traceback from deep in the loader)."""
 
+import logging
+import os
+import pickle
+import zipfile
 from typing import Any
 
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from fad.utils import atomic_open
 
-__all__ = ["AtomicCheckpointer"]
+__all__ = [
+    "AtomicCheckpointer",
+    "check_checkpoint_file",
+    "check_init_checkpoint",
+    "check_start_checkpoint",
+    "resume_or_load",
+]
 
 
 class _AtomicLocalWrites:
@@ -37,3 +49,114 @@ class AtomicCheckpointer(DetectionCheckpointer):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.path_manager = _AtomicLocalWrites(self.path_manager)
+
+
+def check_checkpoint_file(path: str, *, what: str, remedy: str) -> None:
+    """Refuses, in one line, a local checkpoint that the loader would fail on deep inside.
+
+    A checkpoint in ``torch.save``'s zip format keeps its index at the end and a CRC per record,
+    so a file cut short (a full disk, an interrupted copy) or damaged anywhere fails here in a
+    read, without unpickling anything; a ``.pkl`` (detectron2's model zoo) or a file in torch's
+    legacy format is read through. Remote paths are left to detectron2, which fetches them.
+
+    Args:
+        path: the checkpoint.
+        what: where the path comes from, to start the message (``train.init_checkpoint``).
+        remedy: what the user can do, to end the message.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be read, naming it, why, and ``remedy``.
+    """
+    if "://" in path:
+        return
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what}: no such file: {path}")
+    with open(path, "rb") as f:
+        zipped = f.read(4) == b"PK\x03\x04"
+    reason = None
+    try:
+        if zipped:
+            with zipfile.ZipFile(path) as z:
+                damaged = z.testzip()
+            if damaged is not None:
+                reason = f"its record {damaged} fails its CRC check"
+        elif path.endswith(".pkl"):
+            with open(path, "rb") as f:
+                pickle.load(f, encoding="latin1")
+        else:
+            torch.load(path, map_location="cpu", weights_only=False)
+    except zipfile.BadZipFile:
+        reason = "the zip index at its end is missing"
+    except Exception as e:  # whatever the reader raises: the message says which file and why
+        reason = f"{type(e).__name__}: {e}"
+    if reason is not None:
+        raise ValueError(
+            f"{what}: {path} cannot be read ({reason}): the file is cut short or damaged (a disk "
+            f"that filled up, a copy cut short); {remedy}"
+        )
+
+
+def check_init_checkpoint(path: str) -> None:
+    """:func:`check_checkpoint_file` for ``train.init_checkpoint`` (empty: none to load)."""
+    if path:
+        check_checkpoint_file(
+            path,
+            what="train.init_checkpoint",
+            remedy="copy or download it again, or set train.init_checkpoint to another file",
+        )
+
+
+def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: bool) -> None:
+    """Checks, before any worker starts, the checkpoint that :func:`resume_or_load` will load.
+
+    With ``--resume`` that is the checkpoint ``OUTPUT/last_checkpoint`` names, which must be
+    there and readable; a directory that holds checkpoints but no ``last_checkpoint`` is
+    refused too, since a start from iteration 0 would overwrite them. Otherwise it is
+    ``train.init_checkpoint``, if one is given.
+
+    Raises:
+        FileNotFoundError, ValueError: in one line, naming the file and what to do.
+    """
+    tag = os.path.join(output_dir, "last_checkpoint")
+    restart = f"or delete {tag} to start again from iteration 0"
+    checkpointer = AtomicCheckpointer(torch.nn.Module(), output_dir)
+    if resume and checkpointer.has_checkpoint():
+        path = checkpointer.get_checkpoint_file()
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"--resume: {tag} names {os.path.basename(path)!r}, which is not in "
+                f"{output_dir}: put it back, write the name of another checkpoint there into "
+                f"last_checkpoint, {restart}"
+            )
+        check_checkpoint_file(
+            path,
+            what="--resume",
+            remedy=f"write the name of an earlier checkpoint of {output_dir} into {tag}, {restart}",
+        )
+    elif resume and os.path.isdir(output_dir) and checkpointer.get_all_checkpoint_files():
+        names = sorted(os.path.basename(p) for p in checkpointer.get_all_checkpoint_files())
+        raise FileNotFoundError(
+            f"--resume: {output_dir} holds checkpoints ({', '.join(names)}) but no "
+            f"last_checkpoint: write the name of the one to resume from into {tag}"
+        )
+    else:
+        check_init_checkpoint(init_checkpoint)
+
+
+def resume_or_load(checkpointer: AtomicCheckpointer, path: str, *, resume: bool) -> int:
+    """``checkpointer.resume_or_load(path, resume=resume)``, for a trainer that is one of its
+    checkpointables; says so when ``--resume`` finds nothing to resume from.
+
+    Returns:
+        The iteration to start at: the one after the checkpoint's, or 0.
+    """
+    resuming = resume and checkpointer.has_checkpoint()
+    if resume and not resuming:
+        logging.getLogger(__name__).warning(
+            f"--resume: no last_checkpoint in {checkpointer.save_dir}: starting at iteration 0"
+            + (f" from {path}" if path else "")
+        )
+    checkpointer.resume_or_load(path, resume=resume)
+    # A checkpoint stores the iteration that had just finished.
+    return checkpointer.checkpointables["trainer"].iter + 1 if resuming else 0

@@ -8,15 +8,18 @@ before anything is written. The workers get the checked config.
 import argparse
 import difflib
 import inspect
+import logging
+import os
 from typing import Callable, List, Mapping, Optional, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
-from detectron2.engine import default_argument_parser, launch
+from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 from detectron2.utils.registry import locate
 from omegaconf import DictConfig, ListConfig, MissingMandatoryValue, OmegaConf
 from torch import nn
@@ -41,14 +44,18 @@ __all__ = [
     "build_model_on_meta",
     "check_datasets",
     "check_device",
+    "check_worker_options",
     "check_override_keys",
     "create_ddp_model_for",
     "derive_towers",
     "launch_checked",
     "load_config",
     "loader_dataset_names",
+    "log_model",
     "register_datasets",
     "run_checked",
+    "set_cpu_threads",
+    "setup_worker",
 ]
 
 T = TypeVar("T")
@@ -279,6 +286,85 @@ def check_device(cfg: DictConfig) -> None:
     graphs = cfg.train.get("cuda_graphs", False)
     if not isinstance(graphs, bool):
         raise ValueError(f"train.cuda_graphs must be True or False, got {graphs!r}")
+
+
+def check_worker_options(cfg: DictConfig) -> None:
+    """Refuses a ``train.cpu_threads`` that is not None or an int >= 1, and a
+    ``train.log_config_and_model`` that is not a bool (see :func:`setup_worker`)."""
+    threads = cfg.train.get("cpu_threads", None)
+    if threads is not None and (type(threads) is not int or threads < 1):
+        raise ValueError(f"train.cpu_threads must be an int >= 1 or None, got {threads!r}")
+    verbose = cfg.train.get("log_config_and_model", False)
+    if not isinstance(verbose, bool):
+        raise ValueError(f"train.log_config_and_model must be True or False, got {verbose!r}")
+
+
+def set_cpu_threads(cfg: DictConfig, *, processes: int, loader_workers: int) -> Optional[int]:
+    """On a CPU ``train.device``, sets this process's intra-op threads to ``train.cpu_threads``,
+    at most its share of the cores: those this machine lets the command use, divided among its
+    ``processes``, less its data-loader worker processes (one thread each), at least 1.
+
+    With more threads than free cores, OpenMP's threads wait for each other in libgomp whenever
+    another job holds a core: a search on 2 busy cores stalled with 2 threads and ran at 1.1 s
+    an iteration with 1 (issue 25). A CUDA run, ``train.cpu_threads=None`` and a config.yaml
+    older than the key keep PyTorch's default (``OMP_NUM_THREADS``, or all cores).
+
+    Returns:
+        The thread count set, or None if left as it was.
+    """
+    threads = cfg.train.get("cpu_threads", None)
+    if threads is None or torch.device(cfg.train.device).type != "cpu":
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, min(threads, (cores or 1) // processes - loader_workers))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def setup_worker(cfg: DictConfig, args: argparse.Namespace, *, loaders: Sequence[str]) -> None:
+    """What every process of a run does first (it runs in detectron2's ``launch()`` workers):
+    registers the ``--register-coco`` datasets, sets the CPU threads (:func:`set_cpu_threads`,
+    for the data loaders ``loaders`` of ``cfg.dataloader`` that the run reads), and runs
+    detectron2's ``default_setup`` (log.txt, config.yaml, seeds), with the ``fad.*`` modules
+    logging into the same log.txt.
+
+    ``default_setup`` logs the whole config file; that is left out of the log unless
+    ``train.log_config_and_model=True`` (the full config is in the run's config.yaml anyway).
+    """
+    register_datasets(args)
+    workers = sum(cfg.dataloader[name].get("num_workers", 0) for name in loaders)
+    threads = set_cpu_threads(cfg, processes=args.num_gpus, loader_workers=workers)
+    logger = logging.getLogger("detectron2")
+
+    def no_config_echo(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Contents of args.config_file=")
+
+    verbose = cfg.train.get("log_config_and_model", False)
+    if not verbose:
+        logger.addFilter(no_config_echo)
+    try:
+        default_setup(cfg, args)
+    finally:
+        logger.removeFilter(no_config_echo)
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="fad")
+    if threads is not None:
+        logger.info(
+            f"CPU threads: {threads} per process (train.cpu_threads={cfg.train.cpu_threads}, "
+            f"{args.num_gpus} process(es), {workers} data-loader worker(s) each)"
+        )
+
+
+def log_model(model: nn.Module, cfg: DictConfig) -> None:
+    """Logs the model whole with ``train.log_config_and_model=True``, else in one line."""
+    logger = logging.getLogger("detectron2")
+    if cfg.train.get("log_config_and_model", False):
+        logger.info(f"Model:\n{model}")
+    else:
+        n = sum(p.numel() for p in model.parameters())
+        logger.info(
+            f"Model: {type(model).__name__}, {n:,} parameters "
+            "(train.log_config_and_model=True logs it whole)"
+        )
 
 
 def build_model(cfg: DictConfig) -> nn.Module:

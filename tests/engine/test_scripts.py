@@ -130,6 +130,13 @@ def test_search_writes_genotypes_plots_events_and_a_checkpoint_with_alphas(searc
         assert torch.allclose(weights[0], torch.full((9, 11), 1 / 11), atol=1e-3)  # the init
     log = (out / "log.txt").read_text()
     assert str(box) in log and str(cls) in log
+    # The quick-start configs keep the last periodic checkpoint and the final one; the alphas
+    # and their history (above) are in what is kept.
+    assert sorted(p.name for p in out.glob("*.pth")) == ["model_0000003.pth", "model_final.pth"]
+    # One thread on a CPU (train.cpu_threads); the model in one line, no echo of the config.
+    assert "CPU threads: 1 per process (train.cpu_threads=1, 1 process(es)" in log
+    assert re.search(r"Model: FADFCOS, [\d,]+ parameters \(train.log_config_and_model", log)
+    assert "Contents of args.config_file" not in log and "FADFCOS(" not in log
 
 
 def test_files_of_a_search_have_the_users_normal_permissions(search_run):
@@ -146,17 +153,20 @@ def test_search_with_amp_autocasts_on_cpu_to_bfloat16(env, tmp_path):
         *TINY,
         "train.max_iter=2",
         "train.amp.enabled=True",
+        "train.log_config_and_model=True",
         f"train.output_dir={tmp_path}",
         env=env,
     )
-    assert "Mixed precision: autocast to torch.bfloat16" in (tmp_path / "log.txt").read_text()
+    log = (tmp_path / "log.txt").read_text()
+    assert "Mixed precision: autocast to torch.bfloat16" in log
+    # Asked for: the config file and the whole model are in the log.
+    assert f"Contents of args.config_file={SEARCH_CFG}" in log and "Model:\nFADFCOS(" in log
     ckpt = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=False)
     assert all(a.dtype == torch.float32 and torch.isfinite(a).all() for a in _alphas(ckpt["model"]))
     load_genotype_file(str(tmp_path / "genotype.log"))
 
 
 def test_search_on_two_processes_keeps_alphas_identical(env, tmp_path):
-    env = {**env, "OMP_NUM_THREADS": "1"}
     run(
         "search_net.py",
         "--num-gpus",
@@ -164,10 +174,14 @@ def test_search_on_two_processes_keeps_alphas_identical(env, tmp_path):
         "--config-file",
         SEARCH_CFG,
         *TINY,
+        "train.cpu_threads=64",
         f"train.output_dir={tmp_path}",
         env=env,
     )
     log = (tmp_path / "log.txt").read_text()
+    # Each worker sets its threads: at most its share of the cores this command may use.
+    threads = max(1, min(64, len(os.sched_getaffinity(0)) // 2))
+    assert f"CPU threads: {threads} per process (train.cpu_threads=64, 2 process(es)" in log
     # The hook compares the ranks' alpha checksums at every write and raises if they differ.
     assert len(re.findall(r"Architecture weights identical on 2 rank\(s\)", log)) == 2
     load_genotype_file(str(tmp_path / "genotype.log"))
@@ -296,15 +310,15 @@ def test_eval_only_writes_the_genotypes_of_a_search_checkpoint(env, search_run, 
         "--config-file",
         run_dir / "config.yaml",
         "--eval-only",
-        f"train.init_checkpoint={run_dir / 'model_0000001.pth'}",
+        f"train.init_checkpoint={run_dir / 'model_0000003.pth'}",
         env=env,
     )
-    exported = tuple(load_genotype_file(str(run_dir / "genotype_model_0000001.log")).values())
-    ckpt = torch.load(run_dir / "model_0000001.pth", map_location="cpu", weights_only=False)
+    exported = tuple(load_genotype_file(str(run_dir / "genotype_model_0000003.log")).values())
+    ckpt = torch.load(run_dir / "model_0000003.pth", map_location="cpu", weights_only=False)
     alphas = _alphas(ckpt["model"])
     assert exported == (derive_genotype(alphas[:3]), derive_genotype(alphas[3:]))
     after = _tree_digest(run_dir)
-    assert after.pop("genotype_model_0000001.log") and after == before  # nothing else changed
+    assert after.pop("genotype_model_0000003.log") and after == before  # nothing else changed
 
 
 def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
@@ -448,6 +462,16 @@ def _weights_only_checkpoint(tmp: Path) -> Path:
     torch.save({"model": {k: v for k, v in state.items() if "alphas" not in k}}, path)
     return path
 
+
+def _cut_checkpoint(tmp: Path) -> Path:
+    """A checkpoint cut short, as a disk that filled up or an interrupted copy leaves it."""
+    path = tmp / "cut.pth"
+    torch.save({"model": torch.nn.Linear(64, 64).state_dict()}, path)
+    path.write_bytes(path.read_bytes()[:-100])
+    return path
+
+
+CUT = r"cut.pth cannot be read \(the zip index at its end is missing\): the file is cut short"
 
 # Each row: the script, its config, its extra arguments and the error it must end with; arguments
 # and message that need files are functions of (tmp_path, a COCO JSON file).
@@ -611,7 +635,7 @@ BAD_INPUT = [
     pytest.param(
         *SEARCH,
         lambda t, j: ["--eval-only", f"train.init_checkpoint={t / 'none.pth'}"],
-        "No such file or directory: .*none.pth",
+        "train.init_checkpoint: no such file: .*none.pth",
         id="eval_only_missing_checkpoint",
     ),
     pytest.param(
@@ -634,6 +658,46 @@ BAD_INPUT = [
         ["search.cost_weight=-1"],
         "search.cost_weight must be a finite number >= 0, got -1",
         id="negative_cost_weight",
+    ),
+    pytest.param(
+        *TRAIN,
+        ["train.cpu_threads=0"],
+        "train.cpu_threads must be an int >= 1 or None, got 0",
+        id="zero_cpu_threads",
+    ),
+    pytest.param(
+        *SEARCH,
+        ["train.log_config_and_model=yes"],
+        "train.log_config_and_model must be True or False, got 'yes'",
+        id="log_config_and_model_as_a_string",
+    ),
+    pytest.param(
+        *TRAIN,
+        lambda t, j: [f"train.init_checkpoint={_cut_checkpoint(t)}"],
+        rf"train.init_checkpoint: .*{CUT}.* copy or download it again",
+        id="cut_init_checkpoint",
+    ),
+    pytest.param(
+        *TRAIN,
+        lambda t, j: ["--eval-only", f"train.init_checkpoint={_cut_checkpoint(t)}"],
+        rf"train.init_checkpoint: .*{CUT}",
+        id="eval_only_cut_checkpoint",
+    ),
+    pytest.param(
+        *SEARCH,
+        lambda t, j: ["--eval-only", f"train.init_checkpoint={_cut_checkpoint(t)}"],
+        rf"train.init_checkpoint: .*{CUT}",
+        id="search_eval_only_cut_checkpoint",
+    ),
+    pytest.param(
+        *EXPORT,
+        lambda t, j: [
+            "--output",
+            t / "previous_run",
+            f"train.init_checkpoint={_cut_checkpoint(t)}",
+        ],
+        rf"train.init_checkpoint: .*{CUT}",
+        id="export_cut_checkpoint",
     ),
     pytest.param(
         *EXPORT,
@@ -691,13 +755,37 @@ def test_bad_input_ends_with_one_error_line_and_loses_nothing(
         env=env,
         expect_rc=2,
     )
-    # stderr may also hold import-time warnings and argparse's usage; the error is one line,
-    # the last one.
+    # argparse's usage, then the error: one line, the last one, and no import-time warnings
+    # of detectron2's dependencies above it (fad.quiet_imports).
     lines = proc.stderr.strip().splitlines()
     errors = [line for line in lines if line.startswith(f"{script}: error: ")]
     assert errors == lines[-1:], proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
     assert re.search(message, errors[0]), errors[0]
     assert _tree_digest(previous_run) == before
+
+
+@pytest.mark.parametrize(
+    "script, config, last, message",
+    [
+        (*SEARCH, "model_0000199.pth", "names 'model_0000199.pth', which is not in .*put it back"),
+        (*TRAIN, "cut.pth", rf"--resume: .*{CUT}.* write the name of an earlier checkpoint"),
+        (*SEARCH, None, r"holds checkpoints \(cut.pth\) but no last_checkpoint"),
+    ],
+    ids=["named_checkpoint_gone", "named_checkpoint_cut", "no_last_checkpoint"],
+)
+def test_resume_never_starts_again_from_0_in_silence(env, tmp_path, script, config, last, message):
+    out = tmp_path / "run"
+    out.mkdir()
+    _cut_checkpoint(out)
+    if last:
+        (out / "last_checkpoint").write_text(last)
+    before = _tree_digest(out)
+    args = ["--config-file", config, "--resume", f"train.output_dir={out}"]
+    proc = run(script, *args, env=env, expect_rc=2)
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"{script}: error: --resume: ") and re.search(message, error), error
+    assert _tree_digest(out) == before
 
 
 def test_cost_aware_search_logs_expected_and_derived_costs_and_the_same_genotype_log(env, tmp_path):
@@ -717,7 +805,7 @@ def test_cost_aware_search_logs_expected_and_derived_costs_and_the_same_genotype
     metrics = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     assert any("cost/expected" in m and "cost/derived_gflops" in m for m in metrics)
     box, cls = load_genotype_file(str(tmp_path / "genotype.log"), num_nodes=3).values()
-    assert (tmp_path / "genotype.log").read_text() == f"{box}\n{cls}\n"
+    assert (tmp_path / "genotype.log").read_text() == f"{box}  # box tower\n{cls}  # class tower\n"
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ lr_multiplier = step_schedule(max_iter=200, step=150, warmup_iters=20)
 
 train.max_iter = 200
 train.checkpointer.period = 100
+train.checkpointer.max_to_keep = 1  # the last periodic checkpoint and model_final.pth
 train.eval_period = 0
 train.log_period = 10
 train.init_checkpoint = ""
