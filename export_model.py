@@ -107,6 +107,11 @@ def prepare(args: argparse.Namespace) -> DictConfig:
     check_device(cfg)
     check_worker_options(cfg)
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
+    if "roi_heads" in cfg.model:  # its outputs have masks, which the export does not carry
+        raise ValueError(
+            f"export_model.py exports dense detectors (FCOS, RetinaNet), not a "
+            f"{type(model).__name__}: for Mask R-CNN use detectron2's tools/deploy/export_model.py"
+        )
     if getattr(model, "search", False):
         raise ValueError(
             "this is a search config (its head holds search towers): export the detector trained "

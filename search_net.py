@@ -100,6 +100,11 @@ def prepare(args):
             f"({cfg.train.max_iter}): the search would take no alpha step"
         )
     if options.cost_weight > 0:
+        if "head" not in cfg.model:
+            raise ValueError(
+                "search.cost_weight: the cost-aware search weighs the towers of a dense "
+                "detector's head (FCOS, RetinaNet) on the FPN levels; set it to 0 for this model"
+            )
         cost_image_size(cfg.dataloader.arch)  # the cost table's input size
     check_datasets(cfg, ["train", "arch"])
     try:

@@ -206,7 +206,7 @@ GenotypeLike = Union[Genotype, str, Mapping[str, Any]]
 def as_genotype(value: GenotypeLike, *, num_nodes: Optional[int] = None) -> Genotype:
     """Accept a genotype as a :class:`Genotype`, its text form or its plain-data form.
 
-    This is what configs hold: ``model.head.box_genotype`` may be any of the three. The plain
+    This is what configs hold: ``model.head.box_tower.genotype`` may be any of the three. The plain
     form is that of :meth:`Genotype.to_plain` (an OmegaConf container too).
 
     Raises:
@@ -267,11 +267,11 @@ def load_genotype_file(
     names = {label: name for name, label in TOWER_LABELS.items()}
     towers = [names.get(label) for _, _, label in lines]
     if None in towers:
-        if len(lines) != 2:
+        if any(towers) or len(lines) != 2:  # labelled in part, or not a detector's two lines
             raise ValueError(
-                f"{path}: expected 2 lines (box tower, then class tower) or lines labelled "
-                f"{', '.join(f'# {label}' for label in TOWER_LABELS.values())}; "
-                f"found {len(lines)} lines"
+                f"{path}: expected 2 unlabelled lines (box tower, then class tower) or every "
+                f"line labelled {', '.join(f'# {label}' for label in TOWER_LABELS.values())}; "
+                f"found {len(lines)} lines, {sum(map(bool, towers))} labelled"
             )
         towers = list(_DETECTOR_TOWERS)
     if len(set(towers)) != len(towers):
@@ -306,6 +306,10 @@ def save_genotype_file(path: str, genotypes: Mapping[str, Optional[GenotypeLike]
             )
 
 
+#: How :func:`derive_genotype` ranks candidates: softmax weights (DARTS) or raw alphas.
+RANKS = ("softmax", "raw")
+
+
 def derive_genotype(
     alphas: Sequence[torch.Tensor], *, dil3: bool = False, rank: str = "softmax"
 ) -> Genotype:
@@ -324,8 +328,8 @@ def derive_genotype(
     Returns:
         The derived :class:`Genotype`.
     """
-    if rank not in ("softmax", "raw"):
-        raise ValueError(f"rank must be 'softmax' or 'raw', got {rank!r}")
+    if rank not in RANKS:
+        raise ValueError(f"rank must be {' or '.join(map(repr, RANKS))}, got {rank!r}")
     names = primitives(dil3=dil3)
     normal = []
     for i, alpha in enumerate(alphas):
@@ -399,7 +403,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     )
     rand.add_argument("--seed", type=int, required=True, help="the same seed draws the same pair")
     rand.add_argument(
-        "--dil3", action="store_true", help="draw from the 12-op space (model.head.dil3=True)"
+        "--dil3", action="store_true", help="draw from the 12-op space (a search tower's dil3=True)"
     )
     rand.add_argument(
         "--num-nodes", type=int, default=NUM_NODES, help="intermediate nodes per cell"

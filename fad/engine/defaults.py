@@ -286,6 +286,8 @@ def check_device(cfg: DictConfig) -> None:
     graphs = cfg.train.get("cuda_graphs", False)
     if not isinstance(graphs, bool):
         raise ValueError(f"train.cuda_graphs must be True or False, got {graphs!r}")
+    if graphs and "head" not in cfg.model:
+        raise ValueError("train.cuda_graphs replays a dense detector's head; this model has none")
 
 
 def check_worker_options(cfg: DictConfig) -> None:

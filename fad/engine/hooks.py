@@ -10,7 +10,7 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from fad.engine.cost import CostTable
-from fad.genotypes import derive_genotype, primitives, save_genotype_file
+from fad.genotypes import RANKS, primitives, save_genotype_file
 from fad.nas.search_cells import arch_parameters
 from fad.nas.visualize import plot_alpha_history, plot_genotype
 
@@ -76,8 +76,8 @@ class GenotypeWriter(HookBase):
         history_period: int = 20,
         cost_table: Optional[CostTable] = None,
     ):
-        # derive_genotype checks the rank: now, not at the first write, hours into a search.
-        derive_genotype([torch.zeros(2, len(primitives()))], rank=rank)
+        if rank not in RANKS:
+            raise ValueError(f"rank must be {' or '.join(map(repr, RANKS))}, got {rank!r}")
         if type(history_period) is not int or history_period < 1:
             raise ValueError(f"history_period must be a positive int, got {history_period!r}")
         self.output_dir = output_dir
@@ -158,8 +158,9 @@ class GenotypeWriter(HookBase):
                 dil3=next(iter(towers.values())).dil3,
                 title=f"Softmax weights of each edge's candidates up to iteration {iteration}; "
                 "framed: the edges of genotype.log\n$c_{k-2}$, $c_{k-1}$: the outputs of the two "
-                "cells before (cell 1 reads: box, the FPN feature twice; cls, bbox_feature and "
-                "the FPN feature)",
+                "cells before (cell 1 reads: "
+                + "; ".join(f"{n}, {' and '.join(_FIRST_INPUTS[n])}" for n in towers)
+                + ")",
             )
         except (OSError, RuntimeError, ValueError) as e:
             logger.warning(f"Could not plot alphas.png: {e}")

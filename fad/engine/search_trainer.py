@@ -239,8 +239,18 @@ class SearchTrainer(AMPTrainer):
                 loss = loss + weight * self.cost_table.expected_cost(module.search_towers())
             return loss
 
+        # Losses that draw at random (Mask R-CNN samples anchors and RoIs) draw the same in each
+        # of the second order's training losses: its finite difference of two of them then
+        # measures the weights' change, not the draw.
+        devices = [torch.cuda.current_device()] if self._device_type == "cuda" else []
+        state = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices]
+
         def train_loss() -> torch.Tensor:
-            return sum(module.losses_with_frozen_features(data).values())
+            with torch.random.fork_rng(devices=devices):
+                torch.set_rng_state(state[0])
+                for device, cuda_state in zip(devices, state[1]):
+                    torch.cuda.set_rng_state(cuda_state, device)
+                return sum(module.losses_with_frozen_features(data).values())
 
         # The first-order alpha step needs alpha gradients only. Autograd would not compute the
         # weights' anyway, but a head replayed from CUDA graphs (train.cuda_graphs) records the

@@ -10,7 +10,7 @@ cell's concatenated nodes back to the RoI width, and detectron2's deconv, ReLU a
 import fvcore.nn.weight_init as weight_init
 import torch
 from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec
-from detectron2.modeling.roi_heads import ROI_MASK_HEAD_REGISTRY, BaseMaskRCNNHead
+from detectron2.modeling.roi_heads import BaseMaskRCNNHead
 from torch import nn
 
 from fad.nas.cell_base import Tower
@@ -18,7 +18,6 @@ from fad.nas.cell_base import Tower
 __all__ = ["FADMaskHead"]
 
 
-@ROI_MASK_HEAD_REGISTRY.register()
 class FADMaskHead(BaseMaskRCNNHead):
     """``MaskRCNNConvUpsampleHead`` with a FAD tower in place of its conv stack.
 
@@ -29,9 +28,11 @@ class FADMaskHead(BaseMaskRCNNHead):
         kwargs: ``loss_weight`` and ``vis_period``, see detectron2's ``BaseMaskRCNNHead``.
     """
 
-    def __init__(self, input_shape: ShapeSpec, *, tower: Tower, num_classes: int, **kwargs):
+    def __init__(self, *, input_shape: ShapeSpec, tower: Tower, num_classes: int, **kwargs):
         super().__init__(**kwargs)
         c = input_shape.channels
+        if not isinstance(tower, Tower):
+            raise TypeError(f"tower must be a FAD tower (search or derived), got {type(tower)}")
         if tower.in_channels != c:
             raise ValueError(
                 f"the mask tower reads {tower.in_channels} channels but the RoI features have "

@@ -207,7 +207,7 @@ def test_genotype_file_errors_name_the_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=rf"{path} line 4: "):
         load_genotype_file(str(path))
     path.write_text(PUBLISHED[0] + "\n")
-    with pytest.raises(ValueError, match="expected 2 lines .* found 1 lines"):
+    with pytest.raises(ValueError, match="2 unlabelled lines .* found 1 lines, 0 labelled"):
         load_genotype_file(str(path))
     path.write_text("\n".join(PUBLISHED[:3]))
     with pytest.raises(ValueError, match="found 3 lines"):
@@ -384,7 +384,10 @@ def test_a_mask_towers_file_is_one_labelled_line(tmp_path):
     assert path.read_text() == f"{PUBLISHED[2]}  # mask tower\n"
     assert load_genotype_file(str(path)) == {"mask": gt.FAD_OTHER_BOX}
     path.write_text(f"{PUBLISHED[2]}\n")  # unlabelled: whose tower is it?
-    with pytest.raises(ValueError, match="lines labelled # box tower, # class tower, # mask"):
+    with pytest.raises(ValueError, match="line labelled # box tower, # class tower, # mask"):
+        load_genotype_file(str(path))
+    path.write_text(f"{PUBLISHED[2]}  # class tower\n{PUBLISHED[3]}\n")  # no silent swap
+    with pytest.raises(ValueError, match="found 2 lines, 1 labelled"):
         load_genotype_file(str(path))
     path.write_text(f"{PUBLISHED[2]}  # mask tower\n{PUBLISHED[3]}  # mask tower\n")
     with pytest.raises(ValueError, match="a tower has two lines"):

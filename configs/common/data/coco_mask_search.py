@@ -27,8 +27,8 @@ for _split in ("train", "arch"):
 
 
 def mask_search_loader(name: str):
-    """A search loader with masks: short side 600 (max 1000), batch 8 (see the search config)."""
-    loader = search_loader(name, short_side=600, max_size=1000, batch_size=8)
+    """A search loader with masks: short side 600 (max 1000), batch 4 (see the search config)."""
+    loader = search_loader(name, short_side=600, max_size=1000, batch_size=4)
     loader.mapper.use_instance_mask = True
     return loader
 
