@@ -7,8 +7,11 @@ maps random inputs to targets; a :class:`SearchTower` over the same space and wi
 reproduce them (MSE) with the project's bilevel loop: a weight step (Adam on
 :func:`weight_parameters`) on one stream of batches, then an alpha step (the ``Architect``, first
 order, Adam on the alphas as in configs/common/search.py) on another. The cell is then derived
-two ways, by alpha magnitude (:func:`derive_genotype`, the paper's) and by perturbation
-(:func:`fad.nas.selection.perturbation_genotype`, DARTS-PT), and compared with the teacher's.
+three ways and compared with the teacher's: ``alpha``, by alpha magnitude (``tower.genotype()``,
+the paper's); by perturbation (:func:`fad.nas.selection.perturbation_genotype`, DARTS-PT),
+``pt_static`` with every removal measured on the supernet as searched, and ``pt_progressive``
+as in DARTS-PT, each decision fixed before the next is measured, ``tune_steps`` weight steps
+after each.
 
 The task is well-posed:
 
@@ -27,7 +30,9 @@ The task is well-posed:
 - **The genotype matters.** A derived tower of the teacher's genotype, trained from a fresh
   initialisation the same way (same steps, learning rate and training batches), is compared with
   derived towers of ``--random`` random genotypes: the ``fit_teacher`` and ``fit_random`` columns,
-  MSE relative to the variance of the teacher's output.
+  MSE relative to the variance of the teacher's output on held-out batches (``fit found``: a
+  derived tower of the selected genotype trained the same way; ``supernet``: the searched
+  supernet itself).
 
 Recovery is counted on the teacher's edges (``num_nodes`` x 2): an edge (node, source) is
 recovered if the derived node reads that source, its op if the edge is recovered with the
@@ -284,7 +289,7 @@ def run_teacher(seed: int, setup: Setup, *, num_random: int) -> Dict[str, object
     search_s = time.perf_counter() - start
     found = {"alpha": supernet.genotype()}
     # Measured on the supernet as searched first: the progressive form's tuning moves its weights.
-    static = perturbation_genotype(supernet, val_loss_fn=val_loss, discretize=False)
+    static = perturbation_genotype(supernet, val_loss_fn=val_loss)
     found["pt_static"] = static.genotype
     fit_supernet = relative_mse(supernet, teacher, setup)
     selection = perturbation_genotype(supernet, val_loss_fn=val_loss, tune=tune)

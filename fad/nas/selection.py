@@ -11,10 +11,13 @@ hurts most. Here, as in the paper's code:
   of the tower but its forward: the candidate's probability mass moves to ``none``, which
   computes nothing (``alpha_none <- log(e^alpha_none + e^alpha_k)``, ``alpha_k <- -inf``);
 - *removing an edge* gives ``none`` all of its weight;
-- with ``discretize`` (the paper's progressive form), a decided edge keeps its chosen candidate
-  alone (softmax weight 1) and a decided node its two chosen edges alone before the next
-  decision is measured, with the caller's optional fine-tuning (``tune``) between decisions
-  (the paper tunes the supernet a few epochs after each). Edges are decided in cell order
+- given a fine-tuning step ``tune``, the selection is the paper's progressive form: a decided
+  edge keeps its chosen candidate alone (softmax weight 1) and a decided node its two chosen
+  edges alone, and ``tune`` runs (the paper tunes the supernet a few epochs) before the next
+  decision is measured. Without it every removal is measured on the supernet as given: fixing
+  decisions without tuning jumps the decided edges' weights to 1, a supernet that its weights
+  were never trained for (on the planted-cell benchmark's teacher 0, that kept half the
+  teacher's edges, against all of them with 10 weight steps of tuning after each decision). Edges are decided in cell order
   (node-major), not the paper's random order, so a selection is reproducible.
 
 The alphas are restored when the selection ends (also on an error); the weights are the caller's
@@ -79,7 +82,6 @@ def perturbation_genotype(
     tower: SearchTower,
     *,
     val_loss_fn: ValLossFn,
-    discretize: bool = True,
     tune: Optional[Callable[[], None]] = None,
 ) -> Selection:
     """Select a cell from a trained search tower by how much each removal hurts (DARTS-PT).
@@ -97,11 +99,10 @@ def perturbation_genotype(
             validation batches, computed with the tower's current alphas; it is called under
             ``torch.no_grad()``. Averaging across ranks is the closure's job (a distributed
             caller all-reduces inside it), so that every rank takes the same decisions.
-        discretize: decide progressively, as the paper: a decided edge keeps its op alone, a
-            decided node its two edges alone, for the decisions that follow. ``False`` measures
-            every removal on the supernet as given.
-        tune: called after each decision (with ``discretize``), with gradients enabled: the
-            paper's short fine-tuning of the supernet's weights between decisions. Default none.
+        tune: the paper's short fine-tuning of the supernet's weights (not its alphas), called
+            with gradients enabled after each decision, which is fixed first (see the module's
+            docstring); default none: no decision is fixed, every removal is measured on the
+            supernet as given.
 
     Returns:
         The :class:`Selection`: genotype, scores and cost.
@@ -120,13 +121,12 @@ def perturbation_genotype(
             return float(val_loss_fn())
 
     def decided(i: int, rows: Dict[int, torch.Tensor]) -> None:
-        """Fix the rows of node i's alphas that a decision settled (with ``discretize``)."""
-        if discretize:
+        """Fix the rows of node i's alphas that a decision settled, then tune (with ``tune``)."""
+        if tune is not None:
             with torch.no_grad():
                 for j, row in rows.items():
                     alphas[i][j] = row
-            if tune is not None:
-                tune()
+            tune()
 
     try:
         base = loss()

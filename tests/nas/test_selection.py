@@ -42,14 +42,12 @@ def _planted(tower):
     return importance
 
 
-@pytest.mark.parametrize("discretize", [True, False])
-def test_perturbation_picks_the_candidates_and_edges_whose_removal_hurts(discretize):
+@pytest.mark.parametrize("tune", [None, lambda: None])  # as given; progressive
+def test_perturbation_picks_the_candidates_and_edges_whose_removal_hurts(tune):
     tower = _tower()
     importance = _planted(tower)
     before = [a.detach().clone() for a in tower.alphas]
-    selection = perturbation_genotype(
-        tower, val_loss_fn=_linear_loss(tower, importance), discretize=discretize
-    )
+    selection = perturbation_genotype(tower, val_loss_fn=_linear_loss(tower, importance), tune=tune)
     op3 = PRIMITIVES[3]
     got = [sorted(node, key=lambda e: e[1]) for node in selection.genotype.normal]
     assert got == [[(op3, 0), (op3, 1)], [(op3, 0), (op3, 1)], [(op3, 2), (op3, 3)]]
@@ -76,7 +74,7 @@ def test_removing_a_candidate_keeps_the_other_weights():
         seen.append(tower.alphas[0].softmax(-1).detach().clone())
         return torch.zeros(())
 
-    perturbation_genotype(tower, val_loss_fn=loss, discretize=False)
+    perturbation_genotype(tower, val_loss_fn=loss)
     # Pass 1 is the base; pass 2 removes candidate 0 of edge 0: its weight goes to 'none'.
     torch.testing.assert_close(seen[0], w0)
     expected = w0.clone()
@@ -106,6 +104,6 @@ def test_tune_runs_between_decisions_and_alphas_survive_an_error():
         return _linear_loss(tower, importance)()
 
     with pytest.raises(RuntimeError, match="validation failed"):
-        perturbation_genotype(tower, val_loss_fn=failing)
+        perturbation_genotype(tower, val_loss_fn=failing, tune=lambda: None)
     for a, b in zip(tower.alphas, before):
         assert torch.equal(a, b)
