@@ -17,8 +17,9 @@ hurts most. Here, as in the paper's code:
   decision is measured. Without it every removal is measured on the supernet as given: fixing
   decisions without tuning jumps the decided edges' weights to 1, a supernet that its weights
   were never trained for (on the planted-cell benchmark's teacher 0, that kept half the
-  teacher's edges, against all of them with 10 weight steps of tuning after each decision). Edges are decided in cell order
-  (node-major), not the paper's random order, so a selection is reproducible.
+  teacher's edges, against all of them with 10 weight steps of tuning after each decision).
+  Edges are decided in cell order (node-major), not the paper's random order, so that a
+  selection is reproducible.
 
 The alphas are restored when the selection ends (also on an error); the weights are the caller's
 (``tune`` may move them).
