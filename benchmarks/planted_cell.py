@@ -36,8 +36,9 @@ The task is well-posed:
 
 Recovery is counted on the teacher's edges (``num_nodes`` x 2): an edge (node, source) is
 recovered if the derived node reads that source, its op if the edge is recovered with the
-teacher's op name, its family if it is recovered with the teacher's base type (std/sinSep) or
-with an op of the teacher's receptive field. Chance is exact: a random genotype (as
+teacher's op name, its family if it is recovered with the teacher's base type (std/sinSep),
+with the teacher's layer stack but for the base type (``shape``: depth and dilation), or with
+an op of the teacher's receptive field. Chance is exact: a random genotype (as
 ``random_genotype`` draws it) keeps a given edge of node i with probability 2 / (2 + i), then
 each of the 10 ops with probability 1/10.
 
@@ -68,7 +69,7 @@ from fad.nas.selection import perturbation_genotype
 #: How far each layer type widens the receptive field (a 3x3 kernel at dilation 1, 2 or 3).
 _RF_GROWTH = {"std": 2, "sinSep": 2, "dil": 4, "dil3": 6}
 #: The metrics of :func:`recovery`, in table order.
-METRICS = ("edges", "ops", "base", "rf")
+METRICS = ("edges", "ops", "base", "shape", "rf")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,12 @@ class Setup:
     lr: float = 3e-3
     arch_lr: float = 3e-2
     tune_steps: int = 10
+
+
+def shape(op: str) -> Tuple[str, ...]:
+    """An op's layer stack with its base type left out (its depth and dilation), e.g. ``('B',
+    'B', 'dil')`` for both ``std_conv_3x3_x2+dil_conv_3x3`` and its sinSep twin."""
+    return tuple("B" if layer in BASE_TYPES else layer for layer in op_layers(op))
 
 
 def receptive_field(op: str) -> int:
@@ -247,7 +254,7 @@ def fit_derived(genotype: Genotype, teacher: DerivedTower, setup: Setup, *, seed
 
 def recovery(found: Genotype, teacher: Genotype) -> Dict[str, float]:
     """Share of the teacher's edges that ``found`` has: the edge, with the teacher's op, with
-    its base type, with its receptive field (see the module's docstring)."""
+    its base type, with its shape, with its receptive field (see the module's docstring)."""
     hits = dict.fromkeys(METRICS, 0)
     for t_node, f_node in zip(teacher.normal, found.normal):
         ops = {src: op for op, src in f_node}
@@ -257,6 +264,7 @@ def recovery(found: Genotype, teacher: Genotype) -> Dict[str, float]:
             hits["edges"] += 1
             hits["ops"] += ops[src] == op
             hits["base"] += op_layers(ops[src])[0] == op_layers(op)[0]
+            hits["shape"] += shape(ops[src]) == shape(op)
             hits["rf"] += receptive_field(ops[src]) == receptive_field(op)
     n = sum(len(node) for node in teacher.normal)
     return {k: v / n for k, v in hits.items()}
@@ -275,7 +283,7 @@ def chance(teacher: Genotype) -> Dict[str, float]:
         for op, _ in node:
             expected["edges"] += keep
             expected["ops"] += keep / len(ops)
-            for metric, family in (("base", base), ("rf", receptive_field)):
+            for metric, family in (("base", base), ("shape", shape), ("rf", receptive_field)):
                 expected[metric] += keep * sum(family(o) == family(op) for o in ops) / len(ops)
     n = sum(len(node) for node in teacher.normal)
     return {k: v / n for k, v in expected.items()}
