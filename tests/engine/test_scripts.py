@@ -333,7 +333,7 @@ def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
         env=env,
     )
     genotype_file = search_out / "genotype.log"
-    assert genotype_file.read_text().splitlines()[0] == "None"
+    assert genotype_file.read_text().splitlines()[0] == "None  # box tower, not searched"
     box, cls = load_genotype_file(str(genotype_file)).values()
     assert box is None and isinstance(cls, Genotype)
     assert (search_out / "cell_cls.png").exists() and not (search_out / "cell_box.png").exists()

@@ -68,7 +68,8 @@ def _rebuilt(built, model=None, cost_table=None, **options):
 def test_non_finite_weight_loss_stops_with_floating_point_error_and_keeps_checkpoints(
     tmp_path, synthetic_root
 ):
-    trainer, _ = _in_process_trainer(tmp_path)
+    # Every periodic checkpoint kept (the synthetic config keeps the last one only).
+    trainer, _ = _in_process_trainer(tmp_path, overrides=["train.checkpointer.max_to_keep=100"])
     model = trainer.model
     forward = model.forward
 
