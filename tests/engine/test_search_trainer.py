@@ -22,6 +22,7 @@ from fad.nas.visualize import plot_alpha_history  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_CFG = "configs/fad/search/fad_fcos_R_18_synthetic.py"
+MASK_SEARCH_CFG = "configs/fad/search/fad_mask_rcnn_R_18_synthetic.py"
 
 
 def _in_process_trainer(
@@ -33,6 +34,7 @@ def _in_process_trainer(
     warmup_iters=0,
     cuda_graphs=False,
     overrides=(),
+    config=SEARCH_CFG,
 ):
     """The synthetic search built by search_net.py's own function, in this process, with the
     config ``overrides`` (``key=value``) applied."""
@@ -41,7 +43,7 @@ def _in_process_trainer(
         import search_net
     finally:
         sys.path.remove(str(ROOT))
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(str(ROOT / SEARCH_CFG)), list(overrides))
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(str(ROOT / config)), list(overrides))
     cfg.train.output_dir = str(tmp_path)
     cfg.train.max_iter = max_iter
     cfg.train.checkpointer.period = period
@@ -115,8 +117,9 @@ def test_non_finite_alpha_loss_stops_before_the_alphas_move(tmp_path, synthetic_
         assert torch.equal(a, b)
 
 
-def test_weight_step_computes_no_alpha_gradients(tmp_path, synthetic_root):
-    trainer, _ = _in_process_trainer(tmp_path, period=10)
+@pytest.mark.parametrize("config", [SEARCH_CFG, MASK_SEARCH_CFG], ids=["fcos", "mask_rcnn"])
+def test_weight_step_computes_no_alpha_gradients(config, tmp_path, synthetic_root):
+    trainer, _ = _in_process_trainer(tmp_path, period=10, config=config)
     alphas = trainer.architect.alphas
     arch_step = trainer.architect.step
     after_arch_step = {}
@@ -499,3 +502,29 @@ def test_a_large_cost_weight_derives_the_cheapest_candidate_on_every_edge(tmp_pa
         12 * table.costs[table.ops.index(cheapest)].item()
     )
     assert history("cost/expected").latest() < 18 * table.normalised.mean().item()
+
+
+def test_second_order_training_losses_of_a_mask_search_draw_the_same_rois(tmp_path, synthetic_root):
+    """Mask R-CNN samples anchors and RoIs at random: the second order's training losses at
+    w+ and w- must see the same sample, or their difference measures the draw."""
+    trainer, _ = _in_process_trainer(
+        tmp_path, period=10, config=MASK_SEARCH_CFG, overrides=["search.second_order=True"]
+    )
+    closures = []
+    step = trainer.architect.step
+
+    def recording_step(**kwargs):
+        closures.append(kwargs["train_loss_fn"])
+        return step(**kwargs)
+
+    trainer.architect.step = recording_step
+    with EventStorage(0) as trainer.storage:
+        trainer.run_step()
+        (train_loss,) = closures
+        with torch.no_grad():  # the same weights twice: only the draw could differ
+            first = float(train_loss())
+            torch.rand(8)  # as the virtual step and the validation loss draw in between
+            assert float(train_loss()) == first
+    assert all(
+        a.grad is not None and torch.isfinite(a.grad).all() for a in trainer.architect.alphas
+    )
