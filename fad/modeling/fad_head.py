@@ -17,7 +17,7 @@ from torch import nn
 
 from fad.nas.cell_base import Tower
 
-__all__ = ["ConvTower", "FADHead", "FADRetinaNetHead", "FADTowers"]
+__all__ = ["ConvTower", "FADHead", "FADRetinaNetHead", "FADTowers", "check_tower"]
 
 
 class ConvTower(nn.Sequential):
@@ -49,6 +49,23 @@ class ConvTower(nn.Sequential):
             per level (N, C, Hi, Wi).
         """
         return [super(ConvTower, self).forward(x) for x in (s0s if s1s is None else s1s)]
+
+
+def check_tower(tower: Tower, *, name: str, channels: int, source: str) -> None:
+    """Refuses what is not a FAD tower (search or derived) reading ``channels`` channels.
+
+    Args:
+        tower: the tower a head was given.
+        name: what the messages call it (``"box tower"``).
+        channels: the width of the features it reads; ``source`` names them (``"the FPN"``).
+    """
+    if not isinstance(tower, Tower):
+        raise TypeError(f"the {name} must be a FAD tower, got {type(tower).__name__}")
+    if tower.in_channels != channels:
+        raise ValueError(
+            f"the {name} reads {tower.in_channels} channels but {source} has {channels}: set its "
+            f"in_channels to {channels}"
+        )
 
 
 def _normal_init(modules: Sequence[nn.Module], std: float) -> None:
@@ -106,14 +123,8 @@ class FADTowers(nn.Module):
                     channels=c, num_convs=plain_num_convs, group_norm=plain_group_norm
                 )
                 reduce.append(nn.Identity())
-            elif not isinstance(tower, Tower):
-                raise TypeError(f"{name}_tower must be a FAD tower or None, got {type(tower)}")
-            elif tower.in_channels != c:
-                raise ValueError(
-                    f"the {name} tower reads {tower.in_channels} channels but the FPN has {c}: "
-                    f"set its in_channels to {c}"
-                )
             else:
+                check_tower(tower, name=f"{name} tower", channels=c, source="the FPN")
                 reduce.append(nn.Conv2d(tower.out_channels, c, 1))
             towers.append(tower)
         self.bbox_tower, self.cls_tower = towers

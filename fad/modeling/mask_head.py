@@ -15,6 +15,8 @@ from torch import nn
 
 from fad.nas.cell_base import Tower
 
+from .fad_head import check_tower
+
 __all__ = ["FADMaskHead"]
 
 
@@ -31,13 +33,7 @@ class FADMaskHead(BaseMaskRCNNHead):
     def __init__(self, *, input_shape: ShapeSpec, tower: Tower, num_classes: int, **kwargs):
         super().__init__(**kwargs)
         c = input_shape.channels
-        if not isinstance(tower, Tower):
-            raise TypeError(f"tower must be a FAD tower (search or derived), got {type(tower)}")
-        if tower.in_channels != c:
-            raise ValueError(
-                f"the mask tower reads {tower.in_channels} channels but the RoI features have "
-                f"{c}: set its in_channels to {c}"
-            )
+        check_tower(tower, name="mask tower", channels=c, source="the RoI feature")
         self.tower = tower
         self.mask_reduce = Conv2d(tower.out_channels, c, kernel_size=1)
         self.deconv = ConvTranspose2d(c, c, kernel_size=2, stride=2)

@@ -151,5 +151,7 @@ def test_genotype_file_of_a_mask_search_derives_the_mask_tower():
 def test_a_mask_head_without_a_fad_tower_is_named_before_work():
     cfg = load(AUGMENT_R18)
     cfg.model.roi_heads.mask_head.tower = None
-    with pytest.raises(ValueError, match="^model.roi_heads.mask_head: tower must be a FAD tower"):
+    with pytest.raises(
+        ValueError, match="^model.roi_heads.mask_head: the mask tower must be a FAD tower"
+    ):
         build_model_on_meta(cfg)
