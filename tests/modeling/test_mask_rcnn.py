@@ -33,14 +33,6 @@ BASELINE_R50 = "configs/mask_rcnn/mask_rcnn_R_50_FPN_1x.py"
 GENOTYPE = random_genotype(seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def load(rel_path: str, *, genotype=GENOTYPE):
     """A config; a mask tower that waits for ``--genotype-file`` gets ``genotype``."""
     cfg = LazyConfig.load(str(ROOT / rel_path))
