@@ -133,9 +133,13 @@ class Pipeline:
         iters: int,
         seed: int,
         genotype_file: Optional[Path] = None,
+        overrides: Sequence[str] = (),
     ) -> Run:
         """``train_net.py`` on ``config`` (with ``--genotype-file``, if given) for ``iters``
         iterations, evaluated at the end: its ``metrics`` hold :data:`AP` and :data:`AP50`.
+
+        Args:
+            overrides: more ``key=value`` overrides (e.g. ``train.init_checkpoint=...``).
 
         Exits if the run recorded no evaluation.
         """
@@ -144,7 +148,8 @@ class Pipeline:
         args += [
             f"train.{key}={iters}" for key in ("max_iter", "eval_period", "checkpointer.period")
         ]
-        run = self.run(tag, [*args, f"train.seed={seed}", f"train.output_dir={self.out / tag}"])
+        args += [f"train.seed={seed}", *overrides, f"train.output_dir={self.out / tag}"]
+        run = self.run(tag, args)
         if AP not in run.metrics:
             sys.exit(f"[{tag}] no {AP} in {run.output_dir / 'metrics.json'}: no evaluation ran")
         return run

@@ -38,6 +38,7 @@ still train in another invocation; run again without it to compare).
 import argparse
 import os
 import platform
+import random
 import re
 import statistics
 import tempfile
@@ -117,6 +118,65 @@ def std(values: Sequence[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def variance_decomposition(aps: Dict[str, List[float]], *, permutations: int = 10000) -> dict:
+    """One-way random-effects analysis of AP over genotypes x training seeds.
+
+    Args:
+        aps: per genotype, its AP per training seed (the same number of seeds for each, >= 2).
+        permutations: shuffles of the APs across genotypes for the F statistic's p-value.
+
+    Returns:
+        ``between`` and ``within``: the genotype and the training-seed variance components
+        (AP^2; ``between`` = (MSB - MSW) / seeds, at least 0); ``f``: MSB / MSW; ``p``: the share
+        of permutations with an F at least as large (no genotype effect: about uniform);
+        ``icc``: between / (between + within), the share of one run's variance that is the
+        genotype's.
+    """
+    groups = list(aps.values())
+    k = len(groups[0])
+
+    def f_stat(values: List[List[float]]) -> Tuple[float, float, float]:
+        msb = k * statistics.variance([statistics.mean(g) for g in values])
+        msw = statistics.mean(statistics.variance(g) for g in values)
+        return msb / msw if msw > 0 else float("inf"), msb, msw
+
+    f, msb, msw = f_stat(groups)
+    flat = [ap for g in groups for ap in g]
+    rng = random.Random(0)
+    higher = 0
+    for _ in range(permutations):
+        rng.shuffle(flat)
+        higher += f_stat([flat[i : i + k] for i in range(0, len(flat), k)])[0] >= f
+    between = max(0.0, (msb - msw) / k)
+    return {
+        "between": between,
+        "within": msw,
+        "f": f,
+        "p": (1 + higher) / (1 + permutations),
+        "icc": between / (between + msw) if between + msw > 0 else 0.0,
+    }
+
+
+def bootstrap_margin(
+    searched: List[List[float]], baseline: List[List[float]], *, reps: int = 10000
+) -> Tuple[float, float]:
+    """90% percentile interval of mean(searched) - mean(baseline) AP by a two-level bootstrap:
+    genotypes drawn with replacement within each group, then each drawn genotype's training
+    seeds with replacement (both are sources of the difference's noise).
+
+    Args:
+        searched, baseline: per genotype, its AP per training seed.
+    """
+    rng = random.Random(0)
+
+    def draw(group: List[List[float]]) -> float:
+        genotypes = [rng.choice(group) for _ in group]
+        return statistics.mean(statistics.mean(rng.choices(g, k=len(g))) for g in genotypes)
+
+    margins = sorted(draw(searched) - draw(baseline) for _ in range(reps))
+    return margins[int(0.05 * reps)], margins[int(0.95 * reps) - 1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--search-seeds", type=int, default=2, help="searches: seeds 0..N-1")
@@ -128,6 +188,20 @@ def main() -> None:
         "--search-iters", type=int, default=SEARCH_ITERS, help="default: the search config's own"
     )
     parser.add_argument("--train-iters", type=int, default=500)
+    parser.add_argument(
+        "--pretrain-iters",
+        type=int,
+        default=1000,
+        help="iterations of the plain FCOS whose backbone every search and training starts "
+        "from, frozen (0: every run trains its backbone from scratch)",
+    )
+    parser.add_argument(
+        "--selections",
+        nargs="+",
+        choices=("alpha", "perturbation"),
+        default=["alpha", "perturbation"],
+        help="search.selection of the searched genotypes (perturbation: of the same searches)",
+    )
     parser.add_argument(
         "--search-opts",
         nargs="*",
@@ -147,6 +221,8 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.search_seeds, args.random, args.train_seeds, args.jobs, args.threads) < 1:
         parser.error("--search-seeds, --random, --train-seeds, --jobs and --threads must be >= 1")
+    if args.pretrain_iters < 0:
+        parser.error("--pretrain-iters must be >= 0")
     out = Path(args.output_dir or tempfile.mkdtemp(prefix="fad_search_vs_random_")).resolve()
     pipeline = Pipeline(out, threads=args.threads)
     load = os.getloadavg()
@@ -161,6 +237,18 @@ def main() -> None:
             "prepare_datasets(list(SYNTHETIC_SPLITS))",
         ],
     )
+    overrides: List[str] = []  # of every search and training
+    if args.pretrain_iters:
+        pretrained = pipeline.train(
+            "pretrain", FCOS_CFG, iters=args.pretrain_iters, seed=0
+        ).output_dir
+        backbone = pretrained / "backbone.pth"
+        state = torch.load(pretrained / "model_final.pth", map_location="cpu")["model"]
+        torch.save(
+            {"model": {k: v for k, v in state.items() if k.startswith("backbone.")}}, backbone
+        )
+        # freeze_at=5: the stem and all four ResNet stages, with frozen BatchNorm; the FPN learns.
+        overrides = [f"train.init_checkpoint={backbone}", "model.backbone.bottom_up.freeze_at=5"]
     random_seeds = range(0 if args.searches_only else args.random)
     for seed in random_seeds:
         genotype_file = out / f"random{seed}" / "genotype.log"
@@ -174,7 +262,10 @@ def main() -> None:
     setting = "".join("_" + re.sub(r"[^\w.]", "-", opt) for opt in args.search_opts)
     if args.search_iters != SEARCH_ITERS:
         setting = f"_{args.search_iters}it{setting}"
-    searches = {f"search{seed}{setting}": seed for seed in range(args.search_seeds)}
+    search_seeds = {f"search{seed}{setting}": seed for seed in range(args.search_seeds)}
+    # The searched genotypes: per search, one per selection ("_pt": perturbation).
+    suffix = {"alpha": "", "perturbation": "_pt"}
+    searches = {name + suffix[sel]: sel for name in search_seeds for sel in args.selections}
 
     def train_run(name: str, detector: Detector, seed: int) -> Run:
         config, genotype_file = detector
@@ -184,27 +275,59 @@ def main() -> None:
             iters=args.train_iters,
             seed=seed,
             genotype_file=genotype_file,
+            overrides=overrides,
         )
 
     def genotype_config(name: str) -> Detector:
-        return AUGMENT_CFG, out / name / "genotype.log"
+        # search_net.py --eval-only names its file after the checkpoint.
+        stem = "genotype_model_final" if name.endswith("_pt") else "genotype"
+        return AUGMENT_CFG, out / name / f"{stem}.log"
+
+    def select(name: str) -> None:
+        """Perturbation-based selection on search ``name``'s final checkpoint."""
+        pipeline.run(
+            f"{name}_pt",
+            [
+                "search_net.py",
+                "--config-file",
+                SEARCH_CFG,
+                "--eval-only",
+                f"train.init_checkpoint={out / name / 'model_final.pth'}",
+                "search.selection=perturbation",
+                *args.search_opts,
+                *overrides[1:],  # not the backbone's init_checkpoint: the search's own
+                f"train.output_dir={out / name}_pt",
+            ],
+        )
 
     search_seconds: Dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
 
-        def search(name: str, seed: int) -> List[Future]:
-            """Search; then queue the trainings of the searched genotypes, one run per seed."""
+        def search(name: str, seed: int) -> Dict[str, List[Future]]:
+            """Search (and select by perturbation); then queue the trainings of the searched
+            genotypes, one run per seed; returns them by genotype."""
             search_seconds[name] = pipeline.search(
-                name, SEARCH_CFG, iters=args.search_iters, seed=seed, overrides=args.search_opts
+                name,
+                SEARCH_CFG,
+                iters=args.search_iters,
+                seed=seed,
+                overrides=[*args.search_opts, *overrides],
             ).seconds
-            detector = genotype_config(name)
-            return [pool.submit(train_run, name, detector, s) for s in range(args.train_seeds)]
+            if "perturbation" in args.selections:
+                select(name)
+            return {
+                genotype: [
+                    pool.submit(train_run, genotype, genotype_config(genotype), s)
+                    for s in range(args.train_seeds)
+                ]
+                for genotype in (name + suffix[sel] for sel in args.selections)
+            }
 
         # One pool task per run, so that no worker idles while another works through a queue of
         # its own: the searches first, then the baselines' trainings (the random towers, slower
         # than FCOS, first), and each search's trainings join the queue when it ends; the short
         # runs come last and the workers finish together.
-        searching = {name: pool.submit(search, name, seed) for name, seed in searches.items()}
+        searching = [pool.submit(search, name, seed) for name, seed in search_seeds.items()]
         baselines = {f"random{seed}": genotype_config(f"random{seed}") for seed in random_seeds}
         if not args.searches_only:
             baselines["fcos"] = (FCOS_CFG, None)
@@ -213,43 +336,56 @@ def main() -> None:
             for name, detector in baselines.items()
         }
         try:
-            runs = {name: [t.result() for t in f.result()] for name, f in searching.items()}
+            runs = {
+                name: [t.result() for t in ts] for f in searching for name, ts in f.result().items()
+            }
             runs.update({name: [f.result() for f in fs] for name, fs in training.items()})
         except SystemExit:  # a run failed (Pipeline.run exits)
             pool.shutdown(wait=False, cancel_futures=True)  # the running ones still finish
             raise
     wall = time.perf_counter() - start
 
-    mean_ap = {name: statistics.mean(r.metrics[AP] for r in rs) for name, rs in runs.items()}
-    random_aps = [mean_ap[f"random{seed}"] for seed in random_seeds]
+    ap_runs = {name: [r.metrics[AP] for r in rs] for name, rs in runs.items()}
+    mean_ap = {name: statistics.mean(aps) for name, aps in ap_runs.items()}
+    random_names = [f"random{seed}" for seed in random_seeds]
+    random_aps = [mean_ap[n] for n in random_names]
 
     def rank(name: str) -> str:
         better = sum(ap > mean_ap[name] for ap in random_aps)
         return f"{1 + better} of {1 + len(random_aps)}"
 
     seeds = ", ".join(str(s) for s in range(args.train_seeds))
-    print(f"\nEvery detector: {args.train_iters} iterations, training seeds {seeds}.")
+    start_from = (
+        f"the backbone of a {args.pretrain_iters}-iteration plain FCOS, frozen"
+        if args.pretrain_iters
+        else "scratch"
+    )
+    print(f"\nEvery detector: {args.train_iters} iterations from {start_from}, seeds {seeds}.")
     print(f"Searches: {args.search_iters} iterations, overrides: {args.search_opts or 'none'}.\n")
     print(
         "| detector | AP per training seed | mean AP | mean AP50 | rank among random "
-        "| search, train + eval s |"
+        "| search (selection), train + eval s |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
     for name, rs in runs.items():
-        aps = ", ".join(f"{r.metrics[AP]:.1f}" for r in rs)
+        aps = ", ".join(f"{ap:.1f}" for ap in ap_runs[name])
         ap50 = statistics.mean(r.metrics[AP50] for r in rs)
         shown = rank(name) if name in searches and random_aps else ""
         seconds = ", ".join(f"{r.seconds:.0f}" for r in rs)
-        if name in searches:
+        if name in search_seconds:
             seconds = f"{search_seconds[name]:.0f}; {seconds}"
         print(f"| {name} | {aps} | {mean_ap[name]:.1f} | {ap50:.1f} | {shown} | {seconds} |")
 
-    groups = {"searched": [mean_ap[n] for n in searches], "random": random_aps}
-    fcos_aps = [r.metrics[AP] for r in runs.get("fcos", [])]
+    groups = {
+        f"searched ({sel})": [n for n, s in searches.items() if s == sel] for sel in args.selections
+    }
+    groups["random"] = random_names
+    fcos_aps = ap_runs.get("fcos", [])
     print("\n| group | genotypes | mean AP | std AP |")
     print("| --- | --- | --- | --- |")
-    for group, aps in groups.items():
-        if aps:
+    for group, names in groups.items():
+        if names:
+            aps = [mean_ap[n] for n in names]
             print(f"| {group} | {len(aps)} | {statistics.mean(aps):.2f} | {std(aps):.2f} |")
     if fcos_aps:
         print(
@@ -261,15 +397,15 @@ def main() -> None:
         f"\nFinal softmax weights of the searches (uniform: 1/{NUM_OPS + 1} = "
         f"{1 / (NUM_OPS + 1):.3f}); lead: an edge's best candidate over its second, median:"
     )
-    for name in searches:
+    for name in search_seeds:
         d = decision(out / name)
         print(f"  {name}: {d['min']:.3f} to {d['max']:.3f}, lead {d['lead']:.3f}")
 
     names = list(searches)
     if len(names) > 1:
         chance = chance_agreement()
-        print("\nAgreement of the searches' genotypes (edges: (node, source); ops: with its op):")
-        genotypes = {n: read_genotypes(out / n / "genotype.log") for n in names}
+        print("\nAgreement of the searched genotypes (edges: (node, source); ops: with its op):")
+        genotypes = {n: read_genotypes(genotype_config(n)[1]) for n in names}
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
                 for tower in ("box", "cls"):
@@ -288,21 +424,35 @@ def main() -> None:
         f"machine: {cpu_name()}, {os.cpu_count()} CPUs; load "
         f"average at start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f}"
     )
-    searched_ap = statistics.mean(groups["searched"])
-    if args.searches_only:
-        print(f"searched_ap={searched_ap:.2f}")
+    for group, names in groups.items():
+        if group != "random" and names:
+            key = group.replace("searched (", "searched_ap_").rstrip(")")
+            print(f"{key}={statistics.mean(mean_ap[n] for n in names):.2f}")
+    if args.searches_only or not random_names:
         return
-    random_mean, random_std = statistics.mean(random_aps), std(random_aps)
-    margin = searched_ap - random_mean
-    verdict = "beats" if margin > random_std else "does not beat"
-    print(
-        f"searched - random = {margin:+.2f} AP: the search {verdict} chance by more than the "
-        f"random group's std ({random_std:.2f})"
-    )
-    print(f"searched_ap={searched_ap:.2f}")
-    print(f"random_ap_mean={random_mean:.2f}")
-    print(f"random_ap_std={random_std:.2f}")
-    print(f"fcos_ap={statistics.mean(fcos_aps):.2f}")
+    if args.train_seeds > 1 and len(random_names) > 1:
+        v = variance_decomposition({n: ap_runs[n] for n in random_names})
+        print(
+            f"\nvariance of one run's AP over the random genotypes: between genotypes "
+            f"{v['between']:.2f}, within (training seeds) {v['within']:.2f} AP^2; F = {v['f']:.2f} "
+            f"(permutation p = {v['p']:.3f}); the genotype's share {v['icc']:.2f}"
+        )
+    for group, names in groups.items():
+        if group == "random" or not names:
+            continue
+        margin = statistics.mean(mean_ap[n] for n in names) - statistics.mean(random_aps)
+        low, high = bootstrap_margin(
+            [ap_runs[n] for n in names], [ap_runs[n] for n in random_names]
+        )
+        verdict = "beats" if low > 0 else "does not beat"
+        print(
+            f"{group} - random = {margin:+.2f} AP, 90% bootstrap interval [{low:+.2f}, "
+            f"{high:+.2f}]: the search {verdict} chance"
+        )
+    print(f"random_ap_mean={statistics.mean(random_aps):.2f}")
+    print(f"random_ap_std={std(random_aps):.2f}")
+    if fcos_aps:
+        print(f"fcos_ap={statistics.mean(fcos_aps):.2f}")
 
 
 if __name__ == "__main__":
