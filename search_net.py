@@ -12,6 +12,8 @@ checkpoint and TensorBoard curves under ``train.output_dir``.
     python search_net.py --config-file ... train.amp.enabled=True   # mixed precision (first order)
     python search_net.py --config-file ... --eval-only train.init_checkpoint=OUT/model_final.pth
         # writes the genotypes of a search checkpoint, genotype_<checkpoint>.log
+    python search_net.py --config-file ... search.selection=perturbation
+        # the final genotypes by perturbation (DARTS-PT), also with --eval-only (and --num-gpus)
     python search_net.py --config-file ... search.cost_weight=0.1   # weigh FLOPs (cost-aware)
 """
 
@@ -21,12 +23,12 @@ import fad.quiet_imports  # noqa: F401
 # isort: split
 import logging
 import os
-from typing import Optional
 
 import torch
 from detectron2.config import instantiate
 from detectron2.engine import default_writers, hooks
 from detectron2.utils import comm
+from detectron2.utils.events import EventStorage
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
@@ -41,7 +43,7 @@ from fad.engine import (
     alpha_checksum,
 )
 from fad.engine.checkpoint import check_init_checkpoint, check_start_checkpoint, resume_or_load
-from fad.engine.cost import CostTable, build_cost_table, cost_image_size
+from fad.engine.cost import build_cost_table, cost_image_size
 from fad.engine.defaults import (
     argument_parser,
     build_model,
@@ -63,16 +65,6 @@ from fad.genotypes import save_genotype_file
 logger = logging.getLogger("detectron2")
 
 
-def genotype_writer(cfg, cost_table: Optional[CostTable] = None) -> GenotypeWriter:
-    return GenotypeWriter(
-        output_dir=cfg.train.output_dir,
-        period=cfg.train.checkpointer.period,
-        rank=cfg.search.genotype_rank,
-        history_period=cfg.train.log_period,
-        cost_table=cost_table,
-    )
-
-
 def prepare(args):
     """Load the config and check it (once, before any worker starts)."""
     register_datasets(args)
@@ -80,15 +72,20 @@ def prepare(args):
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     if not model.arch_parameters():
         raise ValueError("search_net.py needs a FAD model whose head holds search towers")
-    try:  # the genotype writer checks the rank and samples the alphas every log period
-        genotype_writer(cfg)
-    except ValueError as e:
-        raise ValueError(f"search.genotype_rank or train.log_period: {e}") from None
     options = SearchOptions.from_config(cfg)
-    if args.eval_only:  # reads the alphas of a checkpoint, on any machine
-        return cfg
+    if args.eval_only:
+        if not cfg.train.init_checkpoint:
+            raise ValueError(
+                "--eval-only needs train.init_checkpoint=<a checkpoint of search_net.py>"
+            )
+        check_init_checkpoint(cfg.train.init_checkpoint)
+        if options.selection == "alpha":  # the alphas of the checkpoint suffice, on any machine
+            return cfg
     check_device(cfg)
     check_worker_options(cfg)
+    if args.eval_only:  # the perturbation selection runs the supernet on the arch loader
+        check_datasets(cfg, ["train", "arch"] if options.selection_tune_iters else ["arch"])
+        return cfg
     check_start_checkpoint(
         output_dir=cfg.train.output_dir,
         init_checkpoint=cfg.train.init_checkpoint,
@@ -119,17 +116,31 @@ def prepare(args):
     return cfg
 
 
-def export_genotypes(args) -> str:
-    """``--eval-only``: write the genotypes of the checkpoint ``train.init_checkpoint``.
+def genotype_file(cfg) -> str:
+    """``--eval-only``'s output: ``genotype_<checkpoint>.log`` in ``train.output_dir``."""
+    stem = os.path.splitext(os.path.basename(cfg.train.init_checkpoint))[0]
+    return os.path.abspath(os.path.join(cfg.train.output_dir, f"genotype_{stem}.log"))
+
+
+def write_genotypes(cfg, genotypes) -> None:
+    out = genotype_file(cfg)
+    save_genotype_file(out, genotypes)
+    lines = "\n".join(f"{name}: {g}" for name, g in genotypes.items())
+    logging.getLogger("fad").info(
+        f"Genotypes of {cfg.train.init_checkpoint} written to {out}:\n{lines}"
+    )
+
+
+def export_genotypes(args) -> None:
+    """``--eval-only`` with ``search.selection="alpha"``: write the genotypes of the checkpoint
+    ``train.init_checkpoint``.
 
     Only the alphas are read from the checkpoint (into the model built on the meta device), so
     this takes a moment on any machine.
     """
     cfg = prepare(args)
+    setup_logger(name="fad")  # no worker to set it up
     path = cfg.train.init_checkpoint
-    if not path:
-        raise ValueError("--eval-only needs train.init_checkpoint=<a checkpoint of search_net.py>")
-    check_init_checkpoint(path)
     try:
         state = torch.load(PathManager.get_local_path(path), map_location="cpu", weights_only=False)
         state = state["model"]
@@ -147,13 +158,12 @@ def export_genotypes(args) -> str:
             "derives the genotypes of a checkpoint of search_net.py"
         )
     model.load_state_dict({n: state[n] for n in names}, strict=False, assign=True)
-    genotypes = model.genotypes(rank=cfg.search.genotype_rank)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    out = os.path.abspath(os.path.join(cfg.train.output_dir, f"genotype_{stem}.log"))
-    save_genotype_file(out, genotypes)
-    lines = "\n".join(f"{name}: {g}" for name, g in genotypes.items())
-    setup_logger(name="fad").info(f"Genotypes of {path} written to {out}:\n{lines}")
-    return out
+    write_genotypes(cfg, model.genotypes(rank=cfg.search.genotype_rank))
+
+
+def perturbation_selected(args) -> bool:
+    """Whether the config selects the final genotypes by perturbation (which needs workers)."""
+    return SearchOptions.from_config(load_config(args)).selection == "perturbation"
 
 
 def build_search_trainer(cfg):
@@ -192,7 +202,12 @@ def build_search_trainer(cfg):
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
             # On every rank: it compares the ranks' alphas before the main process writes.
-            genotype_writer(cfg, cost_table),
+            GenotypeWriter(
+                output_dir=cfg.train.output_dir,
+                period=cfg.train.checkpointer.period,
+                options=options,
+                cost_table=cost_table,
+            ),
             hooks.PeriodicWriter(
                 default_writers(cfg.train.output_dir, cfg.train.max_iter),
                 period=cfg.train.log_period,
@@ -207,6 +222,13 @@ def build_search_trainer(cfg):
 def main(args, cfg) -> None:
     setup_worker(cfg, args, loaders=["train", "arch"])
     trainer, checkpointer = build_search_trainer(cfg)
+    if args.eval_only:  # the perturbation selection of a checkpoint: its weights and alphas
+        checkpointer.load(cfg.train.init_checkpoint, checkpointables=[])
+        with EventStorage():  # the selection's fine-tuning steps log their losses
+            genotypes = trainer.genotypes()
+        if comm.is_main_process():
+            write_genotypes(cfg, genotypes)
+        return
     start_iter = resume_or_load(checkpointer, cfg.train.init_checkpoint, resume=args.resume)
     if start_iter:
         alphas = trainer.unwrapped_model.arch_parameters()
@@ -217,7 +239,7 @@ def main(args, cfg) -> None:
 def invoke_main() -> None:
     parser = argument_parser(epilog=__doc__, genotype_file=False)
     args = parser.parse_args()
-    if args.eval_only:
+    if args.eval_only and not run_checked(parser, perturbation_selected, args):
         run_checked(parser, export_genotypes, args)
     else:
         launch_checked(main, parser, args, prepare=prepare)

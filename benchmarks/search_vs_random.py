@@ -3,8 +3,14 @@
 A search earns its cost only if what it finds beats architectures drawn at random from its search
 space (Li and Talwalkar 2019; Yu et al. 2020). This runs, as subprocesses, on the synthetic data:
 
+0. with ``--pretrain-iters`` N > 0 (default 1000): plain FCOS (configs/fcos/fcos_R_18_synthetic.py)
+   for N iterations; its backbone, frozen (``model.backbone.bottom_up.freeze_at=5``), is where
+   every search and training below starts, as the paper's start from an ImageNet-pretrained
+   backbone: the towers are then what differs between runs, not how a backbone trained from
+   scratch in a few hundred iterations happened to turn out;
 1. ``search_net.py`` on configs/fad/search/fad_fcos_R_18_synthetic.py with ``--search-seeds``
-   seeds (0, 1, ...);
+   seeds (0, 1, ...); with ``--selections perturbation``, also ``search_net.py --eval-only
+   search.selection=perturbation`` on each search's final checkpoint (``search0_pt``, ...);
 2. ``python -m fad.genotypes random --seed S`` for ``--random`` seeds (0, 1, ...): box and class
    towers drawn uniformly from the same space;
 3. ``train_net.py`` on configs/fad/augment/fad_fcos_R_18_synthetic.py with every searched and
@@ -15,10 +21,13 @@ space (Li and Talwalkar 2019; Yu et al. 2020). This runs, as subprocesses, on th
 It prints every run's AP (the evaluator's, from the run's metrics.json: benchmarks/pipeline.py),
 a table of each genotype's mean AP over the training seeds with its rank among the random
 genotypes, the mean and standard deviation of each group, how far each search
-decided (the spread of its final softmax weights), how much the genotypes of the searches agree
-(edges and ops in common, per tower, against the chance level), and last the lines
-``searched_ap=``, ``random_ap_mean=``, ``random_ap_std=``, ``fcos_ap=`` (COCO AP, 0-100).
-Results: docs/BENCHMARKS.md.
+decided (the spread of its final softmax weights), how much the searched genotypes agree
+(edges and ops in common, per tower, against the chance level); then whether the task rewards
+architecture at all (the variance of one run's AP over the random genotypes split into between
+genotypes and within, over training seeds, with a permutation test), and per selection the
+margin of the searched over the random towers with a 90% bootstrap interval; last the lines
+``searched_ap_<selection>=``, ``random_ap_mean=``, ``random_ap_std=``, ``fcos_ap=`` (COCO AP,
+0-100). Results: docs/BENCHMARKS.md.
 
 Runs go ``--jobs`` at a time, each with ``--threads`` torch threads (on a 2-core machine, two
 one-thread runs at a time use both cores without the stalls of threads that lose their core).
@@ -28,10 +37,11 @@ try) trains only the new searches' genotypes and compares them with the same ran
 (``--searches-only`` runs the new searches and their trainings alone, e.g. while the baselines
 still train in another invocation; run again without it to compare).
 
-    python benchmarks/search_vs_random.py --output-dir output/search_vs_random   # 38 min, 2 cores
-    python benchmarks/search_vs_random.py --search-iters 4 --train-iters 20 --random 2 \\
-        --train-seeds 1    # smoke run
-    python benchmarks/search_vs_random.py --output-dir output/search_vs_random \\
+    python benchmarks/search_vs_random.py --random 6 --train-seeds 3 \
+        --output-dir output/search_vs_random   # about 2 hours on 2 idle cores
+    python benchmarks/search_vs_random.py --search-iters 4 --train-iters 20 --random 2 \
+        --train-seeds 2 --pretrain-iters 10 --selection-batches 1   # smoke run
+    python benchmarks/search_vs_random.py --output-dir output/search_vs_random \
         --search-opts search.warmup_iters=50   # one more search setting, against the same baselines
 """
 
@@ -203,6 +213,13 @@ def main() -> None:
         help="search.selection of the searched genotypes (perturbation: of the same searches)",
     )
     parser.add_argument(
+        "--selection-batches",
+        type=int,
+        default=4,
+        help="search.selection_batches of the perturbation selection (the config's 8 take twice "
+        "as long)",
+    )
+    parser.add_argument(
         "--search-opts",
         nargs="*",
         default=[],
@@ -294,6 +311,7 @@ def main() -> None:
                 "--eval-only",
                 f"train.init_checkpoint={out / name / 'model_final.pth'}",
                 "search.selection=perturbation",
+                f"search.selection_batches={args.selection_batches}",
                 *args.search_opts,
                 *overrides[1:],  # not the backbone's init_checkpoint: the search's own
                 f"train.output_dir={out / name}_pt",

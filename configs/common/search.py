@@ -22,4 +22,11 @@ search = dict(
     # "flops" or "latency" (on the search's device) to the alpha step's loss; 0 is the paper's.
     cost_weight=0.0,
     cost="flops",
+    # How the final genotypes are chosen: "alpha", the paper's (the strongest alphas), or
+    # "perturbation" (DARTS-PT, Wang et al. ICLR 2021: the candidates and edges whose removal
+    # raises the supernet's validation loss most), measured on selection_batches arch batches
+    # per rank, with selection_tune_iters weight steps after each decision (0: none).
+    selection="alpha",
+    selection_batches=8,
+    selection_tune_iters=0,
 )

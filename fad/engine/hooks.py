@@ -10,7 +10,8 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from fad.engine.cost import CostTable
-from fad.genotypes import RANKS, primitives, save_genotype_file
+from fad.engine.search_trainer import SearchOptions
+from fad.genotypes import primitives, save_genotype_file
 from fad.nas.search_cells import arch_parameters
 from fad.nas.visualize import plot_alpha_history, plot_genotype
 
@@ -54,6 +55,10 @@ class GenotypeWriter(HookBase):
     into the EventStorage (a heatmap image per tower, per-op mean weights as scalars) for
     TensorBoard.
 
+    The final genotypes are the trainer's (:meth:`fad.engine.SearchTrainer.genotypes`: by the
+    alphas, or by perturbation with ``search.selection="perturbation"``); those of the periods
+    before are the alphas'.
+
     The weights are sampled every ``history_period`` iterations, before the iteration runs; the
     samples are part of the hook's state, which the trainer's checkpoints hold, so the plot of a
     resumed search starts at iteration 0.
@@ -61,8 +66,7 @@ class GenotypeWriter(HookBase):
     Args:
         output_dir: where the files go.
         period: iterations between writes (the checkpoint period).
-        rank: genotype derivation, ``"softmax"`` or ``"raw"``.
-        history_period: iterations between samples of the weights for ``alphas.png``.
+        options: the search's (``genotype_rank``, ``history_period``; default: the paper's).
         cost_table: of a cost-aware search: also log the towers' expected and derived costs
             (:meth:`fad.engine.cost.CostTable.log`).
     """
@@ -72,18 +76,14 @@ class GenotypeWriter(HookBase):
         *,
         output_dir: str,
         period: int,
-        rank: str = "softmax",
-        history_period: int = 20,
+        options: Optional[SearchOptions] = None,
         cost_table: Optional[CostTable] = None,
     ):
-        if rank not in RANKS:
-            raise ValueError(f"rank must be {' or '.join(map(repr, RANKS))}, got {rank!r}")
-        if type(history_period) is not int or history_period < 1:
-            raise ValueError(f"history_period must be a positive int, got {history_period!r}")
+        options = options or SearchOptions()
         self.output_dir = output_dir
         self.period = period
-        self.rank = rank
-        self.history_period = history_period
+        self.rank = options.genotype_rank
+        self.history_period = options.history_period
         self._history: List[Tuple[int, Weights]] = []
         self.cost_table = cost_table
 
@@ -104,13 +104,14 @@ class GenotypeWriter(HookBase):
         # at max_iter only then): a run stopped by an error, even in its last iteration, keeps
         # the ones of its last period.
         if self.trainer.iter >= self.trainer.max_iter:
-            self.write(self.trainer.iter)
+            self.write(self.trainer.iter, final=True)
 
-    def write(self, iteration: int) -> Optional[str]:
+    def write(self, iteration: int, *, final: bool = False) -> Optional[str]:
         """Write everything for the current alphas; returns the genotype.log path (main only).
 
         Args:
             iteration: the iterations done, for the logs and the plots' captions.
+            final: the search's end: the genotypes of the trainer's selection.
         """
         model = self.trainer.unwrapped_model
         alphas = arch_parameters(model)
@@ -120,13 +121,14 @@ class GenotypeWriter(HookBase):
                 f"architecture weights differ across ranks at iteration {iteration}: "
                 f"checksums {checksums}. Alpha gradients must be averaged across ranks."
             )
+        # Every rank: the perturbation selection averages its losses across ranks.
+        genotypes = self.trainer.genotypes() if final else model.genotypes(rank=self.rank)
         if not comm.is_main_process():
             return None
         logger.info(
             f"Architecture weights identical on {len(checksums)} rank(s) at iteration "
             f"{iteration}: checksum {checksums[0]}"
         )
-        genotypes = model.genotypes(rank=self.rank)
         path = os.path.abspath(os.path.join(self.output_dir, "genotype.log"))
         save_genotype_file(path, genotypes)
         lines = "\n".join(f"{name}: {g}" for name, g in genotypes.items())

@@ -1,46 +1,73 @@
 """SearchTrainer: the bilevel search loop on detectron2's trainers (docs/METHOD.md section 8)."""
 
+import contextlib
+import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import torch
 from detectron2.engine import AMPTrainer, SimpleTrainer
+from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from fad.engine.cost import UNITS, CostTable
+from fad.genotypes import RANKS, Genotype
 from fad.nas.architect import Architect
 from fad.nas.search_cells import arch_parameters, named_arch_parameters, weight_parameters
+from fad.nas.selection import perturbation_genotype
 from fad.utils import frozen
 
-__all__ = ["SearchOptions", "SearchTrainer"]
+__all__ = ["SELECTIONS", "SearchOptions", "SearchTrainer"]
+
+logger = logging.getLogger(__name__)
+#: How a search's final genotypes are chosen: by the alphas (the paper) or by perturbation
+#: (DARTS-PT, fad/nas/selection.py).
+SELECTIONS = ("alpha", "perturbation")
 
 
-def _check_finite(key: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+def _check(key: str, value, *, choices: tuple = (), low: Optional[int] = None) -> None:
+    """One search option: one of ``choices``, an int >= ``low``, or else a finite number >= 0."""
+    if choices:
+        if value not in choices:
+            raise ValueError(f"{key} must be {' or '.join(map(repr, choices))}, got {value!r}")
+    elif low is not None:
+        if type(value) is not int or value < low:
+            raise ValueError(f"{key} must be an int >= {low}, got {value!r}")
+    elif (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf
+    ):
         raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
 class SearchOptions:
-    """The options of a search, checked when built: search_net.py builds them from the config
-    (:meth:`from_config`) before any worker starts.
+    """The options of a search (``cfg.search``), checked when built: search_net.py builds them
+    from the config (:meth:`from_config`) before any worker starts.
 
     Args:
         second_order: unrolled alpha gradient (the virtual step moves the head's weights).
         warmup_iters: iterations of weight steps only, before the first alpha step (as several
             DARTS variants do, so that the candidates are compared once trained a little).
         clip_grad_norm: max norm of all the weights' gradients together; ``None`` or 0: no clip.
-        amp: mixed precision: float16 with GradScalers on GPUs (as detectron2's AMPTrainer),
-            bfloat16 on CPUs (whose float16 kernels are much slower than their float32 ones).
-            First order only: the finite-difference Hessian term of the second order divides a
-            difference of two nearby gradients by 2 eps, mostly rounding error at half precision.
+        amp: mixed precision (``train.amp.enabled``): float16 with GradScalers on GPUs, bfloat16
+            on CPUs (whose float16 kernels are slow). First order only: the second order's
+            finite difference of two nearby gradients is mostly rounding error at half precision.
         cost_weight: the weight of the towers' expected cost in the alpha step's loss (0: the
             paper's search; see :mod:`fad.engine.cost`).
         cost: what the cost table holds, ``"flops"`` or ``"latency"``.
+        genotype_rank: how the alphas rank candidates, ``"softmax"`` or ``"raw"`` (the original
+            code's; :func:`fad.genotypes.derive_genotype`).
+        history_period: iterations between samples of the softmax weights for ``alphas.png``
+            (``train.log_period``).
+        selection: how the final genotypes are chosen, one of :data:`SELECTIONS`.
+        selection_batches: arch batches per rank on which the perturbation selection measures
+            each validation loss (the same batches for every removal).
+        selection_tune_iters: weight steps after each of the perturbation selection's decisions
+            (the paper's fine-tuning; 0: every removal measured on the supernet as searched).
     """
 
     second_order: bool = False
@@ -49,17 +76,23 @@ class SearchOptions:
     amp: bool = False
     cost_weight: float = 0.0
     cost: str = "flops"
+    genotype_rank: str = "softmax"
+    history_period: int = 20
+    selection: str = "alpha"
+    selection_batches: int = 8
+    selection_tune_iters: int = 0
 
     def __post_init__(self):
-        if type(self.warmup_iters) is not int or self.warmup_iters < 0:
-            raise ValueError(f"search.warmup_iters must be an int >= 0, got {self.warmup_iters!r}")
+        _check("search.warmup_iters", self.warmup_iters, low=0)
         if self.clip_grad_norm is not None:
-            _check_finite("search.clip_grad_norm", self.clip_grad_norm)
-        _check_finite("search.cost_weight", self.cost_weight)
-        if self.cost not in UNITS:
-            raise ValueError(
-                f"search.cost must be {' or '.join(map(repr, UNITS))}, got {self.cost!r}"
-            )
+            _check("search.clip_grad_norm", self.clip_grad_norm)
+        _check("search.cost_weight", self.cost_weight)
+        _check("search.cost", self.cost, choices=UNITS)
+        _check("search.genotype_rank", self.genotype_rank, choices=RANKS)
+        _check("train.log_period", self.history_period, low=1)
+        _check("search.selection", self.selection, choices=SELECTIONS)
+        _check("search.selection_batches", self.selection_batches, low=1)
+        _check("search.selection_tune_iters", self.selection_tune_iters, low=0)
         if self.amp and self.second_order:
             raise ValueError(
                 "train.amp.enabled needs the first-order search (search.second_order=False)"
@@ -67,17 +100,12 @@ class SearchOptions:
 
     @classmethod
     def from_config(cls, cfg) -> "SearchOptions":
-        """From ``cfg.search`` and ``cfg.train.amp.enabled``. A search's config.yaml older than
-        ``warmup_iters`` or the cost-aware search has no such key: the paper's setting."""
-        search = cfg.search
-        return cls(
-            second_order=search.second_order,
-            warmup_iters=search.get("warmup_iters", 0),
-            clip_grad_norm=search.clip_grad_norm,
-            amp=cfg.train.amp.enabled,
-            cost_weight=search.get("cost_weight", 0.0),
-            cost=search.get("cost", "flops"),
-        )
+        """From ``cfg.search``, ``cfg.train.amp.enabled`` and ``cfg.train.log_period``; a key
+        that an older run's config.yaml lacks takes the paper's setting."""
+        try:
+            return cls(**cfg.search, amp=cfg.train.amp.enabled, history_period=cfg.train.log_period)
+        except TypeError as e:  # a key of cfg.search that is no option
+            raise ValueError(f"cfg.search: {e}") from None
 
 
 class _CPUAutocast(nn.Module):
@@ -204,6 +232,9 @@ class SearchTrainer(AMPTrainer):
                 arch_data_time=data_time,
                 arch_time=time.perf_counter() - start - data_time,
             )
+        self._weight_step()
+
+    def _weight_step(self) -> None:
         with frozen(self.architect.alphas):
             if self.grad_scaler.is_enabled():
                 super().run_step()
@@ -274,6 +305,53 @@ class SearchTrainer(AMPTrainer):
         self.arch_grad_scaler.update()
         return loss
 
+    def genotypes(self) -> Dict[str, Optional[Genotype]]:
+        """The searched genotypes by ``options.selection``, per tower (``None``: not searched).
+
+        ``"alpha"`` derives them from the alphas, ranked by ``options.genotype_rank``.
+        ``"perturbation"`` asks the supernet (DARTS-PT, :func:`fad.nas.selection.
+        perturbation_genotype`): each validation loss is the mean over
+        ``options.selection_batches`` batches of the arch loader, averaged across ranks so that
+        every rank takes the same decisions; the cost (validation passes, seconds) is logged.
+        Must be called on every rank.
+        """
+        model = self.unwrapped_model
+        if self.options.selection == "alpha":
+            return model.genotypes(rank=self.options.genotype_rank)
+        batches = [next(self._arch_data_iter) for _ in range(self.options.selection_batches)]
+
+        def val_loss() -> torch.Tensor:
+            # What the model logs itself (FCOS's num_pos_anchors) goes under selection/.
+            scope = get_event_storage().name_scope("selection")
+            with scope, _kept_buffers(model), _same_draws(self._device_type):
+                losses = [sum(model.losses_with_frozen_features(b).values()) for b in batches]
+            loss = torch.stack(losses).mean().float()
+            if comm.get_world_size() > 1:
+                torch.distributed.all_reduce(loss)
+                loss /= comm.get_world_size()
+            return loss
+
+        def tune() -> None:
+            for _ in range(self.options.selection_tune_iters):
+                self._weight_step()
+
+        genotypes = model.genotypes(
+            rank=self.options.genotype_rank
+        )  # None for the towers that are not searched
+        for name, tower in model.search_towers().items():
+            selection = perturbation_genotype(
+                tower,
+                val_loss_fn=val_loss,
+                tune=tune if self.options.selection_tune_iters else None,
+            )
+            genotypes[name] = selection.genotype
+            logger.info(
+                f"Perturbation selection of the {name} tower: {selection.val_passes} validation "
+                f"passes of {len(batches)} batch(es), {selection.seconds:.1f} s; supernet "
+                f"validation loss {selection.base_loss:.4f}"
+            )
+        return genotypes
+
     @property
     def _arch_data_iter(self):
         if self._arch_iter is None:
@@ -295,3 +373,26 @@ class SearchTrainer(AMPTrainer):
         for key in ("grad_scaler", "arch_grad_scaler"):
             if state_dict.get(key):
                 getattr(self, key).load_state_dict(state_dict[key])
+
+
+@contextlib.contextmanager
+def _kept_buffers(model: nn.Module) -> Iterator[None]:
+    """The model's buffers (BatchNorm statistics) as they were after the block: a validation
+    pass of the selection measures the supernet, it does not train it."""
+    saved = [b.detach().clone() for b in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(model.buffers(), saved):
+                b.copy_(s)
+
+
+@contextlib.contextmanager
+def _same_draws(device_type: str) -> Iterator[None]:
+    """The same random draws (Mask R-CNN's sampled anchors and RoIs) in every validation pass,
+    so that two removals differ by the removal, not by the draw."""
+    devices = [torch.cuda.current_device()] if device_type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(0)
+        yield

@@ -321,6 +321,34 @@ def test_eval_only_writes_the_genotypes_of_a_search_checkpoint(env, search_run, 
     assert after.pop("genotype_model_0000003.log") and after == before  # nothing else changed
 
 
+def test_eval_only_selects_by_perturbation_from_a_checkpoints_weights(env, search_run, tmp_path):
+    search_out, _, _ = search_run
+    size = [
+        f"dataloader.arch.mapper.augmentations.0.{k}=64" for k in ("short_edge_length", "max_size")
+    ]
+    proc = run(
+        "search_net.py",
+        "--config-file",
+        SEARCH_CFG,
+        "--eval-only",
+        f"train.init_checkpoint={search_out / 'model_final.pth'}",
+        "search.selection=perturbation",
+        "search.selection_batches=1",
+        *size,
+        f"train.output_dir={tmp_path}",
+        env=env,
+    )
+    towers = load_genotype_file(str(tmp_path / "genotype_model_final.log"))
+    assert set(towers) == {"box", "cls"}
+    for genotype in towers.values():
+        assert len(genotype.normal) == 3
+        for i, node in enumerate(genotype.normal):
+            sources = [src for _, src in node]
+            assert len(set(sources)) == 2 and all(0 <= s < 2 + i for s in sources)
+    # 1 base pass, 9 edges x 10 candidates, 9 edges: per tower.
+    assert proc.stdout.count("100 validation passes of 1 batch(es)") == 2, proc.stdout[-2000:]
+
+
 def test_search_of_one_tower_and_training_from_its_genotype_file(env, tmp_path):
     search_out = tmp_path / "search"
     run(
@@ -556,7 +584,7 @@ BAD_INPUT = [
     pytest.param(
         *SEARCH,
         ["search.genotype_rank=Raw"],
-        "search.genotype_rank or train.log_period: rank must be 'softmax' or 'raw', got 'Raw'",
+        "search.genotype_rank must be 'softmax' or 'raw', got 'Raw'",
         id="bad_genotype_rank",
     ),
     pytest.param(
@@ -598,8 +626,20 @@ BAD_INPUT = [
     pytest.param(
         *SEARCH,
         ["train.log_period=0"],
-        "search.genotype_rank or train.log_period: history_period must be a positive int",
+        "train.log_period must be an int >= 1, got 0",
         id="zero_log_period",
+    ),
+    pytest.param(
+        *SEARCH,
+        ["search.selection=darts-pt"],
+        "search.selection must be 'alpha' or 'perturbation', got 'darts-pt'",
+        id="unknown_selection",
+    ),
+    pytest.param(
+        *SEARCH,
+        ["search.selection=perturbation", "search.selection_batches=0"],
+        "search.selection_batches must be an int >= 1, got 0",
+        id="no_selection_batches",
     ),
     pytest.param(
         *TRAIN,

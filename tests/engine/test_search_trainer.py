@@ -16,8 +16,9 @@ from detectron2.engine import HookBase  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
 from fad.engine import GenotypeWriter, SearchOptions, SearchTrainer  # noqa: E402
-from fad.genotypes import load_genotype_file  # noqa: E402
+from fad.genotypes import load_genotype_file, random_genotype  # noqa: E402
 from fad.modeling.cuda_graphs import CPU_REASON  # noqa: E402
+from fad.nas.selection import Selection  # noqa: E402
 from fad.nas.visualize import plot_alpha_history  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -455,8 +456,62 @@ def test_alphas_png_plots_the_weights_sampled_every_log_period_and_the_final_one
     again = restored.state_dict()
     assert again["iterations"] == [0, 2]
     assert all(torch.equal(again["weights"][t], state["weights"][t]) for t in ("box", "cls"))
-    with pytest.raises(ValueError, match="history_period must be a positive int"):
-        GenotypeWriter(output_dir=str(tmp_path), period=10, history_period=0)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(genotype_rank="Raw"), "search.genotype_rank must be 'softmax' or 'raw'"),
+        (dict(history_period=0), "train.log_period must be an int >= 1, got 0"),
+        (dict(selection="pt"), "search.selection must be 'alpha' or 'perturbation', got 'pt'"),
+        (dict(selection_batches=0), "search.selection_batches must be an int >= 1, got 0"),
+        (dict(selection_tune_iters=-1), "search.selection_tune_iters must be an int >= 0"),
+        (dict(selection_tune_iters=1.5), "search.selection_tune_iters must be an int >= 0"),
+    ],
+)
+def test_search_options_refuse_bad_values(options, message):
+    with pytest.raises(ValueError, match=message):
+        SearchOptions(**options)
+
+
+def test_perturbation_selection_measures_the_supernet_without_changing_it(
+    tmp_path, synthetic_root, monkeypatch
+):
+    """The engine's part of DARTS-PT (the selection itself: tests/nas/test_selection.py): every
+    validation loss is the mean over the same arch batches, with the same random draws,
+    averaged across ranks, and leaves the BatchNorm statistics and the alphas as they were."""
+    built, _ = _in_process_trainer(tmp_path, period=10)
+    trainer = _rebuilt(built, selection="perturbation", selection_batches=2)
+    module = trainer.unwrapped_model
+    buffers = [b.clone() for b in module.buffers()]
+    alphas = [a.detach().clone() for a in module.arch_parameters()]
+    picked = {}
+
+    def select(tower, *, val_loss_fn, tune):
+        assert tune is None  # selection_tune_iters=0
+        first, second = float(val_loss_fn()), float(val_loss_fn())
+        assert first == second > 0  # the same batches and draws; nothing trained in between
+        row = tower.alphas[0][0].detach().clone()
+        with torch.no_grad():
+            tower.alphas[0][0, 0] += 1.0  # a removal: the loss must see it
+        assert float(val_loss_fn()) != first
+        with torch.no_grad():
+            tower.alphas[0][0] = row
+        # Two ranks: all_reduce sums this rank's loss and the other's (here: 1.0 higher).
+        with pytest.MonkeyPatch.context() as two_ranks:
+            two_ranks.setattr("fad.engine.search_trainer.comm.get_world_size", lambda: 2)
+            two_ranks.setattr(torch.distributed, "all_reduce", lambda t: t.add_(t + 1.0))
+            assert float(val_loss_fn()) == pytest.approx(first + 0.5)
+        picked[tower] = random_genotype(seed=len(picked))
+        return Selection(picked[tower], [], [], first, 4, 0.0)
+
+    monkeypatch.setattr("fad.engine.search_trainer.perturbation_genotype", select)
+    with EventStorage(0):
+        genotypes = trainer.genotypes()
+    towers = module.search_towers()
+    assert genotypes == {name: picked[tower] for name, tower in towers.items()}
+    assert all(torch.equal(a, b) for a, b in zip(module.buffers(), buffers))
+    assert all(torch.equal(a, b) for a, b in zip(module.arch_parameters(), alphas))
 
 
 def test_warmup_takes_weight_steps_only_before_the_first_alpha_step(tmp_path, synthetic_root):
