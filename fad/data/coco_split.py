@@ -1,9 +1,8 @@
 """Split a COCO-format JSON file into two by image: the two annotated splits a search needs.
 
-A search learns the weights on one split and the architecture on another (docs/METHOD.md
-section 8; the paper used VOC's train and val; for COCO, split train2017). Each image goes to one
-output with its annotations; the other keys (categories, info) are copied to both; the draw is
-seeded. Register both outputs with ``--register-coco`` under the same image root::
+A search learns the weights on one split, the architecture on another (docs/METHOD.md section 8;
+for COCO, split train2017). Each image goes to one output with its annotations, the other keys to
+both; the draw is seeded. Register both with ``--register-coco`` under the same image root::
 
     python -m fad.data.coco_split instances_train2017.json \\
         --output search_train.json search_arch.json --fraction 0.5 --seed 0

@@ -1,10 +1,8 @@
 """Datasets for FAD on detectron2: the synthetic splits, COCO-format datasets, pre-flight checks.
 
-Importing this module registers (reading nothing) the synthetic splits ``fad_synthetic_train``
-(seed 0, 256 images: weight steps, training), ``fad_synthetic_arch`` (seed 1, 64: alpha steps),
-``fad_synthetic_val`` (seed 2, 64: evaluation) and ``fad_synthetic_mask_*`` (the same with
-instance masks) under :func:`synthetic_root`; :func:`prepare_datasets` generates those a run
-needs. detectron2 registers VOC and COCO (``voc_2012_train``, ``coco_2017_val``, ...) itself.
+Importing it registers, reading nothing, :data:`SYNTHETIC_SPLITS` under :func:`synthetic_root`
+(``fad_synthetic_{train,arch,val}``: weights, alphas, evaluation; ``fad_synthetic_mask_*``, the
+same with masks); :func:`prepare_datasets` generates them. detectron2 registers its VOC and COCO.
 """
 
 from __future__ import annotations
@@ -99,16 +97,13 @@ def _meta(name: str) -> dict:
 
 
 def register_coco_dataset(*, name: str, json_file: str, image_root: str) -> None:
-    """Registers a COCO-format detection dataset, as ``--register-coco`` does, reading nothing;
-    registering the same files under the same name again does nothing.
+    """Registers a COCO-format dataset as ``--register-coco`` does, reading nothing; again with
+    the same files it does nothing, with others it raises ValueError.
 
     Args:
         name: dataset name to register.
         json_file: COCO instances JSON file.
         image_root: directory the JSON's ``file_name`` entries are relative to.
-
-    Raises:
-        ValueError: if ``name`` is already registered with other files.
     """
     files = tuple(os.path.abspath(os.path.expanduser(p)) for p in (json_file, image_root))
     if name not in DatasetCatalog:
@@ -123,14 +118,9 @@ def register_coco_dataset(*, name: str, json_file: str, image_root: str) -> None
 
 
 def check_dataset_files(names: Sequence[str]) -> None:
-    """Checks that the files of each dataset exist, so a run fails before training starts: a
-    COCO-style dataset's JSON file and ``image_root``; a PASCAL VOC one's (metadata with
-    ``dirname``) ``Annotations``, ``JPEGImages`` and ``ImageSets/Main/<split>.txt``.
-
-    Raises:
-        KeyError: if a name is not registered.
-        FileNotFoundError: naming every dataset with missing files and the missing paths.
-    """
+    """Checks before training that the files of each dataset exist: a COCO one's JSON file and
+    ``image_root``, a VOC one's ``Annotations``, ``JPEGImages`` and ``ImageSets/Main/<split>.txt``.
+    Raises KeyError for an unregistered name, FileNotFoundError naming every missing path."""
     problems = []
     for name in dict.fromkeys(names):
         meta = _meta(name)
@@ -175,12 +165,7 @@ def _load_coco(name: str) -> Optional[dict]:
 
 def dataset_num_classes(name: str) -> int:
     """The number of classes of a registered dataset without loading it: its ``thing_classes``,
-    else the categories of its COCO JSON file (checked on the way).
-
-    Raises:
-        KeyError: if the dataset is not registered.
-        ValueError: if its classes cannot be told, or its JSON file is not usable.
-    """
+    else the categories of its COCO JSON file (checked on the way: ValueError if unusable)."""
     meta = _meta(name)
     if "thing_classes" in meta:
         return len(meta["thing_classes"])
@@ -206,13 +191,9 @@ def _sources(name: str) -> set:
 
 
 def check_disjoint_datasets(first: Sequence[str], second: Sequence[str]) -> None:
-    """Checks that two lists of datasets share no data, e.g. the search's weight and alpha splits:
-    no name, JSON file, VOC directory with overlapping image sets (``voc_2012_trainval`` holds
-    ``voc_2012_val``) or image file listed by two JSON files in common.
-
-    Raises:
-        ValueError: naming the first pair of datasets that share data.
-    """
+    """Checks that two lists of datasets (the search's weight and alpha splits) share no name,
+    JSON file, VOC image set (``voc_2012_trainval`` holds ``voc_2012_val``) or image file;
+    ValueError names the first pair that does."""
     for a in first:
         for b in second:
             shared = set() if a == b else _sources(a) & _sources(b)
@@ -227,13 +208,8 @@ def check_disjoint_datasets(first: Sequence[str], second: Sequence[str]) -> None
 
 
 def check_masks(names: Sequence[str]) -> None:
-    """Checks that every annotation of the datasets has a ``segmentation``, for a mask head:
-    COCO JSON files are read, detectron2's builtin COCO has masks, other layouts (PASCAL VOC's
-    boxes) are refused.
-
-    Raises:
-        ValueError: naming the first dataset without masks.
-    """
+    """Checks for a mask head that every annotation has a ``segmentation`` (detectron2's COCO
+    has; VOC's boxes do not); ValueError names the first dataset without."""
     for name in dict.fromkeys(names):
         if name.startswith("coco_") and name in DatasetCatalog:
             continue  # detectron2's builtin COCO: instances with masks

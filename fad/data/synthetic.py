@@ -1,16 +1,11 @@
 """Synthetic COCO-format dataset: coloured shapes on textured backgrounds, boxes and masks.
 
-An object's class is its shape (:data:`SYNTHETIC_CLASSES`), its colour is random, so a detector
-has to learn shape; backgrounds are noise, blobs, gradients or stripes. Image ``i`` depends only on
-``(seed, i)`` and the shape parameters. With ``masks=True`` each annotation holds the object's
-visible pixels as COCO RLE ``segmentation`` (a partly hidden shape is no polygon any more), read by
-detectron2 with ``instance_mask_format="bitmask"``. Pure numpy + Pillow (pycocotools for masks):
-importable without detectron2 or torch.
+The class is the shape (:data:`SYNTHETIC_CLASSES`), the colour random; image ``i`` depends only
+on ``(seed, i)`` and the shape parameters. With ``masks=True`` each annotation holds the visible
+pixels as RLE ``segmentation`` (read with ``instance_mask_format="bitmask"``). Pure numpy + Pillow
+(pycocotools for masks), importable without detectron2 or torch. Command line::
 
-Command line::
-
-    python -m fad.data.synthetic --output-dir DIR --num-images N --seed S [--image-size H W] \
-        [--masks]
+    python -m fad.data.synthetic --output-dir D --num-images N --seed S [--image-size H W] [--masks]
 """
 
 from __future__ import annotations
@@ -68,7 +63,6 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
 
 
 def _render_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     kind = int(rng.integers(0, 4))
     if kind == 0:  # coloured noise around a base colour
         base = _random_colour(rng)
@@ -80,6 +74,7 @@ def _render_background(rng: np.random.Generator, height: int, width: int) -> np.
         )
         background = np.asarray(blobs, dtype=np.float32)
     else:
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         angle = rng.uniform(0.0, math.pi)
         along = xx * math.cos(angle) + yy * math.sin(angle)
         if kind == 2:  # linear gradient between two colours
@@ -186,11 +181,9 @@ def generate_synthetic_coco(
     max_size: int = 56,
     masks: bool = False,
 ) -> str:
-    """Writes ``output_dir/images/NNNNN.png`` and ``output_dir/annotations.json``, unless there.
-
-    The images are rendered into a temporary sibling directory renamed into place at the end, so
-    an interrupted run leaves nothing that looks complete. An existing ``annotations.json`` is
-    returned as is once checked to be generated with the same parameters.
+    """Writes ``output_dir/images/NNNNN.png`` and ``output_dir/annotations.json``, unless there
+    (an existing one is checked to have the same parameters). It is rendered into a temporary
+    sibling renamed into place at the end: an interrupted run leaves nothing that looks complete.
 
     Args:
         output_dir: dataset directory to create.
@@ -201,9 +194,8 @@ def generate_synthetic_coco(
         masks: also write each object's visible pixels as its ``segmentation`` (RLE).
 
     Returns:
-        The path of ``annotations.json``. Raises ValueError for invalid parameters or a dataset
-        in ``output_dir`` generated with others, FileExistsError for a full ``output_dir``
-        without annotations.json.
+        The path of ``annotations.json``. ValueError for invalid parameters or another dataset
+        there, FileExistsError for a full ``output_dir`` without annotations.json.
     """
     height, width = image_size
     for ok, problem in [
@@ -236,7 +228,7 @@ def generate_synthetic_coco(
         # Returning a dataset of other parameters would silently train on the wrong data.
         with open(json_path, encoding="utf-8") as f:
             existing = json.load(f).get("info", {}).get("generator")
-        if existing != json.loads(json.dumps(params)):  # tuples compare as the lists saved
+        if existing != params:
             raise ValueError(
                 f"{json_path} exists but was not generated with {params} (found {existing}); "
                 "delete its directory to regenerate it"
