@@ -247,12 +247,10 @@ def generate_synthetic_coco(
         os.makedirs(os.path.join(tmp_dir, IMAGES_DIR))  # with the umask: the data is shared
         for index in range(num_images):
             rendered = render_synthetic_image(seed=seed, index=index, **shape)
-            image_id, file_name = index + 1, f"{index:05d}.png"  # COCOeval takes id 0: unmatched
+            image_id, name = index + 1, f"{index:05d}.png"  # COCOeval takes id 0 for unmatched
             # PNG keeps the pixels exact: JPEG would blur the edges the boxes are tight to.
-            Image.fromarray(rendered.image).save(os.path.join(tmp_dir, IMAGES_DIR, file_name))
-            images.append(
-                {"id": image_id, "file_name": file_name, "height": height, "width": width}
-            )
+            Image.fromarray(rendered.image).save(os.path.join(tmp_dir, IMAGES_DIR, name))
+            images.append({"id": image_id, "file_name": name, "height": height, "width": width})
             for obj in rendered.objects:
                 annotation = {
                     "id": len(annotations) + 1,
@@ -271,8 +269,8 @@ def generate_synthetic_coco(
             "images": images,
             "annotations": annotations,
             "categories": [
-                {"id": i, "name": name, "supercategory": "shape"}
-                for i, name in enumerate(SYNTHETIC_CLASSES, start=1)
+                {"id": i, "name": label, "supercategory": "shape"}
+                for i, label in enumerate(SYNTHETIC_CLASSES, start=1)
             ],
         }
         with open(os.path.join(tmp_dir, ANNOTATIONS_FILE), "w", encoding="utf-8") as f:
