@@ -182,12 +182,12 @@ def _sources(name: str) -> set:
         splits = {"trainval": ("train", "val")}.get(meta["split"], (meta["split"],))
         return {("voc", os.path.realpath(meta["dirname"]), split) for split in splits}
     if "json_file" not in meta:
-        return {("name", name)}
+        return set()  # a layout this check does not know: only the names are compared
     root = meta.get("image_root", "")
-    images = {
-        os.path.realpath(os.path.join(root, im["file_name"])) for im in _load_coco(name)["images"]
+    return {("json", os.path.realpath(meta["json_file"]))} | {
+        ("image", os.path.realpath(os.path.join(root, im["file_name"])))
+        for im in _load_coco(name)["images"]
     }
-    return {("json", os.path.realpath(meta["json_file"]))} | {("image", i) for i in images}
 
 
 def check_disjoint_datasets(first: Sequence[str], second: Sequence[str]) -> None:
@@ -216,9 +216,8 @@ def check_masks(names: Sequence[str]) -> None:
         coco = _load_coco(name)
         if coco is None or not all("segmentation" in a for a in coco.get("annotations", [])):
             raise ValueError(
-                f"dataset {name!r} has no instance masks ('segmentation' in every annotation), "
-                "which a mask head trains on: use a dataset with masks (for the synthetic data, "
-                "fad_synthetic_mask_*)"
+                f"dataset {name!r} has no instance masks ('segmentation' in every annotation) for "
+                "the mask head: use one with masks (the synthetic data's fad_synthetic_mask_*)"
             )
 
 
