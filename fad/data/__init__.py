@@ -1,11 +1,6 @@
-"""Datasets for FAD: the synthetic shapes generator and detectron2 dataset registration.
-
-:mod:`fad.data.synthetic` is pure (numpy + Pillow) and importable without detectron2. The
-registration API of :mod:`fad.data.datasets` needs detectron2; it is imported (registering the
-synthetic splits, and detectron2's builtin COCO / VOC splits) and re-exported here only when
-detectron2 is installed, so the pure generator stays usable without it. The check is on whether
-detectron2 is installed, not on whether importing it fails, so that errors in our own code or in
-a broken detectron2 installation are never hidden.
+"""The synthetic shapes generator (pure numpy + Pillow) and, where detectron2 is installed, the
+dataset registration API of :mod:`fad.data.datasets`. The test is whether detectron2 is installed,
+not whether importing it fails, so that errors in our code or a broken detectron2 are not hidden.
 """
 
 import importlib.util

@@ -1,18 +1,11 @@
 """Split a COCO-format JSON file into two by image: the two annotated splits a search needs.
 
-A search learns the weights on one split and the architecture weights on another
-(docs/METHOD.md section 8); ``search_net.py`` refuses two datasets that share a JSON file or an
-image. This tool makes two such splits of one annotated set (the paper searched on VOC's train
-and val; for COCO, split train2017). Each image goes to one output with all its annotations;
-categories and ``info`` are copied to both. The draw is seeded, so the same command gives the
-same files.
-
-Command line::
+A search learns the weights on one split, the architecture on another (docs/METHOD.md section 8;
+for COCO, split train2017). Each image goes to one output with its annotations, the other keys to
+both; the draw is seeded. Register both with ``--register-coco`` under the same image root::
 
     python -m fad.data.coco_split instances_train2017.json \\
         --output search_train.json search_arch.json --fraction 0.5 --seed 0
-
-Then register both with ``--register-coco`` under the same image root.
 """
 
 from __future__ import annotations
@@ -38,29 +31,23 @@ def split_coco(
         seed: seed of the draw.
 
     Returns:
-        Two COCO dicts whose images are disjoint and together all of ``coco``'s; each holds the
-        annotations of its images.
-
-    Raises:
-        ValueError: for a fraction outside (0, 1), or too few images for two non-empty splits.
+        Two COCO dicts with disjoint images, together all of ``coco``'s, each with the
+        annotations of its images. ValueError for a fraction outside (0, 1) or an empty split.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"--fraction must be in (0, 1), got {fraction}")
-    images = list(coco.get("images") or [])
-    ids = sorted(image["id"] for image in images)
+    ids = sorted(image["id"] for image in coco.get("images") or [])
     first_count = round(fraction * len(ids))
     if not 0 < first_count < len(ids):
-        raise ValueError(
-            f"{len(ids)} images cannot make two non-empty splits with fraction {fraction}"
-        )
+        raise ValueError(f"{len(ids)} images cannot make two non-empty splits with {fraction=}")
     first_ids = set(random.Random(seed).sample(ids, first_count))
-    splits = []
-    for keep in (lambda i: i in first_ids, lambda i: i not in first_ids):
-        split = {k: v for k, v in coco.items() if k not in ("images", "annotations")}
-        split["images"] = [image for image in images if keep(image["id"])]
-        split["annotations"] = [a for a in coco.get("annotations", []) if keep(a["image_id"])]
-        splits.append(split)
-    return splits[0], splits[1]
+
+    halves = [{**coco, "images": [], "annotations": []} for _ in range(2)]  # [first, second]
+    for image in coco["images"]:
+        halves[image["id"] not in first_ids]["images"].append(image)
+    for annotation in coco.get("annotations", []):
+        halves[annotation["image_id"] not in first_ids]["annotations"].append(annotation)
+    return halves[0], halves[1]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -75,8 +62,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         with open(args.json_file, encoding="utf-8") as f:
-            coco = json.load(f)
-        splits = split_coco(coco, fraction=args.fraction, seed=args.seed)
+            splits = split_coco(json.load(f), fraction=args.fraction, seed=args.seed)
     except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
         parser.error(" ".join(str(e).split()))
     for path, split in zip(args.output, splits):

@@ -1,22 +1,8 @@
 """Datasets for FAD on detectron2: the synthetic splits, COCO-format datasets, pre-flight checks.
 
-Importing this module registers the synthetic splits with detectron2's
-``register_coco_instances`` (nothing is read or written):
-
-* ``fad_synthetic_train``: seed 0, 256 images, for the weight steps and for training;
-* ``fad_synthetic_arch``: seed 1, 64 images, for the alpha steps of the search;
-* ``fad_synthetic_val``: seed 2, 64 images, for evaluation.
-* ``fad_synthetic_mask_train``, ``fad_synthetic_mask_arch``, ``fad_synthetic_mask_val``: the same
-  images with instance masks, for Mask R-CNN.
-
-They live under ``$FAD_SYNTHETIC_ROOT``, else ``$DETECTRON2_DATASETS/fad_synthetic`` (default
-``./datasets/fad_synthetic``), read when this module is imported. :func:`prepare_datasets`
-generates the splits a run needs; ``search_net.py`` and ``train_net.py`` call it once, in the main
-process, before any worker starts.
-
-PASCAL VOC 2012 and COCO 2017 (``voc_2012_train``, ``voc_2012_val``, ``coco_2017_train``, ...) are
-registered by detectron2 itself when ``detectron2.data`` is imported, under
-``$DETECTRON2_DATASETS``.
+Importing it registers, reading nothing, :data:`SYNTHETIC_SPLITS` under :func:`synthetic_root`
+(``fad_synthetic_{train,arch,val}``: weights, alphas, evaluation; ``fad_synthetic_mask_*``, the
+same with masks); :func:`prepare_datasets` generates them. detectron2 registers its VOC and COCO.
 """
 
 from __future__ import annotations
@@ -33,7 +19,6 @@ from .synthetic import ANNOTATIONS_FILE, IMAGES_DIR, SYNTHETIC_CLASSES, generate
 
 __all__ = [
     "SYNTHETIC_SPLITS",
-    "SyntheticSplit",
     "check_dataset_files",
     "check_disjoint_datasets",
     "check_masks",
@@ -44,23 +29,11 @@ __all__ = [
     "synthetic_root",
 ]
 
-_FIX_HINT = (
-    "For detectron2's builtin datasets, set DETECTRON2_DATASETS to the directory that holds them "
-    "(see detectron2's datasets/README.md for the layout); for --register-coco NAME JSON_FILE "
-    "IMAGE_ROOT, check the two paths."
-)
 
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SyntheticSplit:
-    """How a synthetic split is generated.
-
-    Attributes:
-        subdir: directory of the split under :func:`synthetic_root`.
-        seed: generator seed.
-        num_images: number of images.
-        masks: whether the annotations hold instance masks (``segmentation``).
-    """
+    """A synthetic split: its ``subdir`` under :func:`synthetic_root`, ``seed``, ``num_images``
+    and whether its annotations hold instance ``masks``."""
 
     subdir: str
     seed: int
@@ -68,42 +41,28 @@ class SyntheticSplit:
     masks: bool = False
 
 
-#: The synthetic splits FAD's configs use, by dataset name.
+#: The synthetic splits of FAD's configs by name; the mask splits have their own directories.
 SYNTHETIC_SPLITS = {
-    "fad_synthetic_train": SyntheticSplit(subdir="train", seed=0, num_images=256),
-    "fad_synthetic_arch": SyntheticSplit(subdir="arch", seed=1, num_images=64),
-    "fad_synthetic_val": SyntheticSplit(subdir="val", seed=2, num_images=64),
-    # The same images with instance masks, for Mask R-CNN (their own directories, so that the
-    # splits without masks stay as they were generated).
-    "fad_synthetic_mask_train": SyntheticSplit(
-        subdir="mask_train", seed=0, num_images=256, masks=True
-    ),
-    "fad_synthetic_mask_arch": SyntheticSplit(
-        subdir="mask_arch", seed=1, num_images=64, masks=True
-    ),
-    "fad_synthetic_mask_val": SyntheticSplit(subdir="mask_val", seed=2, num_images=64, masks=True),
+    f"fad_synthetic_{kind}{split}": SyntheticSplit(
+        subdir=f"{kind}{split}", seed=seed, num_images=num_images, masks=kind == "mask_"
+    )
+    for kind in ("", "mask_")
+    for split, seed, num_images in (("train", 0, 256), ("arch", 1, 64), ("val", 2, 64))
 }
 
 
 def synthetic_root() -> str:
-    """The directory of the synthetic splits, read from the environment now.
-
-    Returns:
-        ``$FAD_SYNTHETIC_ROOT`` if set, else ``$DETECTRON2_DATASETS/fad_synthetic`` (with
-        ``DETECTRON2_DATASETS`` defaulting to ``datasets``), as an absolute path.
-    """
+    """Returns the absolute directory of the synthetic splits, read from the environment now:
+    ``$FAD_SYNTHETIC_ROOT``, else ``$DETECTRON2_DATASETS/fad_synthetic`` (default ``datasets``)."""
     root = os.environ.get("FAD_SYNTHETIC_ROOT")
     if not root:
         root = os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "fad_synthetic")
-    # Absolute, so that the registered paths survive a change of directory.
-    return os.path.abspath(os.path.expanduser(root))
+    return os.path.abspath(os.path.expanduser(root))  # survives a change of directory
 
 
 def register_synthetic_datasets(root: Optional[str] = None) -> None:
-    """Registers the synthetic splits under ``root`` (default :func:`synthetic_root`).
-
-    Registering again moves them: a split registered before is replaced.
-    """
+    """Registers the synthetic splits under ``root`` (default :func:`synthetic_root`), replacing
+    those registered before."""
     root = root or synthetic_root()
     for name, split in SYNTHETIC_SPLITS.items():
         if name in DatasetCatalog:
@@ -119,14 +78,10 @@ def register_synthetic_datasets(root: Optional[str] = None) -> None:
 
 
 def prepare_datasets(names: Sequence[str]) -> None:
-    """Generates the synthetic splits among ``names`` that are not on disk yet.
-
-    Call it once, in the main process, before workers start (``search_net.py`` and
-    ``train_net.py`` do).
-    """
-    for name in dict.fromkeys(names):
-        if name in SYNTHETIC_SPLITS:
-            split = SYNTHETIC_SPLITS[name]
+    """Generates the synthetic splits among ``names`` not on disk yet; ``search_net.py`` and
+    ``train_net.py`` call it once, in the main process, before workers start."""
+    for name, split in SYNTHETIC_SPLITS.items():
+        if name in names:
             generate_synthetic_coco(
                 output_dir=os.path.dirname(MetadataCatalog.get(name).json_file),
                 num_images=split.num_images,
@@ -135,192 +90,134 @@ def prepare_datasets(names: Sequence[str]) -> None:
             )
 
 
-def register_coco_dataset(*, name: str, json_file: str, image_root: str) -> None:
-    """Registers a COCO-format detection dataset, as ``--register-coco`` does.
+def _meta(name: str) -> dict:
+    if name not in DatasetCatalog:
+        raise KeyError(f"Dataset {name!r} is not registered")
+    return MetadataCatalog.get(name).as_dict()
 
-    Nothing is read: :func:`check_dataset_files` and :func:`dataset_num_classes` check the files
-    before a run. Registering the same files under the same name again does nothing.
+
+def register_coco_dataset(*, name: str, json_file: str, image_root: str) -> None:
+    """Registers a COCO-format dataset as ``--register-coco`` does, reading nothing; again with
+    the same files it does nothing, with others it raises ValueError.
 
     Args:
         name: dataset name to register.
         json_file: COCO instances JSON file.
         image_root: directory the JSON's ``file_name`` entries are relative to.
-
-    Raises:
-        ValueError: if ``name`` is already registered with other files.
     """
-    json_file = os.path.abspath(os.path.expanduser(json_file))
-    image_root = os.path.abspath(os.path.expanduser(image_root))
-    if name in DatasetCatalog:
-        registered = MetadataCatalog.get(name).as_dict()
-        if (registered.get("json_file"), registered.get("image_root")) != (json_file, image_root):
-            raise ValueError(
-                f"Dataset {name!r} is already registered with other files "
-                f"(json_file={registered.get('json_file')}, "
-                f"image_root={registered.get('image_root')})"
-            )
-        return
-    register_coco_instances(name, {}, json_file, image_root)
-
-
-def _required_paths(name: str) -> list:
-    """(path, test) pairs of the files and directories a registered dataset reads."""
+    files = tuple(os.path.abspath(os.path.expanduser(p)) for p in (json_file, image_root))
     if name not in DatasetCatalog:
-        raise KeyError(f"Dataset {name!r} is not registered")
-    meta = MetadataCatalog.get(name).as_dict()
-    if "json_file" in meta:
-        required = [(meta["json_file"], os.path.isfile)]
-        if "image_root" in meta:
-            required.append((meta["image_root"], os.path.isdir))
-        return required
-    if "dirname" in meta:
-        dirname = meta["dirname"]
-        return [
-            (os.path.join(dirname, "Annotations"), os.path.isdir),
-            (os.path.join(dirname, "JPEGImages"), os.path.isdir),
-            (os.path.join(dirname, "ImageSets", "Main", f"{meta['split']}.txt"), os.path.isfile),
-        ]
-    return []  # a layout this check does not know: the loader reports its own errors
+        register_coco_instances(name, {}, *files)
+        return
+    registered = tuple(_meta(name).get(key) for key in ("json_file", "image_root"))
+    if registered != files:
+        raise ValueError(
+            f"Dataset {name!r} is already registered with other files "
+            f"(json_file={registered[0]}, image_root={registered[1]})"
+        )
 
 
 def check_dataset_files(names: Sequence[str]) -> None:
-    """Checks that the files of each dataset exist, so a run fails before training starts.
-
-    COCO-style datasets (metadata with ``json_file``) need the JSON file and ``image_root``;
-    PASCAL VOC datasets (metadata with ``dirname``) need ``Annotations``, ``JPEGImages`` and
-    ``ImageSets/Main/<split>.txt``.
-
-    Args:
-        names: dataset names.
-
-    Raises:
-        KeyError: if a name is not registered.
-        FileNotFoundError: naming every dataset with missing files and the missing paths.
-    """
+    """Checks before training that the files of each dataset exist: a COCO one's JSON file and
+    ``image_root``, a VOC one's ``Annotations``, ``JPEGImages`` and ``ImageSets/Main/<split>.txt``.
+    Raises KeyError for an unregistered name, FileNotFoundError naming every missing path."""
     problems = []
     for name in dict.fromkeys(names):
-        for path, exists in _required_paths(name):
-            # Remote paths (e.g. manifold://) cannot be checked locally. The messages give
-            # absolute paths: detectron2's builtin datasets use paths relative to the working
-            # directory.
-            if "://" not in str(path) and not exists(path):
-                problems.append(f"dataset {name!r} needs {os.path.abspath(path)}")
+        meta = _meta(name)
+        files, dirs = [meta.get("json_file")], [meta.get("image_root")]
+        if "dirname" in meta:
+            dirs = [os.path.join(meta["dirname"], d) for d in ("Annotations", "JPEGImages")]
+            files = [os.path.join(meta["dirname"], "ImageSets", "Main", f"{meta['split']}.txt")]
+        for paths, exists in ((files, os.path.isfile), (dirs, os.path.isdir)):
+            for path in paths:
+                # Remote paths (manifold://) cannot be checked here; the builtin ones are relative.
+                if path and "://" not in path and not exists(path):
+                    problems.append(f"dataset {name!r} needs {os.path.abspath(path)}")
     if problems:
-        raise FileNotFoundError(f"Missing dataset files: {'; '.join(problems)}. {_FIX_HINT}")
-
-
-def _coco_categories(name: str, json_file: str) -> list:
-    """The categories of a COCO JSON file, which must also list images."""
-    try:
-        with open(json_file, encoding="utf-8") as f:
-            coco = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"Dataset {name!r}: {json_file} is not valid JSON ({err})") from err
-    categories = coco.get("categories") if isinstance(coco, dict) else None
-    if not isinstance(categories, list) or not categories:
-        raise ValueError(
-            f"Dataset {name!r}: {json_file} is not a COCO-style annotation file "
-            "(it needs a non-empty 'categories' list)"
+        raise FileNotFoundError(
+            f"Missing dataset files: {'; '.join(problems)}. For detectron2's builtin datasets, set "
+            "DETECTRON2_DATASETS to the directory that holds them (see detectron2's "
+            "datasets/README.md); for --register-coco NAME JSON_FILE IMAGE_ROOT, check the paths."
         )
-    if not all(isinstance(c, dict) and "id" in c and "name" in c for c in categories):
-        raise ValueError(f"Dataset {name!r}: every category in {json_file} needs 'id' and 'name'")
-    if not coco.get("images"):
-        # Else detectron2 would stop every worker with "Dataset ... is empty!", after the
-        # model was built.
-        raise ValueError(f"Dataset {name!r}: {json_file} has no images")
-    return categories
-
-
-def dataset_num_classes(name: str) -> int:
-    """The number of classes of a registered dataset, without loading it.
-
-    From the metadata's ``thing_classes`` where the registration set them (detectron2's builtin
-    datasets, the synthetic splits), else from the categories of its COCO JSON file, which is
-    checked on the way (valid JSON, categories with ids and names, images).
-
-    Raises:
-        KeyError: if the dataset is not registered.
-        ValueError: if its classes cannot be told, or its JSON file is not usable.
-    """
-    if name not in DatasetCatalog:
-        raise KeyError(f"Dataset {name!r} is not registered")
-    meta = MetadataCatalog.get(name).as_dict()
-    if "thing_classes" in meta:
-        return len(meta["thing_classes"])
-    if "json_file" in meta:
-        return len(_coco_categories(name, meta["json_file"]))
-    raise ValueError(f"Dataset {name!r} has no thing_classes in its metadata")
-
-
-def _sources(name: str) -> set:
-    """What a dataset reads, as comparable keys: its JSON file, or its VOC directory and image
-    sets (``trainval`` is ``train`` plus ``val``)."""
-    meta = MetadataCatalog.get(name).as_dict() if name in DatasetCatalog else {}
-    if "json_file" in meta:
-        return {("json", os.path.realpath(meta["json_file"]))}
-    if "dirname" in meta:
-        splits = {"trainval": ("train", "val")}.get(meta["split"], (meta["split"],))
-        return {("voc", os.path.realpath(meta["dirname"]), split) for split in splits}
-    return {("name", name)}
 
 
 def _load_coco(name: str) -> Optional[dict]:
-    """The COCO dict of a dataset registered from a JSON file; ``None`` for another layout."""
-    meta = MetadataCatalog.get(name).as_dict() if name in DatasetCatalog else {}
-    if "json_file" not in meta:
+    """The COCO dict of a dataset registered from a JSON file, checked; None for another layout."""
+    json_file = _meta(name).get("json_file")
+    if json_file is None:
         return None
-    with open(meta["json_file"], encoding="utf-8") as f:
-        return json.load(f)
+    with open(json_file, encoding="utf-8") as f:
+        try:
+            coco = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"Dataset {name!r}: {json_file} is not valid JSON ({err})") from err
+    categories = coco.get("categories") if isinstance(coco, dict) else None
+    if not isinstance(categories, list) or not categories:
+        problem = "is not a COCO-style annotation file (it needs a non-empty 'categories' list)"
+    elif not all(isinstance(c, dict) and "id" in c and "name" in c for c in categories):
+        problem = "has a category that needs 'id' and 'name'"
+    elif not coco.get("images"):  # else detectron2 stops every worker, after building the model
+        problem = "has no images"
+    else:
+        return coco
+    raise ValueError(f"Dataset {name!r}: {json_file} {problem}")
 
 
-def _image_files(name: str, coco: Optional[dict]) -> set:
-    root = MetadataCatalog.get(name).get("image_root", "")
-    images = coco.get("images", []) if coco else []
-    return {os.path.realpath(os.path.join(root, image["file_name"])) for image in images}
+def dataset_num_classes(name: str) -> int:
+    """The number of classes of a registered dataset without loading it: its ``thing_classes``,
+    else the categories of its COCO JSON file (checked on the way: ValueError if unusable)."""
+    meta = _meta(name)
+    if "thing_classes" in meta:
+        return len(meta["thing_classes"])
+    if "json_file" not in meta:
+        raise ValueError(f"Dataset {name!r} has no thing_classes in its metadata")
+    return len(_load_coco(name)["categories"])
+
+
+def _sources(name: str) -> set:
+    """What a dataset reads, as comparable keys: its JSON file and the images it lists, or its
+    VOC directory and image sets (``trainval`` is ``train`` plus ``val``)."""
+    meta = _meta(name)
+    if "dirname" in meta:
+        splits = {"trainval": ("train", "val")}.get(meta["split"], (meta["split"],))
+        return {("voc", os.path.realpath(meta["dirname"]), split) for split in splits}
+    if "json_file" not in meta:
+        return set()  # a layout this check does not know: only the names are compared
+    root = meta.get("image_root", "")
+    return {("json", os.path.realpath(meta["json_file"]))} | {
+        ("image", os.path.realpath(os.path.join(root, im["file_name"])))
+        for im in _load_coco(name)["images"]
+    }
 
 
 def check_disjoint_datasets(first: Sequence[str], second: Sequence[str]) -> None:
-    """Checks that two lists of datasets share no data, e.g. the search's weight and alpha splits.
-
-    Datasets share data when they have the same name, the same JSON file, the same VOC
-    directory with overlapping image sets (``voc_2012_trainval`` holds ``voc_2012_val``), or
-    JSON files that list the same image file.
-
-    Raises:
-        ValueError: naming the first pair of datasets that share data.
-    """
+    """Checks that two lists of datasets (the search's weight and alpha splits) share no name,
+    JSON file, VOC image set (``voc_2012_trainval`` holds ``voc_2012_val``) or image file;
+    ValueError names the first pair that does."""
     for a in first:
         for b in second:
-            if a == b or _sources(a) & _sources(b):
-                same = "" if a == b else " data"
-                raise ValueError(f"{a!r} and {b!r} are the same{same}")
-            shared = _image_files(a, _load_coco(a)) & _image_files(b, _load_coco(b))
-            if shared:
+            shared = set() if a == b else _sources(a) & _sources(b)
+            images = sorted(key[1] for key in shared if key[0] == "image")
+            if a == b or len(images) < len(shared):
+                raise ValueError(f"{a!r} and {b!r} are the same{'' if a == b else ' data'}")
+            if images:
                 raise ValueError(
-                    f"{a!r} and {b!r} share {len(shared)} images (e.g. {min(shared)}): split "
+                    f"{a!r} and {b!r} share {len(images)} images (e.g. {images[0]}): split "
                     "the annotations by image, e.g. with python -m fad.data.coco_split"
                 )
 
 
 def check_masks(names: Sequence[str]) -> None:
-    """Checks that every annotation of the datasets has a ``segmentation``, for a mask head.
-
-    Datasets registered from a COCO JSON file are read; detectron2's builtin COCO datasets have
-    masks, and a layout without masks (PASCAL VOC's boxes) is refused.
-
-    Raises:
-        ValueError: naming the first dataset without masks.
-    """
+    """Checks for a mask head that every annotation has a ``segmentation`` (detectron2's COCO
+    has; VOC's boxes do not); ValueError names the first dataset without."""
     for name in dict.fromkeys(names):
         if name.startswith("coco_") and name in DatasetCatalog:
             continue  # detectron2's builtin COCO: instances with masks
         coco = _load_coco(name)
-        annotations = coco.get("annotations", []) if coco else None
-        if annotations is None or not all("segmentation" in a for a in annotations):
+        if coco is None or not all("segmentation" in a for a in coco.get("annotations", [])):
             raise ValueError(
-                f"dataset {name!r} has no instance masks ('segmentation' in every annotation), "
-                "which a mask head trains on: use a dataset with masks (for the synthetic data, "
-                "fad_synthetic_mask_*)"
+                f"dataset {name!r} has no instance masks ('segmentation' in every annotation) for "
+                "the mask head: use one with masks (the synthetic data's fad_synthetic_mask_*)"
             )
 
 

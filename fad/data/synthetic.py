@@ -1,22 +1,11 @@
 """Synthetic COCO-format dataset: coloured shapes on textured backgrounds, boxes and masks.
 
-The class of an object is its shape (see :data:`SYNTHETIC_CLASSES`); its colour is random, so a
-detector has to learn shape rather than colour. Backgrounds are random noise, blobs, gradients or
-stripes so that the task is not trivial. Everything is deterministic from a seed, and image ``i``
-only depends on ``(seed, i)`` and the shape parameters, not on how many images are generated.
+The class is the shape (:data:`SYNTHETIC_CLASSES`), the colour random; image ``i`` depends only
+on ``(seed, i)`` and the shape parameters. With ``masks=True`` each annotation holds the visible
+pixels as RLE ``segmentation`` (read with ``instance_mask_format="bitmask"``). Pure numpy + Pillow
+(pycocotools for masks), importable without detectron2 or torch. Command line::
 
-With ``masks=True`` each annotation also holds its ``segmentation``: the pixels of the object
-that are visible, as COCO run-length encoding (RLE). A shape that another hides in part is no
-polygon any more (it can even have a hole), so the exact form is the mask itself; detectron2
-reads it with ``instance_mask_format="bitmask"``.
-
-This module is pure (numpy + Pillow; pycocotools for masks): it must stay importable without
-detectron2 or torch.
-
-Command line::
-
-    python -m fad.data.synthetic --output-dir DIR --num-images N --seed S [--image-size H W] \
-        [--masks]
+    python -m fad.data.synthetic --output-dir D --num-images N --seed S [--image-size H W] [--masks]
 """
 
 from __future__ import annotations
@@ -27,51 +16,32 @@ import json
 import math
 import os
 import shutil
-import tempfile
-from typing import Any, Optional, Sequence
+import uuid
+from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = [
-    "ANNOTATIONS_FILE",
-    "IMAGES_DIR",
-    "SYNTHETIC_CLASSES",
-    "SyntheticImage",
-    "SyntheticObject",
-    "generate_synthetic_coco",
-    "main",
-    "render_synthetic_image",
-]
+__all__ = ["SYNTHETIC_CLASSES", "generate_synthetic_coco", "main", "render_synthetic_image"]
 
 SYNTHETIC_CLASSES = ("circle", "square", "triangle")
-# Recorded in the JSON with the parameters: a dataset drawn by another version of the renderer
-# is not returned as if it were this one's.
+# Recorded in the JSON: a dataset of another renderer version is not returned as this one's.
 _VERSION = 2
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
-
-# Objects drawn later may hide at most this fraction of an object's area: heavily occluded
-# objects would make the boxes ambiguous for a dataset this small.
+# Later objects may hide at most this fraction of an object: heavy occlusion makes boxes ambiguous.
 _MAX_OCCLUSION = 0.4
 _PLACEMENT_TRIES = 20
-# Minimum mean absolute RGB difference between an object and the background under it, so that
-# objects are visible (a random colour on a random texture is sometimes invisible).
+# Minimum mean absolute RGB difference between an object and the background under it.
 _MIN_CONTRAST = 40.0
 _COLOUR_TRIES = 10
 
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticObject:
-    """One shape in a synthetic image.
-
-    Attributes:
-        category_id: COCO category id, 1-based index into :data:`SYNTHETIC_CLASSES`.
-        colour: the RGB fill colour.
-        mask: boolean (H, W) mask of the pixels of the object that are visible (not occluded).
-        bbox: tight COCO box ``[x, y, w, h]`` of ``mask``, in pixels.
-        area: number of visible pixels.
-    """
+    """One visible shape: ``category_id`` (1-based into :data:`SYNTHETIC_CLASSES`), RGB ``colour``,
+    boolean (H, W) ``mask`` of its visible pixels, its tight COCO ``bbox`` (x, y, w, h) and
+    ``area`` (visible pixels)."""
 
     category_id: int
     colour: tuple[int, int, int]
@@ -82,21 +52,10 @@ class SyntheticObject:
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticImage:
-    """A rendered synthetic image.
-
-    Attributes:
-        image: uint8 RGB array of shape (H, W, 3).
-        objects: the visible objects, in drawing order.
-    """
+    """A rendered image: ``image`` uint8 RGB (H, W, 3), ``objects`` visible, in drawing order."""
 
     image: np.ndarray
     objects: list[SyntheticObject]
-
-
-def _is_empty_image(index: int, empty_fraction: float) -> bool:
-    # Spreads exactly floor(n * empty_fraction) empty images evenly over the first n indices, so the
-    # count does not depend on luck and image i does not depend on how many images there are.
-    return math.floor((index + 1) * empty_fraction) > math.floor(index * empty_fraction)
 
 
 def _random_colour(rng: np.random.Generator) -> np.ndarray:
@@ -104,7 +63,6 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
 
 
 def _render_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     kind = int(rng.integers(0, 4))
     if kind == 0:  # coloured noise around a base colour
         base = _random_colour(rng)
@@ -116,55 +74,17 @@ def _render_background(rng: np.random.Generator, height: int, width: int) -> np.
         )
         background = np.asarray(blobs, dtype=np.float32)
     else:
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         angle = rng.uniform(0.0, math.pi)
         along = xx * math.cos(angle) + yy * math.sin(angle)
         if kind == 2:  # linear gradient between two colours
             t = (along - along.min()) / max(float(along.max() - along.min()), 1.0)
         else:  # stripes of random period
-            period = rng.uniform(6.0, 24.0)
-            t = 0.5 + 0.5 * np.sin(2.0 * math.pi * along / period)
+            t = 0.5 + 0.5 * np.sin(2.0 * math.pi * along / rng.uniform(6.0, 24.0))
         first, second = _random_colour(rng), _random_colour(rng)
         background = first * (1.0 - t[..., None]) + second * t[..., None]
     background = background + rng.normal(0.0, rng.uniform(2.0, 12.0), size=(height, width, 3))
     return np.clip(background, 0.0, 255.0)
-
-
-def _shape_outline(
-    rng: np.random.Generator, category_id: int, size: int
-) -> tuple[Optional[np.ndarray], float]:
-    """Returns (polygon vertices relative to the centre or None for a circle, half extent)."""
-    name = SYNTHETIC_CLASSES[category_id - 1]
-    if name == "circle":
-        return None, size / 2.0
-    if name == "square":
-        radius, corners = size / math.sqrt(2.0), 4
-    else:  # equilateral triangle with side `size`
-        radius, corners = size / math.sqrt(3.0), 3
-    rotation = rng.uniform(0.0, 2.0 * math.pi)
-    angles = rotation + 2.0 * math.pi * np.arange(corners) / corners
-    vertices = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    return vertices, float(np.abs(vertices).max())
-
-
-def _shape_mask(
-    vertices: Optional[np.ndarray],
-    half_extent: float,
-    centre: tuple[float, float],
-    height: int,
-    width: int,
-) -> np.ndarray:
-    """The pixels a shape covers, drawn with ``PIL.ImageDraw`` as a boolean (H, W) mask."""
-    mask = Image.new("1", (width, height))
-    draw = ImageDraw.Draw(mask)
-    # The shapes' geometry puts pixel (x, y)'s centre at (x + 0.5, y + 0.5); PIL at (x, y).
-    cx, cy = centre[0] - 0.5, centre[1] - 0.5
-    if vertices is None:
-        draw.ellipse(
-            [cx - half_extent, cy - half_extent, cx + half_extent, cy + half_extent], fill=1
-        )
-    else:
-        draw.polygon([(cx + vx, cy + vy) for vx, vy in vertices], fill=1)
-    return np.asarray(mask, dtype=bool)
 
 
 def render_synthetic_image(
@@ -181,10 +101,10 @@ def render_synthetic_image(
 
     Args:
         seed: dataset seed.
-        index: image index; together with ``seed`` it fully determines the image.
+        index: image index; with ``seed`` it fully determines the image.
         image_size: (height, width) in pixels.
         max_objects: maximum number of objects in a non-empty image (at least one).
-        empty_fraction: fraction of the images that have no objects at all.
+        empty_fraction: fraction of the images without objects.
         min_size: minimum shape size in pixels (circle diameter, square or triangle side).
         max_size: maximum shape size in pixels.
 
@@ -194,7 +114,8 @@ def render_synthetic_image(
     height, width = image_size
     rng = np.random.default_rng([seed, index])
     image = _render_background(rng, height, width)
-    if _is_empty_image(index, empty_fraction):
+    # Exactly floor(n * empty_fraction) of the first n images are empty, spread evenly.
+    if math.floor((index + 1) * empty_fraction) > math.floor(index * empty_fraction):
         return SyntheticImage(image=image.astype(np.uint8), objects=[])
 
     # labels[y, x] is 1 + the index in `placed` of the object visible at that pixel, 0 if none.
@@ -203,11 +124,25 @@ def render_synthetic_image(
     full_areas: list[int] = []
     for _ in range(int(rng.integers(1, max_objects + 1))):
         category_id = int(rng.integers(1, len(SYNTHETIC_CLASSES) + 1))
-        vertices, half = _shape_outline(rng, category_id, int(rng.integers(min_size, max_size + 1)))
+        size, shape = int(rng.integers(min_size, max_size + 1)), SYNTHETIC_CLASSES[category_id - 1]
+        vertices, half = None, size / 2.0  # a circle of diameter `size`
+        if shape != "circle":  # a rotated square of side `size`, or equilateral triangle
+            corners = 4 if shape == "square" else 3
+            radius = size / math.sqrt(6 - corners)  # circumradius: side / sqrt(2) or / sqrt(3)
+            angles = rng.uniform(0.0, 2.0 * math.pi) + 2.0 * math.pi * np.arange(corners) / corners
+            vertices = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+            half = float(np.abs(vertices).max())
         visible = np.bincount(labels.ravel(), minlength=len(placed) + 1)[1:]
         for _ in range(_PLACEMENT_TRIES):
-            centre = (rng.uniform(half, width - half), rng.uniform(half, height - half))
-            mask = _shape_mask(vertices, half, centre, height, width)
+            # Pixel (x, y)'s centre is at (x + 0.5, y + 0.5) here, at (x, y) for PIL.
+            cx = rng.uniform(half, width - half) - 0.5
+            cy = rng.uniform(half, height - half) - 0.5
+            canvas = Image.new("1", (width, height))
+            if vertices is None:
+                ImageDraw.Draw(canvas).ellipse([cx - half, cy - half, cx + half, cy + half], fill=1)
+            else:
+                ImageDraw.Draw(canvas).polygon([(cx + x, cy + y) for x, y in vertices], fill=1)
+            mask = np.asarray(canvas, dtype=bool)
             hidden = np.bincount(labels[mask], minlength=len(placed) + 1)[1:]
             # Bounded against the full area, so several later objects cannot hide one together.
             if np.all(visible - hidden >= (1.0 - _MAX_OCCLUSION) * np.asarray(full_areas)):
@@ -220,107 +155,18 @@ def render_synthetic_image(
             if np.abs(colour - under).mean() >= _MIN_CONTRAST:
                 break
         labels[mask] = len(placed) + 1
-        placed.append((category_id, (int(colour[0]), int(colour[1]), int(colour[2]))))
+        placed.append((category_id, tuple(int(c) for c in colour)))
         full_areas.append(int(mask.sum()))
 
     objects = []
     for label, (category_id, colour) in enumerate(placed, start=1):
-        visible_mask = labels == label
-        image[visible_mask] = colour
-        ys, xs = np.nonzero(visible_mask)
+        mask = labels == label
+        image[mask] = colour
+        ys, xs = np.nonzero(mask)
         x0, y0 = int(xs.min()), int(ys.min())
         bbox = (x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)
-        objects.append(
-            SyntheticObject(
-                category_id=category_id,
-                colour=colour,
-                mask=visible_mask,
-                bbox=bbox,
-                area=int(visible_mask.sum()),
-            )
-        )
+        objects.append(SyntheticObject(category_id, colour, mask, bbox, int(mask.sum())))
     return SyntheticImage(image=image.astype(np.uint8), objects=objects)
-
-
-def _validate(params: dict[str, Any]) -> None:
-    height, width = params["image_size"]
-    if params["num_images"] < 1:
-        raise ValueError(f"num_images must be at least 1, got {params['num_images']}")
-    if height < 1 or width < 1:
-        raise ValueError(f"image_size must be positive, got {params['image_size']}")
-    if params["max_objects"] < 1:
-        raise ValueError(f"max_objects must be at least 1, got {params['max_objects']}")
-    if not 0.0 <= params["empty_fraction"] <= 1.0:
-        raise ValueError(f"empty_fraction must be in [0, 1], got {params['empty_fraction']}")
-    # From size 4 on, every shape covers at least one pixel centre wherever it is placed.
-    if not 4 <= params["min_size"] <= params["max_size"]:
-        raise ValueError(
-            f"need 4 <= min_size <= max_size, got {params['min_size']} and {params['max_size']}"
-        )
-    # A rotated square of side s spans up to s * sqrt(2) pixels.
-    if params["max_size"] * math.sqrt(2.0) > min(height, width):
-        raise ValueError(
-            f"max_size {params['max_size']} is too large for image_size {params['image_size']}: "
-            "a rotated square must fit, so max_size * sqrt(2) <= min(height, width)"
-        )
-
-
-def _coco_dict(params: dict[str, Any], images_dir: str) -> dict[str, Any]:
-    """Renders every image into ``images_dir`` and returns the COCO annotation dict."""
-    height, width = params["image_size"]
-    skip = ("version", "num_images", "seed", "masks")
-    shape_params = {k: v for k, v in params.items() if k not in skip}
-    images, annotations = [], []
-    for index in range(params["num_images"]):
-        rendered = render_synthetic_image(seed=params["seed"], index=index, **shape_params)
-        file_name = f"{index:05d}.png"
-        # PNG keeps the pixels exact: JPEG artefacts would blur the edges the boxes are tight to.
-        Image.fromarray(rendered.image).save(os.path.join(images_dir, file_name), format="PNG")
-        # COCO ids start at 1: pycocotools' COCOeval uses id 0 to mean "unmatched".
-        image_id = index + 1
-        images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
-        for obj in rendered.objects:
-            annotation = {
-                "id": len(annotations) + 1,
-                "image_id": image_id,
-                "category_id": obj.category_id,
-                "bbox": list(obj.bbox),
-                "area": obj.area,
-                "iscrowd": 0,
-            }
-            if params.get("masks"):
-                annotation["segmentation"] = _rle(obj.mask)
-            annotations.append(annotation)
-    categories = [
-        {"id": i, "name": name, "supercategory": "shape"}
-        for i, name in enumerate(SYNTHETIC_CLASSES, start=1)
-    ]
-    return {
-        "info": {"description": "FAD synthetic shapes", "generator": params},
-        "images": images,
-        "annotations": annotations,
-        "categories": categories,
-    }
-
-
-def _rle(mask: np.ndarray) -> dict[str, Any]:
-    """A boolean (H, W) mask as COCO's compressed RLE, ``{"size": [H, W], "counts": str}``."""
-    from pycocotools import mask as mask_util  # only datasets with masks need it
-
-    rle = mask_util.encode(np.asfortranarray(mask, dtype=np.uint8))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def _check_existing(json_path: str, params: dict[str, Any]) -> None:
-    # Returning a dataset generated with other parameters would silently train on the wrong data.
-    with open(json_path, encoding="utf-8") as f:
-        existing = json.load(f).get("info", {}).get("generator")
-    # Round-trip through JSON so tuples compare equal to the lists they were saved as.
-    if existing != json.loads(json.dumps(params)):
-        raise ValueError(
-            f"{json_path} exists but was not generated with {params} (found {existing}); "
-            "delete its directory to regenerate it"
-        )
 
 
 def generate_synthetic_coco(
@@ -335,49 +181,58 @@ def generate_synthetic_coco(
     max_size: int = 56,
     masks: bool = False,
 ) -> str:
-    """Writes a synthetic COCO dataset, unless it is already there.
-
-    Produces ``output_dir/images/NNNNN.png`` and ``output_dir/annotations.json``. The dataset is
-    rendered into a temporary sibling directory that is renamed into place at the end, so an
-    interrupted run never leaves a dataset that looks complete. If ``annotations.json`` already
-    exists it is returned as is, after checking that it was generated with the same parameters.
+    """Writes ``output_dir/images/NNNNN.png`` and ``output_dir/annotations.json``, unless there
+    (an existing one is checked to have the same parameters). It is rendered into a temporary
+    sibling renamed into place at the end: an interrupted run leaves nothing that looks complete.
 
     Args:
         output_dir: dataset directory to create.
         num_images: number of images.
-        image_size: (height, width) in pixels.
         seed: seed; the same arguments give byte-identical JSON and identical pixels.
-        max_objects: maximum number of objects in a non-empty image.
-        empty_fraction: fraction of the images without any object (they are listed in
-            ``images`` and have no annotations).
-        min_size: minimum shape size in pixels.
-        max_size: maximum shape size in pixels; ``max_size * sqrt(2)`` must fit in the image.
+        image_size, max_objects, empty_fraction, min_size, max_size: as for
+            :func:`render_synthetic_image`; ``max_size * sqrt(2)`` must fit in the image.
         masks: also write each object's visible pixels as its ``segmentation`` (RLE).
 
     Returns:
-        The path of ``annotations.json``.
-
-    Raises:
-        ValueError: on invalid parameters, or when an existing dataset in ``output_dir`` was
-            generated with different parameters.
-        FileExistsError: when ``output_dir`` exists, is not empty and has no annotations.json.
+        The path of ``annotations.json``. ValueError for invalid parameters or another dataset
+        there, FileExistsError for a full ``output_dir`` without annotations.json.
     """
-    params = {
-        "version": _VERSION,
-        "seed": seed,
-        "num_images": num_images,
-        "image_size": [int(image_size[0]), int(image_size[1])],
+    height, width = image_size
+    for ok, problem in [
+        (num_images >= 1, f"num_images must be at least 1, got {num_images}"),
+        (max_objects >= 1, f"max_objects must be at least 1, got {max_objects}"),
+        (0.0 <= empty_fraction <= 1.0, f"empty_fraction must be in [0, 1], got {empty_fraction}"),
+        # From size 4 on, every shape covers a pixel centre wherever it is placed.
+        (4 <= min_size <= max_size, f"need 4 <= min_size <= max_size, got {min_size}, {max_size}"),
+        (  # a rotated square of side s spans up to s * sqrt(2) pixels
+            max_size * math.sqrt(2.0) <= min(height, width),
+            f"max_size {max_size} is too large for image_size {image_size}: a rotated square "
+            "must fit, so max_size * sqrt(2) <= min(height, width)",
+        ),
+    ]:
+        if not ok:
+            raise ValueError(problem)
+    shape = {
+        "image_size": [int(height), int(width)],
         "max_objects": max_objects,
         "empty_fraction": empty_fraction,
         "min_size": min_size,
         "max_size": max_size,
     }
+    params = {"version": _VERSION, "seed": seed, "num_images": num_images, **shape}
     if masks:  # only then, so that the parameters of datasets without masks stay as they were
         params["masks"] = True
-    _validate(params)
+        from pycocotools import mask as mask_util  # only datasets with masks need it
     json_path = os.path.join(output_dir, ANNOTATIONS_FILE)
     if os.path.isfile(json_path):
-        _check_existing(json_path, params)
+        # Returning a dataset of other parameters would silently train on the wrong data.
+        with open(json_path, encoding="utf-8") as f:
+            existing = json.load(f).get("info", {}).get("generator")
+        if existing != params:
+            raise ValueError(
+                f"{json_path} exists but was not generated with {params} (found {existing}); "
+                "delete its directory to regenerate it"
+            )
         return json_path
     target = os.path.abspath(output_dir)
     if os.path.isdir(target) and os.listdir(target):
@@ -385,39 +240,49 @@ def generate_synthetic_coco(
             f"cannot create the synthetic dataset at {target}: the directory exists without "
             f"{ANNOTATIONS_FILE}; remove it and retry"
         )
-
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
+    parent, base = os.path.split(target)
+    tmp_dir = os.path.join(parent, f".{base}.tmp-{uuid.uuid4().hex[:12]}")
+    images, annotations = [], []
     try:
-        # mkdtemp makes the directory private (0700); the dataset is meant to be shared.
-        os.chmod(tmp_dir, 0o777 & ~_umask())
-        os.mkdir(os.path.join(tmp_dir, IMAGES_DIR))
-        coco = _coco_dict(params, os.path.join(tmp_dir, IMAGES_DIR))
+        os.makedirs(os.path.join(tmp_dir, IMAGES_DIR))  # with the umask: the data is shared
+        for index in range(num_images):
+            rendered = render_synthetic_image(seed=seed, index=index, **shape)
+            image_id, name = index + 1, f"{index:05d}.png"  # COCOeval takes id 0 for unmatched
+            # PNG keeps the pixels exact: JPEG would blur the edges the boxes are tight to.
+            Image.fromarray(rendered.image).save(os.path.join(tmp_dir, IMAGES_DIR, name))
+            images.append({"id": image_id, "file_name": name, "height": height, "width": width})
+            for obj in rendered.objects:
+                annotation = {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": obj.category_id,
+                    "bbox": list(obj.bbox),
+                    "area": obj.area,
+                    "iscrowd": 0,
+                }
+                if masks:
+                    rle = mask_util.encode(np.asfortranarray(obj.mask, dtype=np.uint8))
+                    annotation["segmentation"] = {**rle, "counts": rle["counts"].decode()}
+                annotations.append(annotation)
+        coco = {
+            "info": {"description": "FAD synthetic shapes", "generator": params},
+            "images": images,
+            "annotations": annotations,
+            "categories": [
+                {"id": i, "name": label, "supercategory": "shape"}
+                for i, label in enumerate(SYNTHETIC_CLASSES, start=1)
+            ],
+        }
         with open(os.path.join(tmp_dir, ANNOTATIONS_FILE), "w", encoding="utf-8") as f:
             json.dump(coco, f)
         os.replace(tmp_dir, target)  # replaces an empty directory, never a full one
     finally:
-        if os.path.isdir(tmp_dir):
-            shutil.rmtree(tmp_dir)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     return json_path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point: generates a dataset and prints the path of its JSON.
-
-    Args:
-        argv: arguments without the program name; ``sys.argv[1:]`` when None.
-
-    Returns:
-        The process exit status.
-    """
+    """Command-line entry point: generates a dataset, prints its JSON path; returns 0."""
     parser = argparse.ArgumentParser(
         prog="python -m fad.data.synthetic", description=__doc__.split("\n\n")[0]
     )
@@ -428,17 +293,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--max-objects", type=int, default=4)
     parser.add_argument("--empty-fraction", type=float, default=0.1)
     parser.add_argument("--masks", action="store_true", help="also write instance masks (RLE)")
-    args = parser.parse_args(argv)
-    json_path = generate_synthetic_coco(
-        output_dir=args.output_dir,
-        num_images=args.num_images,
-        image_size=tuple(args.image_size),
-        seed=args.seed,
-        max_objects=args.max_objects,
-        empty_fraction=args.empty_fraction,
-        masks=args.masks,
-    )
-    print(json_path)
+    print(generate_synthetic_coco(**vars(parser.parse_args(argv))))
     return 0
 
 
