@@ -60,22 +60,22 @@ def _is_seq(x: Any) -> bool:
     return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
 
 
-def _edge(edge: Any, node: int, j: int) -> Tuple[str, int]:
-    """Edge ``j`` of node ``node`` as an ``(op, source)`` tuple; ValueError naming its fault."""
-    where = f"node {node} edge {j}"
-    if not _is_seq(edge) or len(edge) != 2:
-        raise ValueError(f"{where}: an edge is (op_name, source_index), got {edge!r}")
-    op, src = edge
-    if not isinstance(op, str) or op not in _OP_LAYERS:
-        close = difflib.get_close_matches(str(op), _OP_LAYERS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "known ops: " + ", ".join(_OP_LAYERS)
-        raise ValueError(f"{where}: unknown op {op!r}; {hint}")
-    if type(src) is not int or not 0 <= src < 2 + node:
-        raise ValueError(
-            f"{where}: source index {src!r} is not available to node {node} (it can read "
-            f"0..{1 + node})"
-        )
-    return op, src
+def _node(node: Any, i: int) -> List[Tuple[str, int]]:
+    """Node ``i`` as a list of ``(op, source)`` tuples; ValueError naming its first fault."""
+    if not _is_seq(node) or len(node) != 2:
+        raise ValueError(f"node {i} must have exactly 2 edges, got {node!r}")
+    for j, edge in enumerate(node):
+        where = f"node {i} edge {j}"
+        if not _is_seq(edge) or len(edge) != 2:
+            raise ValueError(f"{where}: an edge is (op_name, source_index), got {edge!r}")
+        op, src = edge
+        if not isinstance(op, str) or op not in _OP_LAYERS:
+            close = difflib.get_close_matches(str(op), _OP_LAYERS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "known ops: " + ", ".join(_OP_LAYERS)
+            raise ValueError(f"{where}: unknown op {op!r}; {hint}")
+        if type(src) is not int or not 0 <= src < 2 + i:
+            raise ValueError(f"{where}: source index {src!r} is not available (0..{1 + i} are)")
+    return [tuple(edge) for edge in node]
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,7 @@ class Genotype:
     def __post_init__(self):
         if not _is_seq(self.normal) or not self.normal:
             raise ValueError(f"normal must be a non-empty list of nodes, got {self.normal!r}")
-        for i, node in enumerate(self.normal):
-            if not _is_seq(node) or len(node) != 2:
-                raise ValueError(f"node {i} must have exactly 2 edges, got {node!r}")
-        normal = [
-            [_edge(e, i, j) for j, e in enumerate(node)] for i, node in enumerate(self.normal)
-        ]
+        normal = [_node(node, i) for i, node in enumerate(self.normal)]
         object.__setattr__(self, "normal", normal)
         if self.normal_concat != range(2, 2 + len(normal)):
             expected = range(2, 2 + len(normal))
