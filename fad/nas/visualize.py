@@ -163,13 +163,11 @@ def plot_alpha_history(
                 ax.plot(iterations, w.tolist(), marker=marker, linewidth=width, **_line_style(op))
             ax.tick_params(labelsize=7, labelbottom=True)
             label = f"{name} node {node} ← {_source_label(src)}"
-            if src not in kept:
-                ax.set_title(label, fontsize=9, color="0.35")
-                continue
-            ax.set_title(
-                f"{label}\nkept: {kept[src]}", fontsize=9, color=_KEPT_COLOR, weight="bold"
-            )
-            ax.spines[:].set(edgecolor=_KEPT_COLOR, linewidth=2.5)
+            if src in kept:  # an edge of the genotype: framed, its op named
+                label += f"\nkept: {kept[src]}"
+                ax.spines[:].set(edgecolor=_KEPT_COLOR, linewidth=2.5)
+            color, weight = (_KEPT_COLOR, "bold") if src in kept else ("0.35", "normal")
+            ax.set_title(label, fontsize=9, color=color, weight=weight)
     fig.supxlabel("iteration", fontsize=8)
     fig.supylabel("softmax weight", fontsize=8)
     # Legend columns pair each variant's std op (first row) with its sinSep op (second row).
@@ -177,12 +175,7 @@ def plot_alpha_history(
     order = [op for pair in zip(ops[:per_base], ops[per_base:-1]) for op in pair] + [NONE]
     handles = [Line2D([], [], linewidth=1.5, label=op, **_line_style(op)) for op in order]
     fig.legend(
-        handles=handles,
-        loc="outside upper center",
-        ncols=per_base + 1,
-        fontsize=7.5,
-        title=title,
-        title_fontsize=10,
+        handles=handles, loc="outside upper center", ncols=per_base + 1, fontsize=7.5, title=title
     )
     with atomic_open(os.fspath(path), "wb") as f:
         fig.savefig(f, format="png")
