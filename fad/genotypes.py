@@ -183,9 +183,6 @@ def load_genotype_file(
 
     Returns:
         By tower name in the file's order, ``{"box": ..., "cls": ...}`` or ``{"mask": ...}``.
-
-    Raises:
-        ValueError: naming the file and line of a malformed genotype, or the unlabelled lines.
     """
     names = {label: tower for tower, label in TOWER_LABELS.items()}
     with open(path, encoding="utf-8") as f:
