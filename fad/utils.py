@@ -5,13 +5,11 @@ import os
 import uuid
 from typing import IO, Iterable, Iterator
 
-__all__ = ["atomic_open", "frozen"]
-
 
 @contextlib.contextmanager
 def frozen(params: Iterable) -> Iterator[None]:
-    """Within the block, the tensors of ``params`` that require grad do not (so no graph is built
-    through them); they do again after it, also when the block raises."""
+    """Within the block, the tensors of ``params`` that require grad do not (no graph is built
+    through them); after it they do again, also when it raises."""
     params = [p for p in params if p.requires_grad]
     for p in params:
         p.requires_grad_(False)
@@ -24,21 +22,13 @@ def frozen(params: Iterable) -> Iterator[None]:
 
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[IO]:
-    """Open ``path`` for writing so that it appears whole or not at all.
-
-    The block writes to a new temporary file beside ``path``; once the block succeeds the file is
-    flushed to disk and renamed over ``path``. A crash, a full disk or an exception mid-write
-    leaves the previous file as it was, and no temporary file behind. The file gets the
-    permissions of any file the user creates (``open`` with the umask, not ``mkstemp``'s 0600).
-    The directory is created if needed.
+    """Open ``path`` (its directory made if needed) to write so that it appears whole or not at
+    all: the block writes a temporary file beside it, synced and renamed over ``path`` once the
+    block succeeds, removed if it fails. The file gets the umask's permissions (not mkstemp's 0600).
 
     Args:
-        path: the file to write.
         mode: ``"w"`` or ``"wb"``.
         kwargs: passed to :func:`open` (``encoding``, ...).
-
-    Yields:
-        The open temporary file.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}")
