@@ -1,11 +1,4 @@
-"""A FAD mask head for Mask R-CNN: the paper's "Beyond" (docs/METHOD.md section 11).
-
-Mask R-CNN's mask head runs four 3x3 convs on each RoI's pooled 14x14 features, then a 2x2
-deconv and a 1x1 predictor. The FAD mask head replaces the convs with a FAD tower (one cell of
-three nodes, op width 256, both cell inputs the RoI feature), as the original code began to: a
-search tower to search, a derived tower to train, then a 1x1 ``mask_reduce`` conv from the
-cell's concatenated nodes back to the RoI width, and detectron2's deconv, ReLU and predictor.
-"""
+"""A FAD mask head for Mask R-CNN: the paper's "Beyond" (docs/METHOD.md section 11)."""
 
 import fvcore.nn.weight_init as weight_init
 import torch
@@ -21,11 +14,14 @@ __all__ = ["FADMaskHead"]
 
 
 class FADMaskHead(BaseMaskRCNNHead):
-    """``MaskRCNNConvUpsampleHead`` with a FAD tower in place of its conv stack.
+    """``MaskRCNNConvUpsampleHead`` with a FAD tower in place of its four 3x3 convs: the tower,
+    a 1x1 ``mask_reduce`` conv from its concatenated nodes back to the RoI width, then
+    detectron2's 2x2 deconv, ReLU and 1x1 predictor.
 
     Args:
         input_shape: the pooled RoI features (256 channels, 14x14 in Mask R-CNN R-50 FPN).
-        tower: a FAD tower (search or derived) whose inputs have the RoI width.
+        tower: a FAD tower (search or derived) whose inputs have the RoI width; both its inputs
+            are the RoI feature.
         num_classes: foreground classes; 1 for class-agnostic masks.
         kwargs: ``loss_weight`` and ``vis_period``, see detectron2's ``BaseMaskRCNNHead``.
     """
@@ -38,8 +34,7 @@ class FADMaskHead(BaseMaskRCNNHead):
         self.mask_reduce = Conv2d(tower.out_channels, c, kernel_size=1)
         self.deconv = ConvTranspose2d(c, c, kernel_size=2, stride=2)
         self.predictor = Conv2d(c, num_classes, kernel_size=1)
-        # As MaskRCNNConvUpsampleHead initialises its convs and predictor; the tower keeps
-        # PyTorch's init, as the detector towers do (section 6).
+        # As MaskRCNNConvUpsampleHead's; the tower keeps PyTorch's init, as the detector towers.
         for layer in (self.mask_reduce, self.deconv):
             weight_init.c2_msra_fill(layer)
         nn.init.normal_(self.predictor.weight, std=0.001)
@@ -53,5 +48,4 @@ class FADMaskHead(BaseMaskRCNNHead):
         Returns:
             (R, num_classes, 28, 28) mask logits.
         """
-        x = self.mask_reduce(self.tower(x))
-        return self.predictor(torch.relu(self.deconv(x)))
+        return self.predictor(torch.relu(self.deconv(self.mask_reduce(self.tower(x)))))
