@@ -1,8 +1,7 @@
 """The detectron2 models: FCOS and RetinaNet with FAD heads, Mask R-CNN with a FAD mask head."""
 
 from .backbone import make_resnext_stages
-from .fad_head import ConvTower, FADHead, FADRetinaNetHead
-from .mask_head import FADMaskHead
+from .fad_head import ConvTower, FADHead, FADMaskHead, FADRetinaNetHead
 from .meta_arch import FADFCOS, FADMaskRCNN, FADRetinaNet
 
 __all__ = [

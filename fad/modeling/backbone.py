@@ -4,8 +4,6 @@ from typing import List
 
 from detectron2.modeling.backbone import BottleneckBlock, ResNet
 
-__all__ = ["make_resnext_stages"]
-
 
 def make_resnext_stages(
     *,
@@ -20,8 +18,8 @@ def make_resnext_stages(
 
     Args:
         depth: 50, 101 or 152.
-        num_groups: cardinality (64 for X-101-64x4d).
-        width_per_group: bottleneck width per group in res2 (4 for X-101-64x4d); doubles per stage.
+        num_groups, width_per_group: cardinality and res2's bottleneck width per group (64 and 4
+            for X-101-64x4d); the width doubles per stage.
         norm: normalization of the blocks.
         stride_in_1x1: stride in the 1x1 conv (MSRA) or the 3x3 conv (FAIR models, ``False``).
 

@@ -1,9 +1,7 @@
 """A fixed canvas: every batch padded to one size per orientation, so that CUDA graphs
-(:mod:`fad.modeling.cuda_graphs`), recorded per shape, replay. detectron2's loaders batch
-landscape and portrait images apart and resize every image into (short side, long side); the
-padding keeps ``image_sizes``, so targets and postprocessing are unchanged. Like detectron2's own
-padding, the extra area enters the head's GroupNorm statistics (docs/BENCHMARKS.md).
-"""
+(:mod:`fad.modeling.cuda_graphs`), recorded per shape, replay. Padding keeps ``image_sizes``, so
+targets and postprocessing are unchanged; like detectron2's own, the extra area enters the head's
+GroupNorm statistics (docs/BENCHMARKS.md)."""
 
 import logging
 import sys
@@ -19,9 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 class FixedCanvas:
-    """Pads each batch to (short, long) if landscape, else (long, short), both rounded up to the
-    size divisibility. A batch larger than its canvas (mixed orientations, or larger images than
-    the loader makes) keeps its size, with a warning the first time.
+    """Pads each batch (detectron2's loaders batch landscape and portrait images apart) to
+    (short, long) if landscape, else (long, short), both rounded up to the size divisibility. A
+    batch larger than its canvas (mixed orientations, or larger images than the loader's resize
+    makes) keeps its size, with a warning the first time.
 
     Args:
         short_side: the loader's short side (ResizeShortestEdge's ``short_edge_length``); the
@@ -78,9 +77,8 @@ class FixedCanvas:
         if h > height or w > width:
             if not self._warned:
                 logger.warning(
-                    f"A batch of {h}x{w} pixels does not fit the fixed canvas of {height}x{width} "
-                    f"(short side {self.short_side}, long side {self.max_size}): such batches "
-                    "keep their own size."
+                    f"A {h}x{w} batch does not fit the {height}x{width} canvas of short side "
+                    f"{self.short_side}, long side {self.max_size}: such batches keep their size"
                 )
                 self._warned = True
             return images

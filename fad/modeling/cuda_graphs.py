@@ -1,10 +1,6 @@
-"""CUDA graphs for a detector's head (``train.cuda_graphs=True``): replayed, not launched op by op.
-
-On a GPU the FAD head is bound by the host launching thousands of tiny kernels per step; a CUDA
-graph replays a forward's or a backward's kernels in one launch. Graphs read the parameters in
-place, so optimizer steps and ``load_state_dict`` reach them. ``benchmarks/gpu_check.py`` checks
-graphed against eager steps and measures the gain (docs/BENCHMARKS.md).
-"""
+"""CUDA graphs for a detector's head (``train.cuda_graphs=True``): on a GPU the FAD head is bound
+by the host launching thousands of tiny kernels per step, which a graph replays in one launch.
+``benchmarks/gpu_check.py`` checks graphed against eager steps (docs/BENCHMARKS.md)."""
 
 import logging
 from typing import Dict, Hashable, List, Sequence
@@ -24,9 +20,9 @@ _TRACE_REASON = "CUDA graphs do not run while tracing or compiling: the head run
 class _Eager(nn.Module):
     """The head's eager forward on tensor arguments, as make_graphed_callables takes it."""
 
-    def __init__(self, graphs: "HeadGraphs"):
+    def __init__(self, head: nn.Module, forward):
         super().__init__()
-        self.head, self._forward = graphs.head, graphs.eager
+        self.head, self._forward = head, forward
 
     def forward(self, *features: torch.Tensor):
         return self._forward(list(features))
@@ -38,29 +34,22 @@ class HeadGraphs:
     weight step and inference each get theirs, per canvas orientation (:mod:`fad.modeling.canvas`).
 
     The head runs eagerly, and says why once: on a CPU, under autocast, while tracing or
-    compiling, beyond ``max_graphs`` signatures, and for a signature seen once so far (shapes that
-    occur once cost no capture). When a parameter's storage moves (``model.to``) the graphs are
-    captured again.
+    compiling, beyond ``max_graphs`` signatures, and for a signature seen once so far. Graphs read
+    the parameters in place (optimizer steps and ``load_state_dict`` reach them) and are captured
+    again when their storage moves (``model.to``).
 
     Args:
-        head: the head (``FADHead``, ``FADRetinaNetHead``, or detectron2's ``FCOSHead`` or
-            ``RetinaNetHead``: a forward of a list of FPN features); its forward is the eager path.
+        head: the head (a FAD head, or detectron2's ``FCOSHead`` or ``RetinaNetHead``: a forward
+            of a list of FPN features); its forward is the eager path.
         max_graphs: most signatures captured; each holds its activations on the GPU.
     """
 
     def __init__(self, head: nn.Module, *, max_graphs: int = 8):
         self.head, self.eager, self.max_graphs = head, head.forward, max_graphs
         self.graphs: Dict[Hashable, nn.Module] = {}
-        self._seen: Dict[Hashable, int] = {}
+        self._seen, self._said = set(), set()
         self._params = list(head.parameters())
         self._storage = [p.data_ptr() for p in self._params]
-        self._said: set = set()
-
-    def _eager(self, reason: str, features: List[torch.Tensor]):
-        if reason not in self._said:
-            self._said.add(reason)
-            logger.warning(reason)
-        return self.eager(features)
 
     def signature(self, features: Sequence[torch.Tensor]) -> Hashable:
         """What a recorded graph depends on: the features' shapes, dtypes and ``requires_grad``,
@@ -72,14 +61,19 @@ class HeadGraphs:
             self.head.training,
         )
 
+    def _eager(self, reason: str, features: List[torch.Tensor]):
+        if reason not in self._said:
+            self._said.add(reason)
+            logger.warning(reason)
+        return self.eager(features)
+
     def __call__(self, features: List[torch.Tensor]):
-        for eager, reason in (
-            (not all(f.is_cuda for f in features), CPU_REASON),
-            (torch.is_autocast_enabled(), _AUTOCAST_REASON),
-            (torch.jit.is_tracing() or torch.compiler.is_compiling(), _TRACE_REASON),
-        ):
-            if eager:
-                return self._eager(reason, features)
+        if not all(f.is_cuda for f in features):
+            return self._eager(CPU_REASON, features)
+        if torch.is_autocast_enabled():
+            return self._eager(_AUTOCAST_REASON, features)
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return self._eager(_TRACE_REASON, features)
         storage = [p.data_ptr() for p in self._params]
         if storage != self._storage:  # parameters moved: the graphs read stale memory
             self.graphs.clear()
@@ -87,8 +81,8 @@ class HeadGraphs:
             self._storage = storage
         key = self.signature(features)
         if key not in self.graphs:
-            self._seen[key] = self._seen.get(key, 0) + 1
-            if self._seen[key] < 2:
+            if key not in self._seen:  # shapes that occur once cost no capture
+                self._seen.add(key)
                 return self.eager(features)
             if len(self.graphs) >= self.max_graphs:
                 return self._eager(
@@ -96,7 +90,7 @@ class HeadGraphs:
                     "eagerly for the others (are the shapes fixed? see model.fixed_canvas)",
                     features,
                 )
-            module = _Eager(self).train(self.head.training)
+            module = _Eager(self.head, self.eager).train(self.head.training)
             sample = tuple(f.detach().clone().requires_grad_(f.requires_grad) for f in features)
             self.graphs[key] = torch.cuda.make_graphed_callables(
                 module, sample, allow_unused_input=True
@@ -109,8 +103,8 @@ def enable_cuda_graphs(model: nn.Module, *, max_graphs: int = 8) -> bool:
     """Make ``model.head`` replay CUDA graphs (``train.cuda_graphs=True``).
 
     Args:
-        model: a detector with a ``head`` (``FADFCOS``, ``FADRetinaNet``, detectron2's ``FCOS``
-            or ``RetinaNet``), on its device.
+        model: a detector with a ``head`` (a FAD one, or detectron2's FCOS or RetinaNet), on its
+            device.
         max_graphs: see :class:`HeadGraphs`.
 
     Returns:

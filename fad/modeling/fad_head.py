@@ -1,16 +1,16 @@
-"""FAD heads: a dense detector's box and class towers, built by the config
-(``configs/common/models/towers.py``), and its predictors (docs/METHOD.md section 6)."""
+"""FAD heads: towers built by the config (``configs/common/models/towers.py``) in the heads of
+FCOS and RetinaNet (docs/METHOD.md section 6) and in Mask R-CNN's mask head (section 11)."""
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+import fvcore.nn.weight_init as weight_init
 import torch
-from detectron2.layers import ShapeSpec
+from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec
+from detectron2.modeling.roi_heads import BaseMaskRCNNHead
 from torch import nn
 
 from fad.nas.cell_base import Tower
-
-__all__ = ["ConvTower", "FADHead", "FADRetinaNetHead", "FADTowers", "check_tower"]
 
 
 def _normal_init(std: float, *modules: nn.Module) -> None:
@@ -52,7 +52,7 @@ class ConvTower(nn.Sequential):
     def forward(self, *inputs: List[torch.Tensor]) -> List[torch.Tensor]:
         """
         Args:
-            inputs: ``s0s`` and optionally ``s1s``, each per level (N, C, Hi, Wi).
+            inputs: ``s0s`` and optionally ``s1s``, per level (N, C, Hi, Wi).
 
         Returns:
             per level (N, C, Hi, Wi), the convs on the last of ``inputs``.
@@ -61,15 +61,14 @@ class ConvTower(nn.Sequential):
 
 
 class FADTowers(nn.Module):
-    """A FAD head's towers, wiring (section 6) and predictors. The box tower reads the FPN feature,
-    ``box_reduce`` (1x1) maps its output to ``bbox_feature``; the class tower reads
-    ``(bbox_feature, feature)``, ``cls_reduce`` maps its output to what ``cls_score`` reads.
+    """A FAD head's towers, wiring and predictors: ``box_reduce`` (1x1) maps the box tower's output
+    to ``bbox_feature``; the class tower reads ``(bbox_feature, feature)``, ``cls_reduce`` maps
+    its output to what ``cls_score`` reads.
 
     Args:
         input_shape: shapes of the FPN levels (one channel count on all levels).
         box_tower, cls_tower: a FAD tower (search or derived) reading the FPN width, or ``None``
-            for a :class:`ConvTower` of ``plain_num_convs`` convs, with ``plain_group_norm``,
-            and no reduce conv.
+            for a :class:`ConvTower` of arguments ``plain`` (and no reduce conv).
         predictors: output channels per predictor (3x3 convs): ``cls_score`` and box ones.
         prior_prob: prior of the class logits' bias init (focal loss).
         reduce_init_std: std of the reduce convs' normal init (0.01 in the original code); ``None``
@@ -83,8 +82,7 @@ class FADTowers(nn.Module):
         input_shape: List[ShapeSpec],
         box_tower: Optional[Tower],
         cls_tower: Optional[Tower],
-        plain_num_convs: int,
-        plain_group_norm: bool,
+        plain: Dict[str, Any],
         predictors: Dict[str, int],
         prior_prob: float = 0.01,
         reduce_init_std: Optional[float] = 0.01,
@@ -95,11 +93,10 @@ class FADTowers(nn.Module):
             raise ValueError(f"a FAD head needs one channel count on all levels, got {channels}")
         c = channels.pop()
         self.num_levels = len(input_shape)
-        plain = dict(channels=c, num_convs=plain_num_convs, group_norm=plain_group_norm)
         towers, reduces = [], []
         for name, tower in (("box", box_tower), ("cls", cls_tower)):
             if tower is None:
-                towers.append(ConvTower(**plain))
+                towers.append(ConvTower(channels=c, **plain))
                 reduces.append(nn.Identity())
             else:
                 check_tower(tower, name=f"{name} tower", channels=c, source="the FPN")
@@ -148,7 +145,7 @@ class FADHead(FADTowers):
     def __init__(self, *, num_classes: int, fcos_num_convs: int = 4, **kwargs):
         predictors = {"cls_score": num_classes, "bbox_pred": 4, "ctrness": 1}
         super().__init__(
-            plain_num_convs=fcos_num_convs, plain_group_norm=True, predictors=predictors, **kwargs
+            plain=dict(num_convs=fcos_num_convs, group_norm=True), predictors=predictors, **kwargs
         )
 
 
@@ -166,5 +163,41 @@ class FADRetinaNetHead(FADTowers):
     def __init__(self, *, num_classes: int, num_anchors: int, num_convs: int = 4, **kwargs):
         predictors = {"cls_score": num_anchors * num_classes, "bbox_pred": num_anchors * 4}
         super().__init__(
-            plain_num_convs=num_convs, plain_group_norm=False, predictors=predictors, **kwargs
+            plain=dict(num_convs=num_convs, group_norm=False), predictors=predictors, **kwargs
         )
+
+
+class FADMaskHead(BaseMaskRCNNHead):
+    """``MaskRCNNConvUpsampleHead`` with a FAD tower in place of its four 3x3 convs, then a 1x1
+    ``mask_reduce`` conv back to the RoI width, detectron2's 2x2 deconv, ReLU and predictor.
+
+    Args:
+        input_shape: the pooled RoI features (256 channels, 14x14 in Mask R-CNN R-50 FPN).
+        tower: a FAD tower (search or derived) reading the RoI feature as both its inputs.
+        num_classes: foreground classes; 1 for class-agnostic masks.
+        kwargs: ``loss_weight`` and ``vis_period``, see detectron2's ``BaseMaskRCNNHead``.
+    """
+
+    def __init__(self, *, input_shape: ShapeSpec, tower: Tower, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        c = input_shape.channels
+        check_tower(tower, name="mask tower", channels=c, source="the RoI feature")
+        self.tower = tower
+        self.mask_reduce = Conv2d(tower.out_channels, c, kernel_size=1)
+        self.deconv = ConvTranspose2d(c, c, kernel_size=2, stride=2)
+        self.predictor = Conv2d(c, num_classes, kernel_size=1)
+        # As MaskRCNNConvUpsampleHead's; the tower keeps PyTorch's init, as the detector towers.
+        for layer in (self.mask_reduce, self.deconv):
+            weight_init.c2_msra_fill(layer)
+        nn.init.normal_(self.predictor.weight, std=0.001)
+        nn.init.constant_(self.predictor.bias, 0)
+
+    def layers(self, x: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            x: (R, C, 14, 14) RoI features.
+
+        Returns:
+            (R, num_classes, 28, 28) mask logits.
+        """
+        return self.predictor(torch.relu(self.deconv(self.mask_reduce(self.tower(x)))))

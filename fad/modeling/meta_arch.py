@@ -4,10 +4,7 @@ towers, and what the search asks of them."""
 from typing import Dict, List, Optional
 
 import torch
-from detectron2.modeling import META_ARCH_REGISTRY
-from detectron2.modeling.meta_arch.fcos import FCOS
-from detectron2.modeling.meta_arch.rcnn import GeneralizedRCNN
-from detectron2.modeling.meta_arch.retinanet import RetinaNet
+from detectron2.modeling import FCOS, META_ARCH_REGISTRY, GeneralizedRCNN, RetinaNet
 from detectron2.structures import ImageList
 from torch import nn
 
@@ -17,18 +14,13 @@ from fad.nas.search_cells import SearchTower
 from fad.utils import frozen
 
 from .canvas import FixedCanvas
-from .fad_head import FADTowers
-from .mask_head import FADMaskHead
-
-__all__ = ["FADDetectorMixin", "FADFCOS", "FADMaskRCNN", "FADRetinaNet", "FADSearchMixin"]
+from .fad_head import FADMaskHead, FADTowers
 
 
 class FADSearchMixin:
     """What the search asks of a model with FAD towers, mixed into a detectron2 meta-architecture.
-
     Subclasses name their towers in :meth:`fad_towers`, and in ``TOWER_KEYS`` the config key of
-    each under ``model`` (what ``--genotype-file`` turns into derived towers).
-    """
+    each under ``model`` (what ``--genotype-file`` turns into derived towers)."""
 
     TOWER_KEYS: Dict[str, str] = {}
     # Alphas and weights, told apart by parameter name.
@@ -51,22 +43,16 @@ class FADSearchMixin:
     def alpha_step_weights(self) -> List[nn.Parameter]:
         """The weights the alpha step's graph reaches (the second-order virtual step moves them):
         all but the backbone's, which :meth:`losses_with_frozen_features` freezes."""
-        weights = set(self.weight_parameters())
-        return [
-            p for n, p in self.named_parameters() if p in weights and not n.startswith("backbone.")
-        ]
+        backbone = set(self.backbone.parameters())
+        return [p for p in self.weight_parameters() if p not in backbone]
 
     def search_towers(self) -> Dict[str, SearchTower]:
         """The search towers by name, in :meth:`fad_towers` order; empty if none."""
         return {n: t for n, t in self.fad_towers().items() if isinstance(t, SearchTower)}
 
     def genotypes(self, *, rank: str = "softmax") -> Dict[str, Optional[Genotype]]:
-        """The genotype of every tower of :meth:`fad_towers` under the current alphas, ``None``
-        for a tower not searched.
-
-        Raises:
-            RuntimeError: for a model without search towers.
-        """
+        """The genotype of each tower of :meth:`fad_towers` under the current alphas (``rank``: see
+        ``SearchTower.genotype``), ``None`` for a tower not searched; for search models only."""
         if not self.search:
             raise RuntimeError("the model has no search towers: it has no architecture weights")
         return {
@@ -75,12 +61,9 @@ class FADSearchMixin:
         }
 
     def losses_with_frozen_features(self, batched_inputs: List[dict]) -> Dict[str, torch.Tensor]:
-        """The training losses with the backbone's weights frozen: the alpha step's forward.
-
-        The alphas live in the heads; the backbone and FPN build no graph, which saves their
-        backward and activations. A dense detector's loss normaliser (an EMA of the positive
-        count) is restored, so alpha steps do not change how the weight step normalises its loss.
-        """
+        """The alpha step's forward: the training losses with the backbone frozen (the alphas are
+        in the heads), which saves its backward and activations. A dense detector's loss
+        normaliser (an EMA of the positive count) is kept for the weight step's loss."""
         normalizer = self.__dict__.get("loss_normalizer")
         with frozen(self.backbone.parameters()):
             losses = self(batched_inputs)
@@ -95,8 +78,7 @@ class FADDetectorMixin(FADSearchMixin):
     """Mixed into a detectron2 ``DenseDetector`` (``FCOS``, ``RetinaNet``) with a FAD head.
 
     Args:
-        fixed_canvas: pads every batch to a fixed size per orientation (fixed shapes for CUDA
-            graphs, :mod:`fad.modeling.canvas`); ``None`` keeps detectron2's padding.
+        fixed_canvas: a :class:`FixedCanvas` (fixed batch shapes for CUDA graphs), or ``None``.
         kwargs: the detector's.
     """
 
@@ -105,9 +87,7 @@ class FADDetectorMixin(FADSearchMixin):
     def __init__(self, *, fixed_canvas: Optional[FixedCanvas] = None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(self.head, FADTowers):
-            raise TypeError(
-                f"{type(self).__name__} needs a FAD head, got {type(self.head).__name__}"
-            )
+            raise TypeError(f"the head must be a FAD head, got {type(self.head).__name__}")
         self.fixed_canvas = fixed_canvas
 
     def preprocess_image(self, batched_inputs: List[dict]) -> ImageList:
