@@ -62,11 +62,12 @@ class FADSearchMixin:
 
     def losses_with_frozen_features(self, batched_inputs: List[dict]) -> Dict[str, torch.Tensor]:
         """The alpha step's forward: the training losses with the backbone frozen (the alphas are
-        in the heads), which saves its backward and activations. A dense detector's loss
-        normaliser (an EMA of the positive count) is kept for the weight step's loss."""
+        in the heads), which saves its backward and activations. It runs the detector's own
+        forward, not ``self.forward``, which a trainer may wrap for the weight step; a dense
+        detector's loss normaliser (an EMA of the positive count) is kept for the weight step."""
         normalizer = self.__dict__.get("loss_normalizer")
         with frozen(self.backbone.parameters()):
-            losses = self(batched_inputs)
+            losses = super().forward(batched_inputs)
         if normalizer is None:
             self.__dict__.pop("loss_normalizer", None)
         else:
