@@ -3,7 +3,7 @@ by the host launching thousands of tiny kernels per step, which a graph replays 
 ``benchmarks/gpu_check.py`` checks graphed against eager steps (docs/BENCHMARKS.md)."""
 
 import logging
-from typing import Dict, Hashable, List, Sequence
+from typing import Callable, Dict, Hashable, List, Sequence
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ _TRACE_REASON = "CUDA graphs do not run while tracing or compiling: the head run
 class _Eager(nn.Module):
     """The head's eager forward on tensor arguments, as make_graphed_callables takes it."""
 
-    def __init__(self, head: nn.Module, forward):
+    def __init__(self, head: nn.Module, forward: Callable):
         super().__init__()
         self.head, self._forward = head, forward
 
