@@ -84,6 +84,14 @@ def test_the_coco_configs_build_the_expected_mask_heads(rel_path, tower):
     assert head.predictor.out_channels == 80
 
 
+def test_mask_head_state_dict_names_are_those_of_earlier_checkpoints():
+    """Checkpoints of earlier versions load strictly: the mask head's names outside its tower."""
+    head = build(AUGMENT_R18).roi_heads.mask_head
+    assert [n for n in head.state_dict() if not n.startswith("tower.")] == [
+        f"{m}.{p}" for m in ("mask_reduce", "deconv", "predictor") for p in ("weight", "bias")
+    ]
+
+
 @pytest.mark.parametrize("rel_path", [SEARCH_R18, AUGMENT_R18, BASELINE_R18])
 @pytest.mark.parametrize("counts", [[2, 0], [0, 0]], ids=["one_empty", "all_empty"])
 def test_training_forward_backward_with_images_without_instances(rel_path, counts):

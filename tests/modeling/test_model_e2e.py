@@ -287,6 +287,21 @@ def test_retinanet_head_init_follows_detectron2s_retinanet_head():
     assert isinstance(head.cls_reduce, nn.Identity)
 
 
+@pytest.mark.parametrize("rel_path", [SEARCH_R18, RETINA_SEARCH_R18])
+def test_head_state_dict_names_are_those_of_earlier_checkpoints(rel_path):
+    """Checkpoints of earlier versions load strictly: the head's names outside its FAD tower."""
+    head = build(rel_path, cls_tower=None).head  # the class tower is the detector's conv tower
+    fcos = isinstance(head, FADHead)
+    # FCOS's conv tower: (conv, GroupNorm, ReLU) x 4; RetinaNet's: (conv, ReLU) x 4.
+    convs = [0, 1, 3, 4, 6, 7, 9, 10] if fcos else [0, 2, 4, 6]
+    predictors = ["cls_score", "bbox_pred"] + (["ctrness"] if fcos else [])
+    assert [n for n in head.state_dict() if not n.startswith("bbox_tower.")] == [
+        f"{m}.{p}"
+        for m in [f"cls_tower.{i}" for i in convs] + ["box_reduce"] + predictors
+        for p in ("weight", "bias")
+    ]
+
+
 # ------------------------------------------------------------------------------------------------
 # 2. Training forward/backward, with empty instances
 
