@@ -1,6 +1,7 @@
-"""Derived cell and derived tower: the discrete architecture a genotype names, for training."""
+"""Derived cell and tower: the discrete architecture a genotype names (docs/METHOD.md section 5)."""
 
-from typing import List, Optional, Sequence
+import functools
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -14,15 +15,12 @@ __all__ = ["DerivedCell", "DerivedTower"]
 
 
 class DerivedCell(nn.Module):
-    """A cell with exactly the edges of its genotype (docs/METHOD.md section 5).
-
-    Node i sums the two edges its genotype names; each edge is a bottleneck (1x1 conv with bias
-    to the op width, the op built alone, 1x1 conv with bias back). An input whose channels
-    differ from the node width is pre-processed (1x1 conv with bias, GN, ReLU).
+    """A cell with exactly its genotype's edges, each a bottleneck around the op built alone.
 
     Args:
         genotype: the cell's genotype.
-        in_channels: channels of (s0, s1).
+        in_channels: channels of (s0, s1); an input of another width than ``node_channels`` is
+            pre-processed (1x1 conv, GN, ReLU).
         node_channels: C_node, width of node states (256).
         op_channels: C, width of the ops (96, or 128 for the X-101 model).
     """
@@ -68,13 +66,13 @@ class DerivedCell(nn.Module):
 
 
 class DerivedTower(Tower):
-    """A tower of ``num_cells`` derived cells of one genotype (2 cells when training, section 6).
+    """``num_cells`` derived cells of one genotype (2 when training, section 6).
 
     Args:
         genotype: a :class:`Genotype`, its text or its plain-data form.
         in_channels: channels of the tower inputs (the FPN width).
-        op_channels: C, width of the ops.
-        node_channels: C_node; defaults to ``in_channels``.
+        op_channels: C, width of the ops (96, or 128 for the X-101 model).
+        node_channels: C_node, width of node states; defaults to ``in_channels``.
         num_cells: cells in the tower.
         num_nodes: if given, the genotype must have this many nodes (the configured cell).
     """
@@ -91,22 +89,11 @@ class DerivedTower(Tower):
     ):
         super().__init__()
         self.genotype = as_genotype(genotype, num_nodes=num_nodes)
-        node_channels = node_channels or in_channels
         self._build_cells(
-            lambda c: DerivedCell(
-                genotype=self.genotype,
-                in_channels=c,
-                node_channels=node_channels,
-                op_channels=op_channels,
-            ),
+            functools.partial(DerivedCell, genotype=self.genotype),
             in_channels=in_channels,
-            node_channels=node_channels,
             num_cells=num_cells,
             num_nodes=self.genotype.num_nodes,
+            node_channels=node_channels or in_channels,
+            op_channels=op_channels,
         )
-
-    def forward_levels(
-        self, s0s: Sequence[torch.Tensor], s1s: Optional[Sequence[torch.Tensor]] = None
-    ) -> List[torch.Tensor]:
-        """The tower on each level (see :meth:`Tower.forward`)."""
-        return self._run_levels(s0s, s1s, lambda cell, a, b: cell(a, b))
