@@ -1,24 +1,21 @@
-"""Architecture-weight gradients of the bilevel search problem (DARTS, as FAD uses it).
-
-Two defects of the original FAD code are fixed (docs/METHOD.md section 10): the first-order
-gradient is taken at the *current* weights (not a copy made at start), and the second-order
-finite difference is divided by 2 eps (the original wrote ``/ 2. * eps``).
+"""Alpha gradients of the bilevel search problem (DARTS), without two defects of the original
+code (docs/METHOD.md section 10): the first order at the *current* weights (not a copy made at
+start), the second-order finite difference divided by 2 eps (not ``/ 2. * eps``).
 """
 
 from typing import Callable, Iterable, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["Architect", "average_across_ranks"]
 
-LossFn = Callable[[], torch.Tensor]
+LossFn = Callable[[], Tensor]
 
 
-def average_across_ranks(tensors: Sequence[torch.Tensor]) -> None:
-    """Average tensors in place over all ranks, in one flat all-reduce (a no-op without
-    ``torch.distributed``)."""
+def average_across_ranks(tensors: Sequence[Tensor]) -> None:
+    """Average tensors in place over all ranks in one all-reduce (a no-op without a group)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return
     flat = torch.cat([t.reshape(-1) for t in tensors])
@@ -28,17 +25,14 @@ def average_across_ranks(tensors: Sequence[torch.Tensor]) -> None:
         t.copy_(part.view_as(t))
 
 
-def _grad(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+def _grad(loss: Tensor, params: Sequence[Tensor]) -> List[Tensor]:
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
 class Architect:
-    """Computes ``alpha.grad`` for one architecture step.
-
-    The loss callables return a scalar tensor on fixed batches; the architect calls them at
-    different weights. With ``torch.distributed`` initialised, alpha gradients (and the returned
-    loss) are averaged across ranks, so the alphas stay identical everywhere.
+    """Computes ``alpha.grad`` for one architecture step, averaged across ranks (so the alphas
+    stay identical everywhere) from loss callables on fixed batches, called at various weights.
 
     Args:
         arch_parameters: the alphas.
@@ -61,8 +55,7 @@ class Architect:
         grad_scaler: Optional["torch.amp.GradScaler"] = None,
     ):
         if second_order and grad_scaler is not None:
-            # The Hessian term divides a difference of nearby gradients by 2 eps: at half
-            # precision that difference is mostly rounding error.
+            # The Hessian term's difference of nearby gradients is rounding error at half precision.
             raise ValueError("mixed precision (a grad_scaler) needs the first-order search")
         self.alphas: List[nn.Parameter] = list(arch_parameters)
         self.weights: List[nn.Parameter] = [w for w in weight_parameters if w.requires_grad]
@@ -91,14 +84,13 @@ class Architect:
             scaled = loss if self.grad_scaler is None else self.grad_scaler.scale(loss)
             grads = _grad(scaled, self.alphas)
         loss = loss.detach().clone()
-        # One all-reduce for both: every rank sees the same loss, so a non-finite one on any
-        # rank stops all of them before the alphas move.
+        # Together: every rank sees the same loss, so a non-finite one stops all of them.
         average_across_ranks([*grads, loss])
         for a, g in zip(self.alphas, grads):
             a.grad = g
         return loss
 
-    def _set_weights(self, values: Iterable[torch.Tensor]) -> None:
+    def _set_weights(self, values: Iterable[Tensor]) -> None:
         with torch.no_grad():
             for w, v in zip(self.weights, values):
                 w.copy_(v)

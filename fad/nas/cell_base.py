@@ -4,13 +4,12 @@ import functools
 import operator
 from typing import Callable, Iterable, Optional, Sequence, Union
 
-import torch
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["Levels", "Tower", "bottleneck", "preprocess", "sum_edges"]
 
 #: One input or output of a tower, (N, C, H, W), or one per FPN level.
-Levels = Union[torch.Tensor, Sequence[torch.Tensor]]
+Levels = Union[Tensor, Sequence[Tensor]]
 
 
 def preprocess(in_channels: int, node_channels: int) -> nn.Module:
@@ -24,7 +23,7 @@ def preprocess(in_channels: int, node_channels: int) -> nn.Module:
     )
 
 
-def sum_edges(edges: Iterable[torch.Tensor]) -> torch.Tensor:
+def sum_edges(edges: Iterable[Tensor]) -> Tensor:
     """The sum of (N, C, H, W) tensors, without ``sum``'s extra ``0 + first``."""
     return functools.reduce(operator.add, edges)
 
@@ -32,22 +31,13 @@ def sum_edges(edges: Iterable[torch.Tensor]) -> torch.Tensor:
 def bottleneck(op: nn.Module, *, node_channels: int, op_channels: int, bias: bool) -> nn.ModuleList:
     """A cell edge's stages: 1x1 conv C_node -> C, ``op`` at width C, 1x1 conv C -> C_node
     (bias-free in search cells, with bias in derived ones, as in the original code)."""
-    return nn.ModuleList(
-        [
-            nn.Conv2d(node_channels, op_channels, 1, bias=bias),
-            op,
-            nn.Conv2d(op_channels, node_channels, 1, bias=bias),
-        ]
-    )
+    conv = functools.partial(nn.Conv2d, kernel_size=1, bias=bias)
+    return nn.ModuleList([conv(node_channels, op_channels), op, conv(op_channels, node_channels)])
 
 
 class Tower(nn.Module):
-    """A chain of cells, ``s0, s1 = s1, cell(s0, s1)``, whose output is the last cell's.
-
-    The box tower reads the FPN feature as both inputs, the class tower ``(bbox_feature,
-    feature)`` (section 6). Subclasses call :meth:`_build_cells`; a search tower overrides
-    :meth:`_cell_runner` to prepare its parameters once for all levels.
-    """
+    """A chain of cells, ``s0, s1 = s1, cell(s0, s1)``, whose output is the last cell's; the box
+    tower reads the FPN feature twice, the class tower ``(bbox_feature, feature)`` (section 6)."""
 
     cells: nn.ModuleList
 
@@ -60,7 +50,7 @@ class Tower(nn.Module):
         Returns:
             (N, num_nodes * C_node, H, W), or a list of them, one per level of ``s0``.
         """
-        if isinstance(s0, torch.Tensor):
+        if isinstance(s0, Tensor):
             return self.forward([s0], None if s1 is None else [s1])[0]
         s1 = s0 if s1 is None else s1
         if len(s1) != len(s0):
@@ -73,24 +63,15 @@ class Tower(nn.Module):
             outs.append(b)
         return outs
 
-    def _cell_runner(self) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+    def _cell_runner(self) -> Callable[[nn.Module, Tensor, Tensor], Tensor]:
         return lambda cell, s0, s1: cell(s0, s1)
 
     def _build_cells(
-        self,
-        cell: Callable[..., nn.Module],
-        *,
-        in_channels: int,
-        num_cells: int,
-        num_nodes: int,
-        **kwargs,
+        self, cell: Callable, *, in_channels: int, num_cells: int, num_nodes: int, **kw
     ) -> None:
-        """Fill ``self.cells`` with ``cell(in_channels=(C_s0, C_s1), **kwargs)``: a cell's
-        output, its ``num_nodes`` nodes of ``kwargs["node_channels"]``, is the next cell's s1
-        and the one after's s0."""
+        """Fill ``self.cells`` with ``cell(in_channels=(C_s0, C_s1), **kw)``: a cell's output,
+        its ``num_nodes`` nodes of ``kw["node_channels"]``, is the next cell's s1, then s0."""
         self.in_channels = in_channels
-        self.out_channels = kwargs["node_channels"] * num_nodes
+        self.out_channels = kw["node_channels"] * num_nodes
         c = [in_channels] * 2 + [self.out_channels] * (num_cells - 1)
-        self.cells = nn.ModuleList(
-            cell(in_channels=c[k : k + 2], **kwargs) for k in range(num_cells)
-        )
+        self.cells = nn.ModuleList(cell(in_channels=c[k : k + 2], **kw) for k in range(num_cells))

@@ -4,7 +4,7 @@ import functools
 from typing import Optional, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from fad.genotypes import Genotype, GenotypeLike, as_genotype
 
@@ -15,14 +15,12 @@ __all__ = ["DerivedCell", "DerivedTower"]
 
 
 class DerivedCell(nn.Module):
-    """A cell with exactly its genotype's edges, each a bottleneck around the op built alone.
+    """A cell with exactly its genotype's edges, each op built alone.
 
     Args:
         genotype: the cell's genotype.
-        in_channels: channels of (s0, s1); an input of another width than ``node_channels`` is
-            pre-processed (1x1 conv, GN, ReLU).
-        node_channels: C_node, width of node states (256).
-        op_channels: C, width of the ops (96, or 128 for the X-101 model).
+        in_channels: channels of (s0, s1), pre-processed where they are not ``node_channels``.
+        node_channels, op_channels: as :class:`DerivedTower`'s.
     """
 
     def __init__(
@@ -36,22 +34,15 @@ class DerivedCell(nn.Module):
         super().__init__()
         self.preprocess = nn.ModuleList(preprocess(c, node_channels) for c in in_channels)
         self.sources = [[src for _, src in node] for node in genotype.normal]
+        edge = functools.partial(
+            bottleneck, node_channels=node_channels, op_channels=op_channels, bias=True
+        )
         self.dag = nn.ModuleList(
-            nn.ModuleList(
-                nn.Sequential(
-                    *bottleneck(
-                        build_op(op, channels=op_channels),
-                        node_channels=node_channels,
-                        op_channels=op_channels,
-                        bias=True,
-                    )
-                )
-                for op, _ in node
-            )
+            nn.ModuleList(edge(build_op(op, channels=op_channels)) for op, _ in node)
             for node in genotype.normal
         )
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+    def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
         """
         Args:
             s0, s1: (N, C_in, H, W) cell inputs.
@@ -61,7 +52,8 @@ class DerivedCell(nn.Module):
         """
         states = [self.preprocess[0](s0), self.preprocess[1](s1)]
         for edges, sources in zip(self.dag, self.sources):
-            states.append(sum_edges(edge(states[src]) for edge, src in zip(edges, sources)))
+            outs = [post(op(pre(states[j]))) for (pre, op, post), j in zip(edges, sources)]
+            states.append(sum_edges(outs))
         return torch.cat(states[2:], dim=1)
 
 

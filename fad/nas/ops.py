@@ -1,15 +1,11 @@
-"""Candidate ops of the FAD search space, built alone (derived mode; docs/METHOD.md sections 2, 4).
-
-An op is a stack of :class:`ConvLayer` (``conv -> GroupNorm(32) -> ReLU`` at op width C), its
-name read as its stack: ``std_conv_3x3_x2+dil_conv_3x3`` is std, std, dil (the names are
-:mod:`fad.genotypes`' vocabulary). ``dil3`` (dilation 3) is the paper's 12-candidate option.
-"""
+"""Candidate ops built alone (docs/METHOD.md sections 2 and 4): stacks of :class:`ConvLayer`
+read off the name, ``std_conv_3x3_x2+dil_conv_3x3`` being std, std, dil."""
 
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from fad.genotypes import NONE, PRIMITIVES_DIL3, op_layers
 
@@ -17,53 +13,49 @@ __all__ = ["ConvLayer", "DilatedDepthwiseConv", "Zero", "build_op", "dilated_dep
 
 
 class DilatedDepthwiseConv(nn.Conv2d):
-    """``nn.Conv2d(c, c, 3, padding=d, dilation=d, groups=c)`` run by
-    :func:`dilated_depthwise_conv2d` (polyphase on the CPU).
+    """``nn.Conv2d(c, c, 3, padding=d, dilation=d, groups=c)``, run polyphase on the CPU.
 
     Args:
         channels: C.
         dilation: d.
-        direct: the direct kernel (``True``) or the polyphase form (``False``); ``None``: direct
-            on CUDA tensors, in traces and in ONNX export. An attribute too, which
+        direct: as :func:`dilated_depthwise_conv2d`'s; an attribute too, which
             ``benchmarks/op_count.py`` sets to count on the CPU what a GPU dispatches.
 
     Shapes: (N, C, H, W) -> (N, C, H, W).
     """
 
     def __init__(self, channels: int, dilation: int, *, direct: Optional[bool] = None):
-        super().__init__(
-            channels, channels, 3, padding=dilation, dilation=dilation, groups=channels
-        )
+        d = dilation
+        super().__init__(channels, channels, 3, padding=d, dilation=d, groups=channels)
         self.direct = direct
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return dilated_depthwise_conv2d(
             x, self.weight, self.bias, dilation=self.dilation[0], direct=self.direct
         )
 
 
 def dilated_depthwise_conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: Optional[torch.Tensor],
+    x: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
     *,
     dilation: int,
     direct: Optional[bool] = None,
-) -> torch.Tensor:
-    """A 3x3 depthwise conv with dilation and padding d, the same as the direct one.
-
-    PyTorch's dilated depthwise CPU kernels (backward above all) are several times slower than
-    undilated ones, so on the CPU every d-th pixel forms one of d * d sub-grids, cut channels-last
-    (the fastest CPU depthwise layout), on which the conv is an ordinary 3x3 conv, run in one
-    batch; autograd keeps that copy of the input. Traces and ONNX export take the direct kernel:
-    the polyphase path branches on whether d divides H and W, which a trace would bake in.
+) -> Tensor:
+    """A 3x3 depthwise conv of dilation and padding d, on the CPU in polyphase form: PyTorch's
+    dilated depthwise CPU kernels are several times slower than plain ones, so the conv runs as
+    a plain 3x3 conv on the d * d sub-grids of every d-th pixel, cut channels-last (the fastest
+    CPU depthwise layout; autograd keeps that copy). Traces take the direct kernel: the
+    polyphase path branches on whether d divides H and W, which a trace would bake in.
 
     Args:
         x: (N, C, H, W) input.
         weight: (C, 1, 3, 3) depthwise kernels, e.g. several layers' kernels stacked.
         bias: (C,) or ``None``.
-        dilation: d, also the padding.
-        direct: as :class:`DilatedDepthwiseConv`'s.
+        dilation: d.
+        direct: the direct kernel (``True``) or the polyphase form; ``None``: direct on CUDA
+            tensors, in traces and in ONNX export.
 
     Returns:
         (N, C, H, W), in the memory format of ``x``.
@@ -94,11 +86,11 @@ def dilated_depthwise_conv2d(
 
 
 class ConvLayer(nn.Sequential):
-    """One FAD layer: conv(s), then GroupNorm(32) (``[-2]``) and ReLU.
+    """One FAD layer: conv(s), GroupNorm(32) (``[-2]``), ReLU.
 
     Args:
         kind: ``"std"`` (3x3 conv), ``"sinSep"`` (3x3 depthwise without bias, 1x1), ``"dil"`` or
-            ``"dil3"`` (3x3 depthwise of dilation 2 or 3, 1x1).
+            ``"dil3"`` (3x3 depthwise of dilation 2 or 3, 1x1; ``dil3`` is the paper's option).
         channels: input and output channels C (a multiple of 32).
 
     Shapes: (N, C, H, W) -> (N, C, H, W).
@@ -122,19 +114,16 @@ class ConvLayer(nn.Sequential):
 class Zero(nn.Module):
     """The ``none`` op of a derived cell: zeros of the input's shape."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape)
 
 
 def build_op(name: str, *, channels: int) -> nn.Module:
-    """Build a candidate op on its own.
+    """A candidate op, (N, C, H, W) -> (N, C, H, W).
 
     Args:
         name: an op name of :data:`fad.genotypes.PRIMITIVES_DIL3` (``none`` included).
         channels: op width C.
-
-    Returns:
-        A module mapping (N, C, H, W) -> (N, C, H, W).
     """
     if name == NONE:
         return Zero()

@@ -1,14 +1,9 @@
 """Search cell and tower: every edge a mixed op, weighted by the tower's alphas.
 
-On a GPU every op is a kernel launch, and the launches set the pace of a search step, so a cell
-runs its edges by groups (:func:`edge_groups`): each group's mixed ops stacked along the channels
-as one (``stacked`` of :mod:`fad.nas.mixed_op`), its pre 1x1 convs as one conv and its post 1x1
-convs as one grouped conv per node, which also sums each node's edges. That is its one forward
-(docs/BENCHMARKS.md; the edge-by-edge reference is ``tests/nas/edgewise.py``).
-
-A search tower keeps its architecture weights in the parameter list ``alphas``: parameter names
-tell them from the weights, for any module holding search towers (:func:`arch_parameters`,
-:func:`weight_parameters`, pt.darts' ``alphas()`` / ``weights()`` split).
+A cell runs its edges by groups (:func:`edge_groups`), in few kernel launches, which set a GPU's
+pace (docs/BENCHMARKS.md; edge by edge: ``tests/nas/edgewise.py``): a group's pre 1x1 convs as
+one conv, its mixed ops stacked as one, its post 1x1 convs (which sum each node's edges) as one
+grouped conv. Any module's alphas are told from its weights by name (pt.darts' split).
 """
 
 import functools
@@ -16,12 +11,12 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from fad.genotypes import Genotype, derive_genotype, primitives
 
 from .cell_base import Tower, bottleneck, preprocess
-from .mixed_op import MixedOp, RepShareMixedOp, StackedOps
+from .mixed_op import MixedOp, RepShareMixedOp
 
 __all__ = [
     "EdgeGroup",
@@ -69,27 +64,16 @@ class EdgeGroup(NamedTuple):
 def edge_groups(num_nodes: int) -> List[EdgeGroup]:
     """A search cell's edge groups, in the order they can run: the edges leaving s0 and s1,
     then those leaving each node but the last (for 3 nodes, groups of 6, 2 and 1 edges)."""
-    first = EdgeGroup(sources=(0, 1), nodes=tuple(range(num_nodes)))
-    return [first] + [
-        EdgeGroup(sources=(k,), nodes=tuple(range(k - 1, num_nodes)))
-        for k in range(2, 1 + num_nodes)
-    ]
-
-
-class _Group(NamedTuple):
-    group: EdgeGroup
-    pre: Tuple[torch.Tensor, ...]  # all edges' (E * C, C_node, 1, 1), node-major; then per source
-    ops: StackedOps
-    post: torch.Tensor  # (len(nodes) * C_node, len(sources) * C, 1, 1), one conv group per node
+    rest = [EdgeGroup((k,), tuple(range(k - 1, num_nodes))) for k in range(2, 1 + num_nodes)]
+    return [EdgeGroup((0, 1), tuple(range(num_nodes)))] + rest
 
 
 class SearchCell(nn.Module):
-    """A cell of the continuous relaxation (docs/METHOD.md section 5): node i sums mixed edges,
-    bias-free bottlenecks, from all 2 + i earlier states; the output concatenates the nodes.
+    """A cell of the continuous relaxation (docs/METHOD.md section 5): node i sums mixed edges
+    from all 2 + i earlier states.
 
     Args:
-        in_channels: channels of (s0, s1); an input of another width than ``node_channels`` is
-            pre-processed (1x1 conv, GN, ReLU), which lets towers stack search cells.
+        in_channels: channels of (s0, s1), pre-processed where they are not ``node_channels``.
         node_channels, op_channels, num_nodes, dil3, share: as :class:`SearchTower`'s.
     """
 
@@ -106,46 +90,42 @@ class SearchCell(nn.Module):
         super().__init__()
         self.preprocess = nn.ModuleList(preprocess(c, node_channels) for c in in_channels)
         self.mixed_op = RepShareMixedOp if share else MixedOp
+        edge = functools.partial(
+            bottleneck, node_channels=node_channels, op_channels=op_channels, bias=False
+        )
         self.dag = nn.ModuleList(
             nn.ModuleList(
-                bottleneck(
-                    self.mixed_op(channels=op_channels, dil3=dil3),
-                    node_channels=node_channels,
-                    op_channels=op_channels,
-                    bias=False,
-                )
-                for _ in range(2 + i)
+                edge(self.mixed_op(channels=op_channels, dil3=dil3)) for _ in range(2 + i)
             )
             for i in range(num_nodes)
         )
         self.groups = edge_groups(num_nodes)
 
-    def prepare(self, weights: Sequence[torch.Tensor]) -> List[_Group]:
-        """Stack the edges' parameters by groups, the candidate weights folded in (once per
-        tower forward, for every level).
+    def prepare(self, weights: Sequence[Tensor]) -> List[Tuple]:
+        """The edges' parameters stacked by groups, the candidate weights folded in (once per
+        tower forward, for every level), differentiable in the parameters and alphas.
 
         Args:
             weights: per node i, softmaxed alphas of shape (2 + i, num_ops).
 
         Returns:
-            What :meth:`forward` takes, differentiable in the parameters and alphas.
+            Per group: it, its pre 1x1 kernels (all edges', node-major, then per source), its
+            stacked mixed ops, its post kernels (len(nodes) * C_node, len(sources) * C, 1, 1).
         """
         prepared = []
         for g in self.groups:
-            pre = {(i, j): self.dag[i][j][0].weight for i, j in g.edges}
-            # s0 and s1 are one tensor in the box tower (one conv), two in the class tower.
-            sources = g.sources if len(g.sources) > 1 else ()
-            by_source = [torch.cat([pre[i, j] for i in g.nodes]) for j in sources]
+            pre = [torch.cat([self.dag[i][j][0].weight for i, j in g.edges])]
+            if len(g.sources) > 1:  # one tensor in the box tower (one conv), two in the class's
+                pre += [torch.cat([self.dag[i][j][0].weight for i in g.nodes]) for j in g.sources]
             post = [torch.cat([self.dag[i][j][2].weight for j in g.sources], 1) for i in g.nodes]
             ops = self.mixed_op.stacked(
                 [self.dag[i][j][1] for i, j in g.edges],
                 torch.stack([weights[i][j] for i, j in g.edges]),
             )
-            pre_all = torch.cat([pre[e] for e in g.edges])
-            prepared.append(_Group(g, (pre_all, *by_source), ops, torch.cat(post)))
+            prepared.append((g, tuple(pre), ops, torch.cat(post)))
         return prepared
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, prepared: List[_Group]) -> torch.Tensor:
+    def forward(self, s0: Tensor, s1: Tensor, prepared: List[Tuple]) -> Tensor:
         """
         Args:
             s0, s1: (N, C_in, H, W) cell inputs.
@@ -157,16 +137,16 @@ class SearchCell(nn.Module):
         states = [self.preprocess[0](s0), self.preprocess[1](s1)]
         c_node = states[0].shape[1]
         pending = None  # partial sums of the nodes not yet complete, stacked along the channels
-        for g in prepared:
-            sources = [states[j] for j in g.group.sources]
+        for group, pre, ops, post in prepared:
+            sources = [states[j] for j in group.sources]
             if all(s is sources[0] for s in sources):  # one input for all (the box tower)
-                x = F.conv2d(sources[0], g.pre[0])
+                x = F.conv2d(sources[0], pre[0])
             else:  # (N, nodes, C, H, W) per source -> (N, nodes, sources, C, H, W): node-major
-                ys = [F.conv2d(s, w) for s, w in zip(sources, g.pre[1:])]
+                ys = [F.conv2d(s, w) for s, w in zip(sources, pre[1:])]
                 n, _, h, w = ys[0].shape
-                ys = [y.view(n, len(g.group.nodes), -1, h, w) for y in ys]
+                ys = [y.view(n, len(group.nodes), -1, h, w) for y in ys]
                 x = torch.stack(ys, dim=2).view(n, -1, h, w)
-            y = F.conv2d(g.ops(x), g.post, groups=len(g.group.nodes))
+            y = F.conv2d(ops(x), post, groups=len(group.nodes))
             pending = y if pending is None else pending + y
             if pending.shape[1] == c_node:
                 states.append(pending)
@@ -177,8 +157,8 @@ class SearchCell(nn.Module):
 
 
 class SearchTower(Tower):
-    """``num_cells`` search cells sharing the tower's architecture weights ``alphas``, one
-    (2 + i, num_ops) parameter per node, initialised 1e-3 * N(0, 1) as in DARTS.
+    """Search cells sharing the tower's ``alphas``, a (2 + i, num_ops) parameter per node i,
+    initialised 1e-3 * N(0, 1) (DARTS).
 
     Args:
         in_channels: channels of the tower inputs (the FPN width).
@@ -222,14 +202,12 @@ class SearchTower(Tower):
         prepared = {cell: cell.prepare(weights) for cell in self.cells}
         return lambda cell, s0, s1: cell(s0, s1, prepared[cell])
 
-    def expected_cost(self, op_costs: torch.Tensor) -> torch.Tensor:
-        """The tower's cost under its alphas, differentiable in them: per edge
-        ``sum_k softmax(alpha_e)_k * op_costs[k]``, summed over every edge of every cell (the
-        cost-aware search adds it, weighted, to the alpha step's loss).
+    def expected_cost(self, op_costs: Tensor) -> Tensor:
+        """The cost-aware search's term: ``sum_k softmax(alpha_e)_k * op_costs[k]`` summed over
+        every edge of every cell, differentiable in the alphas.
 
         Args:
-            op_costs: (num_ops,) cost of each candidate, in alpha order, ``none`` (0) last. Any
-                unit; the search divides the costs by the largest.
+            op_costs: (num_ops,) cost of each candidate, in alpha order, ``none`` (0) last.
 
         Returns:
             A scalar tensor.
