@@ -2,25 +2,14 @@
 
 import functools
 import operator
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Sequence, Tuple, Union
 
 from torch import Tensor, nn
 
-__all__ = ["Levels", "Tower", "bottleneck", "preprocess", "sum_edges"]
+__all__ = ["Cell", "Levels", "Tower", "sum_edges"]
 
 #: One input or output of a tower, (N, C, H, W), or one per FPN level.
 Levels = Union[Tensor, Sequence[Tensor]]
-
-
-def preprocess(in_channels: int, node_channels: int) -> nn.Module:
-    """A cell input brought to the node width: 1x1 conv (bias) -> GN(32) -> ReLU, or nothing."""
-    if in_channels == node_channels:
-        return nn.Identity()
-    return nn.Sequential(
-        nn.Conv2d(in_channels, node_channels, 1),
-        nn.GroupNorm(32, node_channels),
-        nn.ReLU(inplace=True),
-    )
 
 
 def sum_edges(edges: Iterable[Tensor]) -> Tensor:
@@ -28,11 +17,46 @@ def sum_edges(edges: Iterable[Tensor]) -> Tensor:
     return functools.reduce(operator.add, edges)
 
 
-def bottleneck(op: nn.Module, *, node_channels: int, op_channels: int, bias: bool) -> nn.ModuleList:
-    """A cell edge's stages: 1x1 conv C_node -> C, ``op`` at width C, 1x1 conv C -> C_node
-    (bias-free in search cells, with bias in derived ones, as in the original code)."""
-    conv = functools.partial(nn.Conv2d, kernel_size=1, bias=bias)
-    return nn.ModuleList([conv(node_channels, op_channels), op, conv(op_channels, node_channels)])
+class Cell(nn.Module):
+    """A cell's modules (docs/METHOD.md section 5): ``preprocess[k]`` brings input k to the node
+    width (1x1 conv, GN(32), ReLU; nothing where it has it), and edge ``dag[i][j]`` of node i is
+    a bottleneck: 1x1 conv C_node -> C, the op at width C, 1x1 conv C -> C_node.
+
+    Args:
+        in_channels: channels of (s0, s1).
+        node_channels: C_node, width of node states (the FPN width, 256).
+        op_channels: C, width of the ops (96; 128 for the X-101 model).
+        edges: per node, (op builder, source state) of each edge; the sources are also the
+            attribute ``sources`` (0: s0, 1: s1, k >= 2: node k - 2).
+        bias: the edges' 1x1 convs have biases (derived cells) or not (search cells), as in the
+            original code.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: Sequence[int],
+        node_channels: int,
+        op_channels: int,
+        edges: Sequence[Sequence[Tuple[Callable[[], nn.Module], int]]],
+        bias: bool,
+    ):
+        super().__init__()
+        c_node = node_channels
+        self.preprocess = nn.ModuleList(
+            nn.Identity()
+            if c == c_node
+            else nn.Sequential(nn.Conv2d(c, c_node, 1), nn.GroupNorm(32, c_node), nn.ReLU(True))
+            for c in in_channels
+        )
+        conv = functools.partial(nn.Conv2d, kernel_size=1, bias=bias)
+
+        def edge(make_op: Callable[[], nn.Module]) -> nn.ModuleList:
+            op = make_op()  # before its convs, as in the original: the same seeded initialisation
+            return nn.ModuleList([conv(c_node, op_channels), op, conv(op_channels, c_node)])
+
+        self.dag = nn.ModuleList(nn.ModuleList(edge(op) for op, _ in node) for node in edges)
+        self.sources = [[j for _, j in node] for node in edges]
 
 
 class Tower(nn.Module):
@@ -66,12 +90,11 @@ class Tower(nn.Module):
     def _cell_runner(self) -> Callable[[nn.Module, Tensor, Tensor], Tensor]:
         return lambda cell, s0, s1: cell(s0, s1)
 
-    def _build_cells(
-        self, cell: Callable, *, in_channels: int, num_cells: int, num_nodes: int, **kw
-    ) -> None:
+    def _build_cells(self, cell: Callable, *, in_channels: int, num_cells: int, **kw) -> None:
         """Fill ``self.cells`` with ``cell(in_channels=(C_s0, C_s1), **kw)``: a cell's output,
-        its ``num_nodes`` nodes of ``kw["node_channels"]``, is the next cell's s1, then s0."""
+        one node (of ``kw["node_channels"]``) per node of ``kw["edges"]``, is the next cell's s1,
+        then s0."""
         self.in_channels = in_channels
-        self.out_channels = kw["node_channels"] * num_nodes
+        self.out_channels = kw["node_channels"] * len(kw["edges"])
         c = [in_channels] * 2 + [self.out_channels] * (num_cells - 1)
         self.cells = nn.ModuleList(cell(in_channels=c[k : k + 2], **kw) for k in range(num_cells))

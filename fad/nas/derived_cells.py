@@ -1,46 +1,21 @@
 """Derived cell and tower: the discrete architecture a genotype names (docs/METHOD.md section 5)."""
 
 import functools
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from fad.genotypes import Genotype, GenotypeLike, as_genotype
+from fad.genotypes import GenotypeLike, as_genotype
 
-from .cell_base import Tower, bottleneck, preprocess, sum_edges
+from .cell_base import Cell, Tower, sum_edges
 from .ops import build_op
 
 __all__ = ["DerivedCell", "DerivedTower"]
 
 
-class DerivedCell(nn.Module):
-    """A cell with exactly its genotype's edges, each op built alone.
-
-    Args:
-        genotype: the cell's genotype.
-        in_channels: channels of (s0, s1), pre-processed where they are not ``node_channels``.
-        node_channels, op_channels: as :class:`DerivedTower`'s.
-    """
-
-    def __init__(
-        self,
-        *,
-        genotype: Genotype,
-        in_channels: Sequence[int],
-        node_channels: int,
-        op_channels: int,
-    ):
-        super().__init__()
-        self.preprocess = nn.ModuleList(preprocess(c, node_channels) for c in in_channels)
-        self.sources = [[src for _, src in node] for node in genotype.normal]
-        edge = functools.partial(
-            bottleneck, node_channels=node_channels, op_channels=op_channels, bias=True
-        )
-        self.dag = nn.ModuleList(
-            nn.ModuleList(edge(build_op(op, channels=op_channels)) for op, _ in node)
-            for node in genotype.normal
-        )
+class DerivedCell(Cell):
+    """A cell with exactly its genotype's edges, each op built alone."""
 
     def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
         """
@@ -81,11 +56,15 @@ class DerivedTower(Tower):
     ):
         super().__init__()
         self.genotype = as_genotype(genotype, num_nodes=num_nodes)
+        build = functools.partial(build_op, channels=op_channels)
         self._build_cells(
-            functools.partial(DerivedCell, genotype=self.genotype),
+            DerivedCell,
             in_channels=in_channels,
             num_cells=num_cells,
-            num_nodes=self.genotype.num_nodes,
             node_channels=node_channels or in_channels,
             op_channels=op_channels,
+            edges=[
+                [(functools.partial(build, op), j) for op, j in n] for n in self.genotype.normal
+            ],
+            bias=True,
         )

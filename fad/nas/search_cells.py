@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from fad.genotypes import Genotype, derive_genotype, primitives
 
-from .cell_base import Tower, bottleneck, preprocess
+from .cell_base import Cell, Tower
 from .mixed_op import MixedOp, RepShareMixedOp
 
 __all__ = [
@@ -68,38 +68,9 @@ def edge_groups(num_nodes: int) -> List[EdgeGroup]:
     return [EdgeGroup((0, 1), tuple(range(num_nodes)))] + rest
 
 
-class SearchCell(nn.Module):
+class SearchCell(Cell):
     """A cell of the continuous relaxation (docs/METHOD.md section 5): node i sums mixed edges
-    from all 2 + i earlier states.
-
-    Args:
-        in_channels: channels of (s0, s1), pre-processed where they are not ``node_channels``.
-        node_channels, op_channels, num_nodes, dil3, share: as :class:`SearchTower`'s.
-    """
-
-    def __init__(
-        self,
-        *,
-        in_channels: Sequence[int],
-        node_channels: int,
-        op_channels: int,
-        num_nodes: int,
-        dil3: bool = False,
-        share: bool = True,
-    ):
-        super().__init__()
-        self.preprocess = nn.ModuleList(preprocess(c, node_channels) for c in in_channels)
-        self.mixed_op = RepShareMixedOp if share else MixedOp
-        edge = functools.partial(
-            bottleneck, node_channels=node_channels, op_channels=op_channels, bias=False
-        )
-        self.dag = nn.ModuleList(
-            nn.ModuleList(
-                edge(self.mixed_op(channels=op_channels, dil3=dil3)) for _ in range(2 + i)
-            )
-            for i in range(num_nodes)
-        )
-        self.groups = edge_groups(num_nodes)
+    from all 2 + i earlier states."""
 
     def prepare(self, weights: Sequence[Tensor]) -> List[Tuple]:
         """The edges' parameters stacked by groups, the candidate weights folded in (once per
@@ -113,15 +84,13 @@ class SearchCell(nn.Module):
             stacked mixed ops, its post kernels (len(nodes) * C_node, len(sources) * C, 1, 1).
         """
         prepared = []
-        for g in self.groups:
+        for g in edge_groups(len(self.dag)):
             pre = [torch.cat([self.dag[i][j][0].weight for i, j in g.edges])]
             if len(g.sources) > 1:  # one tensor in the box tower (one conv), two in the class's
                 pre += [torch.cat([self.dag[i][j][0].weight for i in g.nodes]) for j in g.sources]
             post = [torch.cat([self.dag[i][j][2].weight for j in g.sources], 1) for i in g.nodes]
-            ops = self.mixed_op.stacked(
-                [self.dag[i][j][1] for i, j in g.edges],
-                torch.stack([weights[i][j] for i, j in g.edges]),
-            )
+            mixed = [self.dag[i][j][1] for i, j in g.edges]
+            ops = mixed[0].stacked(mixed, torch.stack([weights[i][j] for i, j in g.edges]))
             prepared.append((g, tuple(pre), ops, torch.cat(post)))
         return prepared
 
@@ -187,13 +156,17 @@ class SearchTower(Tower):
         self.alphas = nn.ParameterList(
             nn.Parameter(1e-3 * torch.randn(2 + i, num_ops)) for i in range(num_nodes)
         )
+        mixed_op = functools.partial(
+            RepShareMixedOp if share else MixedOp, channels=op_channels, dil3=dil3
+        )
         self._build_cells(
-            functools.partial(SearchCell, num_nodes=num_nodes, dil3=dil3, share=share),
+            SearchCell,
             in_channels=in_channels,
             num_cells=num_cells,
-            num_nodes=num_nodes,
             node_channels=node_channels or in_channels,
             op_channels=op_channels,
+            edges=[[(mixed_op, j) for j in range(2 + i)] for i in range(num_nodes)],
+            bias=False,
         )
 
     def _cell_runner(self):
