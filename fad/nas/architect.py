@@ -31,8 +31,8 @@ def _grad(loss: Tensor, params: Sequence[Tensor]) -> List[Tensor]:
 
 
 class Architect:
-    """Computes ``alpha.grad`` for one architecture step, averaged across ranks (so the alphas
-    stay identical everywhere) from loss callables on fixed batches, called at various weights.
+    """Computes ``alpha.grad`` for one architecture step, from loss callables on fixed batches,
+    averaged across ranks (so the alphas stay identical everywhere).
 
     Args:
         arch_parameters: the alphas.
@@ -72,8 +72,7 @@ class Architect:
             xi: learning rate of the virtual step (the weights' current lr; second order only).
 
         Returns:
-            The validation loss, unscaled, detached (at the unrolled weights w' in second order)
-            and averaged across ranks.
+            The validation loss (at w' in second order), unscaled, detached and rank-averaged.
         """
         if self.second_order:
             if train_loss_fn is None:

@@ -20,16 +20,16 @@ def sum_edges(edges: Iterable[Tensor]) -> Tensor:
 class Cell(nn.Module):
     """A cell's modules (docs/METHOD.md section 5): ``preprocess[k]`` brings input k to the node
     width (1x1 conv, GN(32), ReLU; nothing where it has it), and edge ``dag[i][j]`` of node i is
-    a bottleneck: 1x1 conv C_node -> C, the op at width C, 1x1 conv C -> C_node.
+    a bottleneck: 1x1 conv C_node -> C, the op at width C, 1x1 conv C -> C_node. A cell's
+    forward maps inputs s0, s1, (N, C_in, H, W) each, to its nodes, (N, num_nodes * C_node, H, W).
 
     Args:
         in_channels: channels of (s0, s1).
         node_channels: C_node, width of node states (the FPN width, 256).
         op_channels: C, width of the ops (96; 128 for the X-101 model).
-        edges: per node, (op builder, source state) of each edge; the sources are also the
-            attribute ``sources`` (0: s0, 1: s1, k >= 2: node k - 2).
-        bias: the edges' 1x1 convs have biases (derived cells) or not (search cells), as in the
-            original code.
+        edges: per node, (op builder, source) of each edge; sources (0: s0, 1: s1, k >= 2: node
+            k - 2) are also the attribute ``sources``.
+        bias: whether the edges' 1x1 convs have biases (derived cells, not search cells).
     """
 
     def __init__(

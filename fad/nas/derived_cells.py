@@ -18,13 +18,6 @@ class DerivedCell(Cell):
     """A cell with exactly its genotype's edges, each op built alone."""
 
     def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
-        """
-        Args:
-            s0, s1: (N, C_in, H, W) cell inputs.
-
-        Returns:
-            (N, num_nodes * C_node, H, W).
-        """
         states = [self.preprocess[0](s0), self.preprocess[1](s1)]
         for edges, sources in zip(self.dag, self.sources):
             outs = [post(op(pre(states[j]))) for (pre, op, post), j in zip(edges, sources)]

@@ -1,11 +1,10 @@
-"""Mixed ops of a search edge: ``sum_i w_i * candidate_i(x)``, w the softmaxed alphas (``none``
-last), by FAD's sharing op or the plain DARTS one.
+"""Mixed ops of a search edge, ``sum_i w_i * candidate_i(x)`` (w: softmaxed alphas, ``none``
+last): FAD's sharing op and the plain DARTS one.
 
-``stacked`` runs E edges' mixed ops at once on their stacked inputs, the sharing op's one
-forward (docs/BENCHMARKS.md): each conv of the E edges is one conv of E times the groups, GN(32)
-of each edge GN(32 * E); both chains' dil layers and decouple convs run as one; and softmax
-weights, being positive, fold into GN's affine parameters (``w * ReLU(y) = ReLU(w * y)``) or
-1x1 kernels, so the weighted sum is a plain sum. The parameters keep their modules and names.
+``stacked`` runs E edges' mixed ops at once (docs/BENCHMARKS.md): each conv of the E edges is one
+conv of E times the groups, GN(32) of each edge GN(32 * E); both chains' dil layers and decouple
+convs run as one; positive softmax weights fold into GN's affine parameters (as
+``w * ReLU(y) = ReLU(w * y)``) or 1x1 kernels, making the weighted sum a plain sum.
 """
 
 import functools
@@ -42,12 +41,11 @@ class SharedChain(nn.Module):
 
     def __init__(self, *, base: str, channels: int, dil3: bool = False):
         super().__init__()
-        self.layers = nn.ModuleList(ConvLayer(kind=base, channels=channels) for _ in range(3))
-        self.dil = nn.ModuleList(ConvLayer(kind="dil", channels=channels) for _ in range(2))
-        self.dil3 = ConvLayer(kind="dil3", channels=channels) if dil3 else None
-        self.decouple = nn.ModuleList(
-            nn.Conv2d(channels, channels, 1, bias=False) for _ in range(2)
-        )
+        c = channels
+        self.layers = nn.ModuleList(ConvLayer(kind=base, channels=c) for _ in range(3))
+        self.dil = nn.ModuleList(ConvLayer(kind="dil", channels=c) for _ in range(2))
+        self.dil3 = ConvLayer(kind="dil3", channels=c) if dil3 else None
+        self.decouple = nn.ModuleList(nn.Conv2d(c, c, 1, bias=False) for _ in range(2))
         self.candidates: List[Tuple[int, str, int]] = []
         for k, name in enumerate(primitives(dil3=dil3)):
             layers = [] if name == NONE else op_layers(name)
@@ -104,6 +102,8 @@ def _stack(modules: Sequence[nn.Module], scale: Optional[Tensor] = None) -> Stac
 
 class RepShareMixedOp(nn.Module):
     """FAD's representation-sharing mixed op: one chain per base type; ``none`` costs nothing.
+    Its forward maps x, (N, C, H, W), and weights, (len(primitives),) softmaxed alphas, to the
+    weighted sum of the candidates, (N, C, H, W).
 
     Args:
         channels: op width C.
@@ -165,24 +165,12 @@ class RepShareMixedOp(nn.Module):
         return run
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        """
-        Args:
-            x: (N, C, H, W) input.
-            weights: (len(primitives),) softmaxed architecture weights, ``none`` last.
-
-        Returns:
-            (N, C, H, W) weighted sum of the candidates.
-        """
         return self.stacked([self], weights[None])(x)
 
 
 class MixedOp(nn.Module):
-    """The plain DARTS mixed op, every candidate a separate op (the ablation of sharing).
-
-    Args:
-        channels: op width C.
-        dil3: the 12-candidate space with dilation-3 variants.
-    """
+    """The plain DARTS mixed op, every candidate a separate op (the ablation of sharing); its
+    arguments and forward are :class:`RepShareMixedOp`'s."""
 
     def __init__(self, *, channels: int, dil3: bool = False):
         super().__init__()
@@ -199,7 +187,6 @@ class MixedOp(nn.Module):
         )
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        """As :meth:`RepShareMixedOp.forward`."""
         w: List[Tensor] = list(weights.to(x.dtype).unbind(0))
         out = self.ops[0](x) * w[0]
         for op, wi in zip(self.ops[1:], w[1:]):

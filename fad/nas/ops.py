@@ -16,8 +16,7 @@ class DilatedDepthwiseConv(nn.Conv2d):
     """``nn.Conv2d(c, c, 3, padding=d, dilation=d, groups=c)``, run polyphase on the CPU.
 
     Args:
-        channels: C.
-        dilation: d.
+        channels, dilation: C and d.
         direct: as :func:`dilated_depthwise_conv2d`'s; an attribute too, which
             ``benchmarks/op_count.py`` sets to count on the CPU what a GPU dispatches.
 
@@ -36,12 +35,7 @@ class DilatedDepthwiseConv(nn.Conv2d):
 
 
 def dilated_depthwise_conv2d(
-    x: Tensor,
-    weight: Tensor,
-    bias: Optional[Tensor],
-    *,
-    dilation: int,
-    direct: Optional[bool] = None,
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], *, dilation: int, direct: Optional[bool]
 ) -> Tensor:
     """A 3x3 depthwise conv of dilation and padding d, on the CPU in polyphase form: PyTorch's
     dilated depthwise CPU kernels are several times slower than plain ones, so the conv runs as

@@ -1,9 +1,8 @@
-"""Search cell and tower: every edge a mixed op, weighted by the tower's alphas.
+"""Search cell and tower, and the split of any module's parameters into alphas and weights.
 
 A cell runs its edges by groups (:func:`edge_groups`), in few kernel launches, which set a GPU's
 pace (docs/BENCHMARKS.md; edge by edge: ``tests/nas/edgewise.py``): a group's pre 1x1 convs as
-one conv, its mixed ops stacked as one, its post 1x1 convs (which sum each node's edges) as one
-grouped conv. Any module's alphas are told from its weights by name (pt.darts' split).
+one conv, its mixed ops stacked as one, its post 1x1 convs (summing each node's edges) as one.
 """
 
 import functools
@@ -69,8 +68,7 @@ def edge_groups(num_nodes: int) -> List[EdgeGroup]:
 
 
 class SearchCell(Cell):
-    """A cell of the continuous relaxation (docs/METHOD.md section 5): node i sums mixed edges
-    from all 2 + i earlier states."""
+    """A cell of the continuous relaxation: node i sums mixed edges from all 2 + i states."""
 
     def prepare(self, weights: Sequence[Tensor]) -> List[Tuple]:
         """The edges' parameters stacked by groups, the candidate weights folded in (once per
@@ -95,14 +93,7 @@ class SearchCell(Cell):
         return prepared
 
     def forward(self, s0: Tensor, s1: Tensor, prepared: List[Tuple]) -> Tensor:
-        """
-        Args:
-            s0, s1: (N, C_in, H, W) cell inputs.
-            prepared: :meth:`prepare` of the tower's softmaxed alphas.
-
-        Returns:
-            (N, num_nodes * C_node, H, W).
-        """
+        """The cell on ``prepared``, :meth:`prepare` of the tower's softmaxed alphas."""
         states = [self.preprocess[0](s0), self.preprocess[1](s1)]
         c_node = states[0].shape[1]
         pending = None  # partial sums of the nodes not yet complete, stacked along the channels
