@@ -1,7 +1,6 @@
 """Alpha gradients of the bilevel search problem (DARTS), without two defects of the original
 code (docs/METHOD.md section 10): the first order at the *current* weights (not a copy made at
-start), the second-order finite difference divided by 2 eps (not ``/ 2. * eps``).
-"""
+start), the second-order finite difference divided by 2 eps (not ``/ 2. * eps``)."""
 
 from typing import Callable, Iterable, List, Optional, Sequence
 
@@ -40,9 +39,8 @@ class Architect:
         second_order: the unrolled (second-order) approximation; first order otherwise.
         weight_optimizer: the weights' SGD: the virtual step is its next step (each weight's
             group's momentum and weight decay, its momentum buffer); without it, plain SGD.
-        grad_scaler: for mixed precision (first order only), the alphas'
-            ``torch.amp.GradScaler``: ``alpha.grad`` holds the scaled gradients, which
-            ``grad_scaler.step(alpha_optimizer)`` unscales (skipping a step on overflow).
+        grad_scaler: the alphas' ``torch.amp.GradScaler`` (mixed precision, first order only):
+            ``alpha.grad`` is then scaled, for ``grad_scaler.step(alpha_optimizer)`` to unscale.
     """
 
     def __init__(

@@ -18,17 +18,16 @@ def sum_edges(edges: Iterable[Tensor]) -> Tensor:
 
 
 class Cell(nn.Module):
-    """A cell's modules (docs/METHOD.md section 5): ``preprocess[k]`` brings input k to the node
-    width (1x1 conv, GN(32), ReLU; nothing where it has it), and edge ``dag[i][j]`` of node i is
-    a bottleneck: 1x1 conv C_node -> C, the op at width C, 1x1 conv C -> C_node. A cell's
-    forward maps inputs s0, s1, (N, C_in, H, W) each, to its nodes, (N, num_nodes * C_node, H, W).
+    """A cell's modules (docs/METHOD.md section 5): ``preprocess[k]`` brings input k to C_node
+    (1x1 conv, GN(32), ReLU, if needed); edge ``dag[i][j]`` of node i is 1x1 conv C_node -> C,
+    the op, 1x1 conv C -> C_node. Forward: s0, s1 (N, C_in, H, W) -> (N, num_nodes * C_node, H, W).
 
     Args:
         in_channels: channels of (s0, s1).
         node_channels: C_node, width of node states (the FPN width, 256).
         op_channels: C, width of the ops (96; 128 for the X-101 model).
-        edges: per node, (op builder, source) of each edge; sources (0: s0, 1: s1, k >= 2: node
-            k - 2) are also the attribute ``sources``.
+        edges: per node, (op builder, source state) of each edge, a source (also in ``sources``)
+            being 0 for s0, 1 for s1, k >= 2 for node k - 2.
         bias: whether the edges' 1x1 convs have biases (derived cells, not search cells).
     """
 
@@ -63,8 +62,6 @@ class Tower(nn.Module):
     """A chain of cells, ``s0, s1 = s1, cell(s0, s1)``, whose output is the last cell's; the box
     tower reads the FPN feature twice, the class tower ``(bbox_feature, feature)`` (section 6)."""
 
-    cells: nn.ModuleList
-
     def forward(self, s0: Levels, s1: Optional[Levels] = None) -> Levels:
         """
         Args:
@@ -91,9 +88,8 @@ class Tower(nn.Module):
         return lambda cell, s0, s1: cell(s0, s1)
 
     def _build_cells(self, cell: Callable, *, in_channels: int, num_cells: int, **kw) -> None:
-        """Fill ``self.cells`` with ``cell(in_channels=(C_s0, C_s1), **kw)``: a cell's output,
-        one node (of ``kw["node_channels"]``) per node of ``kw["edges"]``, is the next cell's s1,
-        then s0."""
+        """Fill ``self.cells`` with ``cell(in_channels=(C_s0, C_s1), **kw)``: a cell's output (its
+        nodes of ``kw["node_channels"]``) is the next cell's s1, then s0."""
         self.in_channels = in_channels
         self.out_channels = kw["node_channels"] * len(kw["edges"])
         c = [in_channels] * 2 + [self.out_channels] * (num_cells - 1)

@@ -50,14 +50,13 @@ class DerivedTower(Tower):
         super().__init__()
         self.genotype = as_genotype(genotype, num_nodes=num_nodes)
         build = functools.partial(build_op, channels=op_channels)
+        edges = [[(functools.partial(build, op), j) for op, j in n] for n in self.genotype.normal]
         self._build_cells(
             DerivedCell,
             in_channels=in_channels,
             num_cells=num_cells,
             node_channels=node_channels or in_channels,
             op_channels=op_channels,
-            edges=[
-                [(functools.partial(build, op), j) for op, j in n] for n in self.genotype.normal
-            ],
+            edges=edges,
             bias=True,
         )

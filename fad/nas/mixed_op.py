@@ -4,8 +4,7 @@ last): FAD's sharing op and the plain DARTS one.
 ``stacked`` runs E edges' mixed ops at once (docs/BENCHMARKS.md): each conv of the E edges is one
 conv of E times the groups, GN(32) of each edge GN(32 * E); both chains' dil layers and decouple
 convs run as one; positive softmax weights fold into GN's affine parameters (as
-``w * ReLU(y) = ReLU(w * y)``) or 1x1 kernels, making the weighted sum a plain sum.
-"""
+``w * ReLU(y) = ReLU(w * y)``) or 1x1 kernels, making the weighted sum a plain sum."""
 
 import functools
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -101,9 +100,8 @@ def _stack(modules: Sequence[nn.Module], scale: Optional[Tensor] = None) -> Stac
 
 
 class RepShareMixedOp(nn.Module):
-    """FAD's representation-sharing mixed op: one chain per base type; ``none`` costs nothing.
-    Its forward maps x, (N, C, H, W), and weights, (len(primitives),) softmaxed alphas, to the
-    weighted sum of the candidates, (N, C, H, W).
+    """FAD's representation-sharing mixed op, one chain per base type (``none`` costs nothing):
+    x, (N, C, H, W), and weights, (len(primitives),) softmaxed alphas -> (N, C, H, W).
 
     Args:
         channels: op width C.
@@ -158,8 +156,7 @@ class RepShareMixedOp(nn.Module):
                 both = torch.cat(ls, dim=1)
                 outs += [f(both) for b, f in cands if b is None]
                 owns += [f(ls[b]) for b, f in cands if b is not None]
-            # The chains' halves of the joint sum, (N, 2, E * C, H, W) summed over the chains:
-            # a sum whose backward is a view (two channel slices: two zero-filled copies).
+            # The chains' halves summed as (N, 2, E * C, H, W): its backward is a view, not copies.
             return sum_edges([sum_edges(outs).unflatten(1, (len(ls), -1)).sum(1)] + owns)
 
         return run

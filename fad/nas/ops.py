@@ -1,5 +1,4 @@
-"""Candidate ops built alone (docs/METHOD.md sections 2 and 4): stacks of :class:`ConvLayer`
-read off the name, ``std_conv_3x3_x2+dil_conv_3x3`` being std, std, dil."""
+"""Candidate ops built alone, stacks of :class:`ConvLayer` (docs/METHOD.md sections 2 and 4)."""
 
 from typing import Optional
 
@@ -37,11 +36,10 @@ class DilatedDepthwiseConv(nn.Conv2d):
 def dilated_depthwise_conv2d(
     x: Tensor, weight: Tensor, bias: Optional[Tensor], *, dilation: int, direct: Optional[bool]
 ) -> Tensor:
-    """A 3x3 depthwise conv of dilation and padding d, on the CPU in polyphase form: PyTorch's
-    dilated depthwise CPU kernels are several times slower than plain ones, so the conv runs as
-    a plain 3x3 conv on the d * d sub-grids of every d-th pixel, cut channels-last (the fastest
-    CPU depthwise layout; autograd keeps that copy). Traces take the direct kernel: the
-    polyphase path branches on whether d divides H and W, which a trace would bake in.
+    """A 3x3 depthwise conv of dilation and padding d; on the CPU, where dilated kernels are
+    several times slower, a plain 3x3 conv on the d * d sub-grids of every d-th pixel, cut
+    channels-last (the fastest layout; autograd keeps that copy). Traces take the direct
+    kernel: the sub-grids branch on whether d divides H and W, which a trace would bake in.
 
     Args:
         x: (N, C, H, W) input.

@@ -1,9 +1,8 @@
 """Search cell and tower, and the split of any module's parameters into alphas and weights.
 
-A cell runs its edges by groups (:func:`edge_groups`), in few kernel launches, which set a GPU's
-pace (docs/BENCHMARKS.md; edge by edge: ``tests/nas/edgewise.py``): a group's pre 1x1 convs as
-one conv, its mixed ops stacked as one, its post 1x1 convs (summing each node's edges) as one.
-"""
+A cell runs its edges by groups (:func:`edge_groups`) in few kernel launches, which set a GPU's
+pace (docs/BENCHMARKS.md; edge by edge: ``tests/nas/edgewise.py``): per group one pre 1x1 conv,
+its stacked mixed ops and one post 1x1 conv, which sums each node's edges."""
 
 import functools
 from typing import List, NamedTuple, Optional, Sequence, Tuple
@@ -28,13 +27,9 @@ __all__ = [
 ]
 
 
-def _is_alpha(name: str) -> bool:
-    return "alphas" in name.split(".")
-
-
 def named_arch_parameters(module: nn.Module) -> List[Tuple[str, nn.Parameter]]:
-    """(name, alpha) of every architecture weight of ``module``, in registration order."""
-    return [(n, p) for n, p in module.named_parameters() if _is_alpha(n)]
+    """(name, alpha) of every architecture weight (named ``*.alphas.*``) of ``module``."""
+    return [(n, p) for n, p in module.named_parameters() if "alphas" in n.split(".")]
 
 
 def arch_parameters(module: nn.Module) -> List[nn.Parameter]:
@@ -44,12 +39,12 @@ def arch_parameters(module: nn.Module) -> List[nn.Parameter]:
 
 def weight_parameters(module: nn.Module) -> List[nn.Parameter]:
     """Every trainable parameter of ``module`` that is not an architecture weight."""
-    return [p for n, p in module.named_parameters() if p.requires_grad and not _is_alpha(n)]
+    alphas = {id(p) for p in arch_parameters(module)}
+    return [p for p in module.parameters() if p.requires_grad and id(p) not in alphas]
 
 
 class EdgeGroup(NamedTuple):
-    """Edges that read the same states and run as one: ``sources`` are state indices (0: s0,
-    1: s1, k >= 2: node k - 2), ``nodes`` the nodes they write, consecutive up to the last."""
+    """Edges that run as one: from states ``sources`` to ``nodes``, consecutive up to the last."""
 
     sources: Tuple[int, ...]
     nodes: Tuple[int, ...]
@@ -61,8 +56,7 @@ class EdgeGroup(NamedTuple):
 
 
 def edge_groups(num_nodes: int) -> List[EdgeGroup]:
-    """A search cell's edge groups, in the order they can run: the edges leaving s0 and s1,
-    then those leaving each node but the last (for 3 nodes, groups of 6, 2 and 1 edges)."""
+    """A search cell's edge groups in running order: from s0 and s1, then from each node."""
     rest = [EdgeGroup((k,), tuple(range(k - 1, num_nodes))) for k in range(2, 1 + num_nodes)]
     return [EdgeGroup((0, 1), tuple(range(num_nodes)))] + rest
 
@@ -72,14 +66,14 @@ class SearchCell(Cell):
 
     def prepare(self, weights: Sequence[Tensor]) -> List[Tuple]:
         """The edges' parameters stacked by groups, the candidate weights folded in (once per
-        tower forward, for every level), differentiable in the parameters and alphas.
+        tower forward, for every level).
 
         Args:
             weights: per node i, softmaxed alphas of shape (2 + i, num_ops).
 
         Returns:
-            Per group: it, its pre 1x1 kernels (all edges', node-major, then per source), its
-            stacked mixed ops, its post kernels (len(nodes) * C_node, len(sources) * C, 1, 1).
+            Per group: it, its pre 1x1 kernels (all edges' node-major, then per source), stacked
+            mixed ops and post kernels (len(nodes) * C_node, len(sources) * C, 1, 1).
         """
         prepared = []
         for g in edge_groups(len(self.dag)):
@@ -117,8 +111,7 @@ class SearchCell(Cell):
 
 
 class SearchTower(Tower):
-    """Search cells sharing the tower's ``alphas``, a (2 + i, num_ops) parameter per node i,
-    initialised 1e-3 * N(0, 1) (DARTS).
+    """Search cells sharing ``alphas``, a (2 + i, num_ops) parameter per node i, 1e-3 * N(0, 1).
 
     Args:
         in_channels: channels of the tower inputs (the FPN width).
@@ -167,8 +160,8 @@ class SearchTower(Tower):
         return lambda cell, s0, s1: cell(s0, s1, prepared[cell])
 
     def expected_cost(self, op_costs: Tensor) -> Tensor:
-        """The cost-aware search's term: ``sum_k softmax(alpha_e)_k * op_costs[k]`` summed over
-        every edge of every cell, differentiable in the alphas.
+        """The cost-aware search's term: ``sum_k softmax(alpha_e)_k * op_costs[k]``, summed over
+        every edge of every cell.
 
         Args:
             op_costs: (num_ops,) cost of each candidate, in alpha order, ``none`` (0) last.
