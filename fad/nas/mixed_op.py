@@ -132,10 +132,10 @@ class RepShareMixedOp(nn.Module):
         chains = [[op.chains[b] for op in ops] for b in range(len(BASE_TYPES))]  # [chain][edge]
         (nb, num_slots), e = ops[0].slot_index.shape, len(ops)
         c = ops[0].chains[0].decouple[0].weight.shape[0]
-        # (E, chains, slots) -> (chains, E * C, slots): a row per stacked channel of a chain.
+        # (E, chains, slots) -> a row per stacked channel (chain, edge, channel), a column per slot.
         scales = weights.index_select(1, ops[0].slot_index.flatten()).view(e, nb, num_slots)
         scales = scales.transpose(0, 1)[:, :, None].expand(nb, e, c, num_slots)
-        scales = scales.reshape(nb, e * c, num_slots)
+        scales = scales.reshape(nb * e * c, num_slots)
         # base[chain][k] makes chain layer k + 1 (L1, L2); candidates[k]: (chain, f) of those
         # that read it, f of both chains (chain None) or of one (L3, of each chain's own kind).
         base = [[_stack([ch.layers[k] for ch in edges]) for k in range(2)] for edges in chains]
@@ -144,10 +144,11 @@ class RepShareMixedOp(nn.Module):
             if name.startswith("layers."):
                 for b, edges in enumerate(chains):
                     layers = [ch.get_submodule(name) for ch in edges]
-                    candidates[reads - 1].append((b, _stack(layers, scales[b, :, s])))
+                    rows = scales[b * e * c : (b + 1) * e * c, s]
+                    candidates[reads - 1].append((b, _stack(layers, rows)))
             else:
                 layers = [ch.get_submodule(name) for edges in chains for ch in edges]
-                candidates[reads - 1].append((None, _stack(layers, scales[:, :, s].flatten())))
+                candidates[reads - 1].append((None, _stack(layers, scales[:, s])))
 
         def run(x: Tensor) -> Tensor:
             outs, owns, ls = [], [], [x] * len(base)

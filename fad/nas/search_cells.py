@@ -65,8 +65,7 @@ class SearchCell(Cell):
     """A cell of the continuous relaxation: node i sums mixed edges from all 2 + i states."""
 
     def prepare(self, weights: Sequence[Tensor]) -> List[Tuple]:
-        """The edges' parameters stacked by groups, the candidate weights folded in (once per
-        tower forward, for every level).
+        """The edges' parameters stacked by groups, candidate weights folded in, for all levels.
 
         Args:
             weights: per node i, softmaxed alphas of shape (2 + i, num_ops).
