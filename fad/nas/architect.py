@@ -1,60 +1,46 @@
-"""Architecture-weight gradients of the bilevel search problem (DARTS, as used by FAD).
+"""Alpha gradients of the bilevel search problem (DARTS), without two defects of the original
+code (docs/METHOD.md section 10): the first order at the *current* weights (not a copy made at
+start), the second-order finite difference divided by 2 eps (not ``/ 2. * eps``)."""
 
-The architect is independent of detectron2: it takes the parameters and two callables that
-compute the training and the validation loss on a batch fixed by the caller.
-
-Two defects of the original FAD code are fixed here (docs/METHOD.md section 10):
-- the first-order gradient is taken at the model's *current* weights (the original used a copy
-  of the model made at start and never updated, so its gradients came from stale weights);
-- the second-order finite-difference term is scaled by 1 / (2 eps) (the original wrote
-  ``/ 2. * eps``, i.e. eps / 2).
-"""
-
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["Architect", "average_across_ranks"]
 
-LossFn = Callable[[], torch.Tensor]
+LossFn = Callable[[], Tensor]
 
 
-def average_across_ranks(tensors: Sequence[torch.Tensor]) -> None:
-    """Average tensors in place over all ranks (a no-op without ``torch.distributed``).
-
-    All tensors travel in one flat all-reduce, not one collective each.
-    """
+def average_across_ranks(tensors: Sequence[Tensor]) -> None:
+    """Average tensors in place over all ranks in one all-reduce (a no-op without a group)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return
     flat = torch.cat([t.reshape(-1) for t in tensors])
     dist.all_reduce(flat)
     flat /= dist.get_world_size()
-    offset = 0
-    for t in tensors:
-        t.copy_(flat[offset : offset + t.numel()].view_as(t))
-        offset += t.numel()
+    for t, part in zip(tensors, flat.split([t.numel() for t in tensors])):
+        t.copy_(part.view_as(t))
+
+
+def _grad(loss: Tensor, params: Sequence[Tensor]) -> List[Tensor]:
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
 class Architect:
-    """Computes ``alpha.grad`` for one architecture step.
+    """Computes ``alpha.grad`` for one architecture step, from loss callables on fixed batches,
+    averaged across ranks (so the alphas stay identical everywhere).
 
     Args:
         arch_parameters: the alphas.
-        weight_parameters: the weights w of the inner problem (everything else that trains).
-        second_order: use the unrolled (second-order) approximation; first-order otherwise.
+        weight_parameters: the weights w of the inner problem (those that train).
+        second_order: the unrolled (second-order) approximation; first order otherwise.
         weight_optimizer: the weights' SGD: the virtual step is its next step (each weight's
             group's momentum and weight decay, its momentum buffer); without it, plain SGD.
-        grad_scaler: for mixed precision, the alphas' ``torch.amp.GradScaler``: the validation
-            loss is scaled before it is differentiated, so ``alpha.grad`` holds scaled gradients,
-            which ``grad_scaler.step(alpha_optimizer)`` unscales (skipping the step on an
-            overflow). First order only.
-
-    The loss callables return a scalar tensor computed on fixed batches; the architect calls
-    them at different weights. With ``torch.distributed`` initialised, alpha gradients (and the
-    returned loss) are averaged across ranks, so alphas stay identical everywhere after an
-    optimizer step.
+        grad_scaler: the alphas' ``torch.amp.GradScaler`` (mixed precision, first order only):
+            ``alpha.grad`` is then scaled, for ``grad_scaler.step(alpha_optimizer)`` to unscale.
     """
 
     def __init__(
@@ -67,8 +53,7 @@ class Architect:
         grad_scaler: Optional["torch.amp.GradScaler"] = None,
     ):
         if second_order and grad_scaler is not None:
-            # The finite-difference Hessian term divides a difference of two nearby gradients by
-            # 2 eps: at half precision that difference is mostly rounding error.
+            # The Hessian term's difference of nearby gradients is rounding error at half precision.
             raise ValueError("mixed precision (a grad_scaler) needs the first-order search")
         self.alphas: List[nn.Parameter] = list(arch_parameters)
         self.weights: List[nn.Parameter] = [w for w in weight_parameters if w.requires_grad]
@@ -77,10 +62,7 @@ class Architect:
         self.grad_scaler = grad_scaler
 
     def step(self, *, val_loss_fn: LossFn, train_loss_fn: Optional[LossFn] = None, xi: float = 0.0):
-        """Set ``alpha.grad`` (replacing any previous value) and return the validation loss.
-
-        With a ``grad_scaler``, ``alpha.grad`` is scaled by its current scale; the returned loss
-        is not.
+        """Set ``alpha.grad`` (replacing any previous value; scaled with a ``grad_scaler``).
 
         Args:
             val_loss_fn: computes L_val(w, alpha) on the validation batch.
@@ -88,8 +70,7 @@ class Architect:
             xi: learning rate of the virtual step (the weights' current lr; second order only).
 
         Returns:
-            The validation loss, detached (at the unrolled weights w' in second order) and
-            averaged across ranks.
+            The validation loss (at w' in second order), unscaled, detached and rank-averaged.
         """
         if self.second_order:
             if train_loss_fn is None:
@@ -98,26 +79,25 @@ class Architect:
         else:
             loss = val_loss_fn()
             scaled = loss if self.grad_scaler is None else self.grad_scaler.scale(loss)
-            grads = self._grad(scaled, self.alphas)
+            grads = _grad(scaled, self.alphas)
         loss = loss.detach().clone()
-        # The loss travels with the gradients (one all-reduce): every rank then sees the same
-        # loss, so a non-finite one on any rank stops all of them before the alphas move.
+        # Together: every rank sees the same loss, so a non-finite one stops all of them.
         average_across_ranks([*grads, loss])
         for a, g in zip(self.alphas, grads):
             a.grad = g
         return loss
 
-    @staticmethod
-    def _grad(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> List[torch.Tensor]:
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    def _set_weights(self, values: Iterable[Tensor]) -> None:
+        with torch.no_grad():
+            for w, v in zip(self.weights, values):
+                w.copy_(v)
 
     def _unrolled_grads(self, val_loss_fn: LossFn, train_loss_fn: LossFn, xi: float):
-        """d/d alpha L_val(w', alpha) - xi * Hessian-vector term, with w' the virtual step."""
+        """d/d alpha L_val(w', alpha) - xi * Hessian-vector term, w' the virtual step."""
         backup = [w.detach().clone() for w in self.weights]
         try:
             # w' = w - xi * (momentum * buffer + grad_w L_train + wd * w): SGD's next step.
-            g_train = self._grad(train_loss_fn(), self.weights)
+            g_train = _grad(train_loss_fn(), self.weights)
             opt = self.weight_optimizer
             groups = {p: g for g in opt.param_groups for p in g["params"]} if opt else {}
             with torch.no_grad():
@@ -129,30 +109,15 @@ class Architect:
                         step = step + group["momentum"] * buf
                     w.sub_(xi * step)
             loss = val_loss_fn()
-            grads = self._grad(loss, self.alphas + self.weights)
+            grads = _grad(loss, self.alphas + self.weights)
             d_alpha, d_w = grads[: len(self.alphas)], grads[len(self.alphas) :]
-            hessian = self._hessian_vector(d_w, train_loss_fn, backup)
+            # (grad_alpha L_train(w+) - grad_alpha L_train(w-)) / (2 eps), w+- = w +- eps d_w,
+            # eps = 0.01 / ||d_w|| (DARTS); each side set from the exact backup.
+            eps = 0.01 / torch.cat([d.reshape(-1) for d in d_w]).norm().clamp_min(1e-12)
+            sides = []
+            for sign in (1.0, -1.0):
+                self._set_weights(w0 + sign * eps * d for w0, d in zip(backup, d_w))
+                sides.append(_grad(train_loss_fn(), self.alphas))
         finally:
-            self._restore(backup)
-        return loss, [da - xi * h for da, h in zip(d_alpha, hessian)]
-
-    def _hessian_vector(self, d_w, train_loss_fn: LossFn, backup) -> List[torch.Tensor]:
-        """(grad_alpha L_train(w+) - grad_alpha L_train(w-)) / (2 eps), w+- = w +- eps d_w.
-
-        eps = 0.01 / ||d_w|| (DARTS). The weights are set from the exact backup for each side,
-        so no rounding error accumulates.
-        """
-        norm = torch.cat([d.reshape(-1) for d in d_w]).norm()
-        eps = 0.01 / norm.clamp_min(1e-12)
-        sides = []
-        for sign in (1.0, -1.0):
-            with torch.no_grad():
-                for w, w0, d in zip(self.weights, backup, d_w):
-                    w.copy_(w0 + sign * eps * d)
-            sides.append(self._grad(train_loss_fn(), self.alphas))
-        return [(p - n) / (2 * eps) for p, n in zip(*sides)]
-
-    def _restore(self, backup: Sequence[torch.Tensor]) -> None:
-        with torch.no_grad():
-            for w, w0 in zip(self.weights, backup):
-                w.copy_(w0)
+            self._set_weights(backup)
+        return loss, [da - xi * ((p - n) / (2 * eps)) for da, p, n in zip(d_alpha, *sides)]

@@ -2,68 +2,65 @@
 
 import functools
 import operator
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, Optional, Sequence, Tuple, Union
 
-import torch
-from torch import nn
+from torch import Tensor, nn
 
-__all__ = ["Levels", "Tower", "bottleneck", "preprocess", "sum_edges"]
+__all__ = ["Cell", "Levels", "Tower", "sum_edges"]
 
 #: One input or output of a tower, (N, C, H, W), or one per FPN level.
-Levels = Union[torch.Tensor, Sequence[torch.Tensor]]
+Levels = Union[Tensor, Sequence[Tensor]]
 
 
-def preprocess(in_channels: int, node_channels: int) -> nn.Module:
-    """Bring a cell input to the node width: 1x1 conv (bias) -> GN(32) -> ReLU, or nothing.
-
-    Args:
-        in_channels: channels of the input state.
-        node_channels: C_node, the width of every node state (the FPN width, 256).
-    """
-    if in_channels == node_channels:
-        return nn.Identity()
-    return nn.Sequential(
-        nn.Conv2d(in_channels, node_channels, 1),
-        nn.GroupNorm(32, node_channels),
-        nn.ReLU(inplace=True),
-    )
-
-
-def sum_edges(edges: Iterable[torch.Tensor]) -> torch.Tensor:
-    """A node's state: the sum of its incoming edges' outputs, each (N, C_node, H, W).
-
-    Python's ``sum`` would start from the int 0 and spend a whole (N, C_node, H, W) addition on
-    ``0 + first``: twice the work of the one addition a two-edge node needs.
-    """
+def sum_edges(edges: Iterable[Tensor]) -> Tensor:
+    """The sum of (N, C, H, W) tensors, without ``sum``'s extra ``0 + first``."""
     return functools.reduce(operator.add, edges)
 
 
-def bottleneck(op: nn.Module, *, node_channels: int, op_channels: int, bias: bool) -> nn.ModuleList:
-    """The stages of a cell edge: 1x1 conv C_node -> C, the op at width C, 1x1 conv C -> C_node.
+class Cell(nn.Module):
+    """A cell's modules (docs/METHOD.md section 5): ``preprocess[k]`` brings input k to C_node
+    (1x1 conv, GN(32), ReLU, if needed); edge ``dag[i][j]`` of node i is 1x1 conv C_node -> C,
+    the op, 1x1 conv C -> C_node. Forward: s0, s1 (N, C_in, H, W) -> (N, num_nodes * C_node, H, W).
 
-    The op runs at the narrower width C (96 by default), which is what makes a searched
-    tower cheaper than its 256-wide node states suggest. Search edges use bias-free 1x1 convs,
-    derived edges 1x1 convs with bias, as in the original code.
+    Args:
+        in_channels: channels of (s0, s1).
+        node_channels: C_node, width of node states (the FPN width, 256).
+        op_channels: C, width of the ops (96; 128 for the X-101 model).
+        edges: per node, (op builder, source state) of each edge, a source (also in ``sources``)
+            being 0 for s0, 1 for s1, k >= 2 for node k - 2.
+        bias: whether the edges' 1x1 convs have biases (derived cells, not search cells).
     """
-    return nn.ModuleList(
-        [
-            nn.Conv2d(node_channels, op_channels, 1, bias=bias),
-            op,
-            nn.Conv2d(op_channels, node_channels, 1, bias=bias),
-        ]
-    )
+
+    def __init__(
+        self,
+        *,
+        in_channels: Sequence[int],
+        node_channels: int,
+        op_channels: int,
+        edges: Sequence[Sequence[Tuple[Callable[[], nn.Module], int]]],
+        bias: bool,
+    ):
+        super().__init__()
+        c_node = node_channels
+        self.preprocess = nn.ModuleList(
+            nn.Identity()
+            if c == c_node
+            else nn.Sequential(nn.Conv2d(c, c_node, 1), nn.GroupNorm(32, c_node), nn.ReLU(True))
+            for c in in_channels
+        )
+        conv = functools.partial(nn.Conv2d, kernel_size=1, bias=bias)
+
+        def edge(make_op: Callable[[], nn.Module]) -> nn.ModuleList:
+            op = make_op()  # before its convs, as in the original: the same seeded initialisation
+            return nn.ModuleList([conv(c_node, op_channels), op, conv(op_channels, c_node)])
+
+        self.dag = nn.ModuleList(nn.ModuleList(edge(op) for op, _ in node) for node in edges)
+        self.sources = [[j for _, j in node] for node in edges]
 
 
 class Tower(nn.Module):
-    """A chain of cells: ``s0, s1 = s1, cell(s0, s1)``; the output is the last cell's output.
-
-    Subclasses fill ``self.cells`` and define :meth:`forward_levels`. The box tower reads the FPN
-    feature as both inputs; the class tower reads ``(bbox_feature, feature)``, so it sees the box
-    tower's result (section 6). A tower takes one level or all FPN levels in one call; given all,
-    it may share work across them (the search tower prepares its parameters once).
-    """
-
-    cells: nn.ModuleList
+    """A chain of cells, ``s0, s1 = s1, cell(s0, s1)``, whose output is the last cell's; the box
+    tower reads the FPN feature twice, the class tower ``(bbox_feature, feature)`` (section 6)."""
 
     def forward(self, s0: Levels, s1: Optional[Levels] = None) -> Levels:
         """
@@ -74,48 +71,26 @@ class Tower(nn.Module):
         Returns:
             (N, num_nodes * C_node, H, W), or a list of them, one per level of ``s0``.
         """
-        if isinstance(s0, torch.Tensor):
-            return self.forward_levels([s0], None if s1 is None else [s1])[0]
-        return self.forward_levels(s0, s1)
+        if isinstance(s0, Tensor):
+            return self.forward([s0], None if s1 is None else [s1])[0]
+        s1 = s0 if s1 is None else s1
+        if len(s1) != len(s0):
+            raise ValueError(f"{len(s0)} levels of s0 but {len(s1)} of s1")
+        run = self._cell_runner()
+        outs = []
+        for a, b in zip(s0, s1):
+            for cell in self.cells:
+                a, b = b, run(cell, a, b)
+            outs.append(b)
+        return outs
 
-    def forward_levels(
-        self, s0s: Sequence[torch.Tensor], s1s: Optional[Sequence[torch.Tensor]] = None
-    ) -> List[torch.Tensor]:
-        """The tower on each level: ``s0s[k]`` and ``s1s[k]`` (or ``s0s[k]`` twice) per level."""
-        raise NotImplementedError
+    def _cell_runner(self) -> Callable[[nn.Module, Tensor, Tensor], Tensor]:
+        return lambda cell, s0, s1: cell(s0, s1)
 
-    def _run_levels(
-        self, s0s: Sequence[torch.Tensor], s1s: Optional[Sequence[torch.Tensor]], cell_fn: Callable
-    ) -> List[torch.Tensor]:
-        if s1s is None:
-            s1s = [None] * len(s0s)
-        if len(s1s) != len(s0s):
-            raise ValueError(f"{len(s0s)} levels of s0 but {len(s1s)} of s1")
-        return [self._run(s0, s1, cell_fn) for s0, s1 in zip(s0s, s1s)]
-
-    def _run(self, s0: torch.Tensor, s1: Optional[torch.Tensor], cell_fn: Callable) -> torch.Tensor:
-        if s1 is None:
-            s1 = s0
-        for cell in self.cells:
-            s0, s1 = s1, cell_fn(cell, s0, s1)
-        return s1
-
-    def _build_cells(
-        self,
-        make_cell: Callable[[Tuple[int, int]], nn.Module],
-        *,
-        in_channels: int,
-        node_channels: int,
-        num_cells: int,
-        num_nodes: int,
-    ) -> None:
-        """Fill ``self.cells`` with ``make_cell((C_s0, C_s1))`` for each cell, and set
-        ``self.in_channels`` and ``self.out_channels``: a cell's output concatenates its
-        ``num_nodes`` nodes, and the next cell reads it as s1 (and the one after as s0)."""
+    def _build_cells(self, cell: Callable, *, in_channels: int, num_cells: int, **kw) -> None:
+        """Fill ``self.cells`` with ``cell(in_channels=(C_s0, C_s1), **kw)``: a cell's output (its
+        nodes of ``kw["node_channels"]``) is the next cell's s1, then s0."""
         self.in_channels = in_channels
-        self.out_channels = node_channels * num_nodes
-        c_pp, c_p, cells = in_channels, in_channels, []
-        for _ in range(num_cells):
-            cells.append(make_cell((c_pp, c_p)))
-            c_pp, c_p = c_p, self.out_channels
-        self.cells = nn.ModuleList(cells)
+        self.out_channels = kw["node_channels"] * len(kw["edges"])
+        c = [in_channels] * 2 + [self.out_channels] * (num_cells - 1)
+        self.cells = nn.ModuleList(cell(in_channels=c[k : k + 2], **kw) for k in range(num_cells))

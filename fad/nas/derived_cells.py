@@ -1,80 +1,38 @@
-"""Derived cell and derived tower: the discrete architecture a genotype names, for training."""
+"""Derived cell and tower: the discrete architecture a genotype names (docs/METHOD.md section 5)."""
 
-from typing import List, Optional, Sequence
+import functools
+from typing import Optional
 
 import torch
-from torch import nn
+from torch import Tensor
 
-from fad.genotypes import Genotype, GenotypeLike, as_genotype
+from fad.genotypes import GenotypeLike, as_genotype
 
-from .cell_base import Tower, bottleneck, preprocess, sum_edges
+from .cell_base import Cell, Tower, sum_edges
 from .ops import build_op
 
 __all__ = ["DerivedCell", "DerivedTower"]
 
 
-class DerivedCell(nn.Module):
-    """A cell with exactly the edges of its genotype (docs/METHOD.md section 5).
+class DerivedCell(Cell):
+    """A cell with exactly its genotype's edges, each op built alone."""
 
-    Node i sums the two edges its genotype names; each edge is a bottleneck (1x1 conv with bias
-    to the op width, the op built alone, 1x1 conv with bias back). An input whose channels
-    differ from the node width is pre-processed (1x1 conv with bias, GN, ReLU).
-
-    Args:
-        genotype: the cell's genotype.
-        in_channels: channels of (s0, s1).
-        node_channels: C_node, width of node states (256).
-        op_channels: C, width of the ops (96, or 128 for the X-101 model).
-    """
-
-    def __init__(
-        self,
-        *,
-        genotype: Genotype,
-        in_channels: Sequence[int],
-        node_channels: int,
-        op_channels: int,
-    ):
-        super().__init__()
-        self.preprocess = nn.ModuleList(preprocess(c, node_channels) for c in in_channels)
-        self.sources = [[src for _, src in node] for node in genotype.normal]
-        self.dag = nn.ModuleList(
-            nn.ModuleList(
-                nn.Sequential(
-                    *bottleneck(
-                        build_op(op, channels=op_channels),
-                        node_channels=node_channels,
-                        op_channels=op_channels,
-                        bias=True,
-                    )
-                )
-                for op, _ in node
-            )
-            for node in genotype.normal
-        )
-
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
-        """
-        Args:
-            s0, s1: (N, C_in, H, W) cell inputs.
-
-        Returns:
-            (N, num_nodes * C_node, H, W).
-        """
+    def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
         states = [self.preprocess[0](s0), self.preprocess[1](s1)]
         for edges, sources in zip(self.dag, self.sources):
-            states.append(sum_edges(edge(states[src]) for edge, src in zip(edges, sources)))
+            outs = [post(op(pre(states[j]))) for (pre, op, post), j in zip(edges, sources)]
+            states.append(sum_edges(outs))
         return torch.cat(states[2:], dim=1)
 
 
 class DerivedTower(Tower):
-    """A tower of ``num_cells`` derived cells of one genotype (2 cells when training, section 6).
+    """``num_cells`` derived cells of one genotype (2 when training, section 6).
 
     Args:
         genotype: a :class:`Genotype`, its text or its plain-data form.
         in_channels: channels of the tower inputs (the FPN width).
-        op_channels: C, width of the ops.
-        node_channels: C_node; defaults to ``in_channels``.
+        op_channels: C, width of the ops (96, or 128 for the X-101 model).
+        node_channels: C_node, width of node states; defaults to ``in_channels``.
         num_cells: cells in the tower.
         num_nodes: if given, the genotype must have this many nodes (the configured cell).
     """
@@ -91,22 +49,14 @@ class DerivedTower(Tower):
     ):
         super().__init__()
         self.genotype = as_genotype(genotype, num_nodes=num_nodes)
-        node_channels = node_channels or in_channels
+        build = functools.partial(build_op, channels=op_channels)
+        edges = [[(functools.partial(build, op), j) for op, j in n] for n in self.genotype.normal]
         self._build_cells(
-            lambda c: DerivedCell(
-                genotype=self.genotype,
-                in_channels=c,
-                node_channels=node_channels,
-                op_channels=op_channels,
-            ),
+            DerivedCell,
             in_channels=in_channels,
-            node_channels=node_channels,
             num_cells=num_cells,
-            num_nodes=self.genotype.num_nodes,
+            node_channels=node_channels or in_channels,
+            op_channels=op_channels,
+            edges=edges,
+            bias=True,
         )
-
-    def forward_levels(
-        self, s0s: Sequence[torch.Tensor], s1s: Optional[Sequence[torch.Tensor]] = None
-    ) -> List[torch.Tensor]:
-        """The tower on each level (see :meth:`Tower.forward`)."""
-        return self._run_levels(s0s, s1s, lambda cell, a, b: cell(a, b))
