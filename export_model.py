@@ -47,8 +47,7 @@ from fad.engine.defaults import (
     set_cpu_threads,
 )
 from fad.engine.export import (
-    EXPORT_METHODS,
-    FORMATS,
+    FILE_NAMES,
     OUTPUT_NAMES,
     check_export_options,
     export_model,
@@ -81,11 +80,11 @@ def argument_parser() -> argparse.ArgumentParser:
     add_genotype_file_argument(parser)
     parser.add_argument(
         "--export-method",
-        choices=EXPORT_METHODS,
+        choices=("tracing", "scripting"),
         default="tracing",
         help="tracing, with detectron2's TracingAdapter (scripting is not supported)",
     )
-    parser.add_argument("--format", choices=FORMATS, default="torchscript")
+    parser.add_argument("--format", choices=FILE_NAMES, default="torchscript")
     parser.add_argument("--output", required=True, metavar="DIR", help="where the model goes")
     parser.add_argument(
         "--sample-image",

@@ -1,35 +1,14 @@
-"""Cost-aware search: the cost of each candidate op, and the cost term of the alpha step.
+"""Cost-aware search (beyond the paper; docs/BENCHMARKS.md#cost-aware-search): the cost table of
+the candidate ops and the cost term of the alpha step.
 
-Beyond the paper, a search can weigh cost (``search.cost_weight`` > 0): the alpha step's loss
-becomes ``L_val + cost_weight * sum over searched towers of tower.expected_cost(costs)``, where
-an edge's expected cost is the softmax-weighted sum of its candidates' costs
-(:meth:`fad.nas.search_cells.SearchTower.expected_cost`).
-
-The per-candidate costs come from a table computed once, when the search starts
-(:func:`build_cost_table`): each candidate is built alone as a derived op
-(:func:`fad.nas.ops.build_op`) at the towers' op width and run on the FPN levels of the
-config's input size (``search.cost``):
-
-- ``"flops"`` (default): fvcore's count (1 GFLOP = 1e9 multiply-adds), summed over the levels;
-- ``"latency"``: the median forward time of the op, batch 1, summed over the levels, measured on
-  the search's own device (averaged across ranks, so every rank holds the same table).
-
-``none`` computes nothing and costs 0.
-
-Normalisation: the loss uses the costs divided by the most expensive candidate's (every cost in
-[0, 1]). An op's FLOPs grow with the pixels of the input, so raw FLOPs would make a weight mean
-more at a larger input size; divided by the largest, the costs hardly depend on the size (only
-the borders of small maps differ), and one ``cost_weight`` means the same at any size. The cost
-term of a tower is then in units of "one most expensive op per edge": 9 edges at most.
-
-``none`` and the derivation: ``none`` is the cheapest candidate, so cost pressure moves weight
-onto it; a long search with a large weight ends with most of every edge's weight on ``none``.
-The derivation never keeps ``none``: it keeps, per node, the two edges whose best real candidate
-is strongest, each with that candidate. What the cost term decides for the derived genotype is
-therefore the ranking among the real candidates: the gradient of the expected cost raises a
-candidate's weight in proportion to how much cheaper it is than the edge's current expected
-cost, so the cheapest real candidate gains on the others, and with a large weight it is the
-derived op of every edge (tests/engine/test_cost.py).
+With ``search.cost_weight`` > 0 the alpha step's loss is ``L_val + cost_weight * sum over the
+searched towers of tower.expected_cost(costs)``
+(:meth:`fad.nas.search_cells.SearchTower.expected_cost`). The table is computed once, when the
+search starts: each candidate is built alone (:func:`fad.nas.ops.build_op`) at the towers' op
+width and run on the FPN levels of the config's input size; ``search.cost`` is ``"flops"``
+(fvcore's count, GFLOPs) or ``"latency"`` (median forward time, ms, on the search's device,
+averaged across ranks). ``none`` costs 0. The loss uses the costs divided by the largest, which
+hardly depend on the input size, so one ``cost_weight`` means the same at any size.
 """
 
 import logging
@@ -50,8 +29,6 @@ from fad.nas.architect import average_across_ranks
 from fad.nas.ops import build_op
 from fad.nas.search_cells import SearchTower
 
-__all__ = ["UNITS", "CostTable", "build_cost_table", "cost_image_size", "feature_sizes", "op_costs"]
-
 logger = logging.getLogger(__name__)
 
 #: The kinds of cost of ``search.cost`` (checked by :class:`fad.engine.SearchOptions`), and the
@@ -64,11 +41,8 @@ _TIMED_ROUNDS = 25
 
 
 def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
-    """The input size of the cost table: the largest image a loader config makes.
-
-    Its ``ResizeShortestEdge`` gives images a short side of at most ``short_edge_length`` and a
-    long side of at most ``max_size``, so the largest image is (short side, max size), e.g.
-    (128, 128) for the synthetic search and (416, 693) for the VOC one.
+    """The input size of the cost table: the largest image of the loader's
+    ``ResizeShortestEdge``, (short side, max size), e.g. (416, 693) for the VOC search.
 
     Args:
         loader: a loader config with ``mapper.augmentations`` (``dataloader.arch``).
@@ -77,21 +51,17 @@ def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
         (height, width) in pixels.
 
     Raises:
-        ValueError: if the loader has no ``ResizeShortestEdge``.
+        ValueError: if the loader has no ``ResizeShortestEdge`` with a ``max_size``.
     """
     augmentations = loader.get("mapper", {}).get("augmentations", [])
-    for aug in instantiate(augmentations):
-        if isinstance(aug, T.ResizeShortestEdge):
-            if aug.max_size >= sys.maxsize:  # ResizeShortestEdge's default: no limit
-                raise ValueError(
-                    "the cost table needs the input size, and the ResizeShortestEdge in "
-                    "dataloader.arch.mapper.augmentations has no max_size"
-                )
-            return int(max(aug.short_edge_length)), int(aug.max_size)
-    raise ValueError(
-        "the cost table needs the input size, from a ResizeShortestEdge in "
-        "dataloader.arch.mapper.augmentations, and there is none"
-    )
+    resize = [a for a in instantiate(augmentations) if isinstance(a, T.ResizeShortestEdge)]
+    if not resize or resize[0].max_size >= sys.maxsize:  # its default: no limit
+        raise ValueError(
+            "the cost table needs the input size, from a ResizeShortestEdge in "
+            "dataloader.arch.mapper.augmentations, and "
+            + ("it has no max_size" if resize else "there is none")
+        )
+    return int(max(resize[0].short_edge_length)), int(resize[0].max_size)
 
 
 def feature_sizes(image_size: Tuple[int, int], strides: Sequence[int]) -> Tuple[Tuple[int, int]]:
@@ -101,7 +71,7 @@ def feature_sizes(image_size: Tuple[int, int], strides: Sequence[int]) -> Tuple[
 
 
 def _flops(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
-    """Per op, its GFLOPs summed over the inputs (fvcore's count)."""
+    """Per op, its GFLOPs summed over the inputs (fvcore's count: 1 FLOP = 1 multiply-add)."""
 
     def gflops(op, x):
         count = FlopCountAnalysis(op, (x,))
@@ -113,8 +83,7 @@ def _flops(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> li
 def _latencies(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
     """Per op, the median over rounds of its forward time (ms) summed over the inputs; the ops
     take turns within each round, so a busy spell of the machine hits all of them alike."""
-    device = inputs[0].device
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = torch.cuda.synchronize if inputs[0].is_cuda else (lambda: None)
     times = [[] for _ in ops]
     with torch.no_grad():
         for r in range(_WARMUP_ROUNDS + _TIMED_ROUNDS):
@@ -143,21 +112,19 @@ def op_costs(
         ops: candidate names in alpha order (``none`` costs 0).
         channels: the op width C.
         sizes: (height, width) of each feature level; the inputs are (1, C, height, width).
-        cost: ``"flops"`` (GFLOPs, fvcore) or ``"latency"`` (ms, median forward time).
+        cost: ``"flops"`` (GFLOPs) or ``"latency"`` (ms).
         device: where latency is measured (FLOPs do not depend on it).
 
     Returns:
         (len(ops),) float64 costs in the unit of ``cost``, on the CPU.
     """
     real = [name for name in ops if name != NONE]
-    # Seeded for the same table every time, in a forked RNG: the search's own random state (its
-    # train.seed, its loaders' seeds) must not depend on whether it computed a table.
+    # Seeded, in a forked RNG: the search's random state must not depend on computing a table.
     with torch.random.fork_rng(devices=[torch.device(device)] if device != "cpu" else []):
         torch.manual_seed(0)
         modules = [build_op(name, channels=channels).eval().to(device) for name in real]
         inputs = [torch.randn(1, channels, h, w, device=device) for h, w in sizes]
-    values = {"flops": _flops, "latency": _latencies}[cost](modules, inputs)
-    by_name = dict(zip(real, values))
+    by_name = dict(zip(real, {"flops": _flops, "latency": _latencies}[cost](modules, inputs)))
     return torch.tensor([by_name.get(name, 0.0) for name in ops], dtype=torch.float64)
 
 
@@ -166,7 +133,7 @@ class CostTable:
 
     Args:
         ops: candidate names in alpha order, ``none`` last.
-        costs: (len(ops),) cost of each candidate in ``unit``; ``none`` costs 0.
+        costs: (len(ops),) cost of each candidate in the unit of ``cost``; ``none`` costs 0.
         cost: what the costs are, ``"flops"`` or ``"latency"``.
     """
 
@@ -186,35 +153,20 @@ class CostTable:
         self.normalised = (costs / costs.max()).float()
 
     def expected_cost(self, towers: Mapping[str, SearchTower]) -> torch.Tensor:
-        """The towers' expected cost in normalised units: the cost term of the alpha step.
+        """The cost term of the alpha step: the towers' expected normalised cost, a scalar on
+        the alphas' device, differentiable with respect to them.
 
         Args:
             towers: the searched towers by name (a FAD model's ``search_towers()``).
-
-        Returns:
-            A scalar tensor on the alphas' device, differentiable with respect to them.
         """
         return sum(tower.expected_cost(self.normalised) for tower in towers.values())
 
     def genotype_cost(self, genotype: Genotype, *, num_cells: int = 1) -> float:
-        """The cost of a derived tower's ops, in :attr:`unit`: the sum over the genotype's edges
-        of their op's cost, times the cells. The edges' 1x1 convs, the same for every genotype,
-        are not counted.
-
-        Args:
-            genotype: the tower's genotype.
-            num_cells: the cells of the tower.
-        """
+        """The cost of a derived tower's ops in :attr:`unit`: its edges' ops, times its cells
+        (the edges' 1x1 convs, the same for every genotype, are not counted)."""
         index = {name: i for i, name in enumerate(self.ops)}
         ops_cost = sum(float(self.costs[index[op]]) for node in genotype.normal for op, _ in node)
         return num_cells * ops_cost
-
-    def describe(self) -> str:
-        """One line per candidate: its cost and its normalised cost."""
-        return "\n".join(
-            f"  {name:34s} {float(c):10.4f} {self.unit}  {float(n):.3f}"
-            for name, c, n in zip(self.ops, self.costs, self.normalised)
-        )
 
     def log(
         self,
@@ -224,13 +176,13 @@ class CostTable:
         storage: EventStorage,
         iteration: int,
     ) -> None:
-        """Put the expected (normalised) and the derived towers' costs into the EventStorage
+        """Puts the expected (normalised) and the derived towers' costs into the EventStorage
         (``cost/expected``, ``cost/<tower>/expected``, ``cost/<tower>/derived_<unit>``,
         ``cost/derived_<unit>``) and the log.
 
         Args:
             towers: the searched towers by name.
-            genotypes: the genotype of each tower by name (``None``: not searched).
+            genotypes: the genotype of each tower by name.
             storage: the trainer's EventStorage.
             iteration: the iterations done, for the log line.
         """
@@ -258,27 +210,21 @@ class CostTable:
 def build_cost_table(
     *, model: torch.nn.Module, image_size: Tuple[int, int], cost: str = "flops"
 ) -> CostTable:
-    """The cost table of a search-mode FAD model's candidates (once, at the start of a search).
+    """The cost table of a search-mode FAD model's candidates (once, when a search starts).
 
     Args:
         model: the unwrapped search-mode detector, on its device; its searched towers give the
             op width and the candidates, its backbone the strides of the head's FPN levels.
         image_size: (height, width) of the input, e.g. :func:`cost_image_size`.
-        cost: ``"flops"`` or ``"latency"`` (measured on the model's device; with
-            ``torch.distributed`` the ranks' measurements are averaged).
-
-    Returns:
-        The :class:`CostTable`.
+        cost: ``"flops"`` or ``"latency"`` (measured on the model's device, averaged across
+            ranks so that every rank holds the same table).
 
     Raises:
-        ValueError: for a model without searched towers.
+        ValueError: for a model without searched towers, or whose towers differ in op width.
     """
-    towers = list(model.search_towers().values())
-    if not towers:
-        raise ValueError("a cost table needs a search-mode model")
-    widths = {(t.op_channels, t.dil3) for t in towers}
+    widths = {(t.op_channels, t.dil3) for t in model.search_towers().values()}
     if len(widths) != 1:
-        raise ValueError(f"the searched towers differ in op width or space: {widths}")
+        raise ValueError(f"a cost table needs searched towers of one op width, got {widths}")
     channels, dil3 = widths.pop()
     shapes = model.backbone.output_shape()
     sizes = feature_sizes(image_size, [shapes[f].stride for f in model.head_in_features])
@@ -289,8 +235,12 @@ def build_cost_table(
         costs = costs.to(device)
         average_across_ranks([costs])
     table = CostTable(ops=ops, costs=costs, cost=cost)
+    rows = "\n".join(
+        f"  {name:34s} {float(c):10.4f} {table.unit}  {float(n):.3f}"
+        for name, c, n in zip(table.ops, table.costs, table.normalised)
+    )
     logger.info(
         f"Cost table ({cost}, op width {channels}, {image_size[0]}x{image_size[1]} input, "
-        f"levels {', '.join(f'{h}x{w}' for h, w in sizes)}):\n{table.describe()}"
+        f"levels {', '.join(f'{h}x{w}' for h, w in sizes)}):\n{rows}"
     )
     return table
