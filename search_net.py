@@ -47,13 +47,11 @@ from fad.engine.defaults import (
     build_model,
     build_model_on_meta,
     check_datasets,
-    check_device,
-    check_worker_options,
+    check_train_options,
     create_ddp_model_for,
     launch_checked,
     load_config,
     loader_dataset_names,
-    log_model,
     register_datasets,
     run_checked,
     setup_worker,
@@ -87,8 +85,7 @@ def prepare(args):
     options = SearchOptions.from_config(cfg)
     if args.eval_only:  # reads the alphas of a checkpoint, on any machine
         return cfg
-    check_device(cfg)
-    check_worker_options(cfg)
+    check_train_options(cfg)
     check_start_checkpoint(
         output_dir=cfg.train.output_dir,
         init_checkpoint=cfg.train.init_checkpoint,
@@ -159,7 +156,6 @@ def export_genotypes(args) -> str:
 def build_search_trainer(cfg):
     """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
     model = build_model(cfg)
-    log_model(model, cfg)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     cfg.arch_optimizer.params.model = model

@@ -41,21 +41,16 @@ class AtomicCheckpointer(DetectionCheckpointer):
 
 
 def check_checkpoint_file(path: str, *, what: str, remedy: str) -> None:
-    """Refuses, in one line, a local checkpoint that the loader would fail on deep inside.
-
-    ``torch.save``'s zip format keeps its index at the end and a CRC per record, so a file cut
-    short or damaged anywhere fails here without unpickling anything; a ``.pkl`` (detectron2's
-    model zoo) or a file in torch's legacy format is read through. Remote paths are left to
-    detectron2, which fetches them.
+    """Refuses, in one line, a local checkpoint cut short or damaged: a zip (``torch.save``'s
+    format) fails its index or a record's CRC without unpickling anything; a ``.pkl``
+    (detectron2's model zoo) or a legacy torch file is read through. Remote paths are left alone.
 
     Args:
-        path: the checkpoint.
         what: where the path comes from, to start the message (``train.init_checkpoint``).
         remedy: what the user can do, to end the message.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file cannot be read, naming it, why, and ``remedy``.
+        FileNotFoundError, ValueError: naming the file, why and ``remedy``.
     """
     if "://" in path:
         return
@@ -97,9 +92,9 @@ def check_init_checkpoint(path: str) -> None:
 
 
 def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: bool) -> None:
-    """Checks the checkpoint that :func:`resume_or_load` will load: with ``--resume``, the one
-    ``OUTPUT/last_checkpoint`` names (refusing a directory with checkpoints but no tag, which a
-    start from iteration 0 would overwrite), else ``train.init_checkpoint``.
+    """Checks the checkpoint :func:`resume_or_load` will load: with ``--resume`` the one
+    ``OUTPUT/last_checkpoint`` names (refusing checkpoints without a tag, which a start from 0
+    would overwrite), else ``train.init_checkpoint``.
 
     Raises:
         FileNotFoundError, ValueError: in one line, naming the file and what to do.
@@ -131,8 +126,8 @@ def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: boo
 
 
 def resume_or_load(checkpointer: AtomicCheckpointer, path: str, *, resume: bool) -> int:
-    """``checkpointer.resume_or_load(path, resume=resume)`` for a trainer that is one of its
-    checkpointables, saying so when ``--resume`` finds nothing to resume from.
+    """``checkpointer.resume_or_load`` for a trainer among its checkpointables, saying so when
+    ``--resume`` finds nothing to resume from.
 
     Returns:
         The iteration to start at: the one after the checkpoint's, or 0.

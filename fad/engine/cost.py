@@ -1,14 +1,7 @@
-"""Cost-aware search (beyond the paper; docs/BENCHMARKS.md#cost-aware-search): the cost table of
-the candidate ops and the cost term of the alpha step.
-
-With ``search.cost_weight`` > 0 the alpha step's loss is ``L_val + cost_weight * sum over the
-searched towers of tower.expected_cost(costs)``
-(:meth:`fad.nas.search_cells.SearchTower.expected_cost`). The table is computed once, when the
-search starts: each candidate is built alone (:func:`fad.nas.ops.build_op`) at the towers' op
-width and run on the FPN levels of the config's input size; ``search.cost`` is ``"flops"``
-(fvcore's count, GFLOPs) or ``"latency"`` (median forward time, ms, on the search's device,
-averaged across ranks). ``none`` costs 0. The loss uses the costs divided by the largest, which
-hardly depend on the input size, so one ``cost_weight`` means the same at any size.
+"""Cost-aware search (beyond the paper; docs/BENCHMARKS.md#cost-aware-search): the candidates'
+cost table, computed once when a search starts, and the alpha step's cost term. The loss uses
+the costs divided by the largest, which hardly depend on the input size, so that one
+``search.cost_weight`` means the same at any size.
 """
 
 import logging
@@ -31,8 +24,7 @@ from fad.nas.search_cells import SearchTower
 
 logger = logging.getLogger(__name__)
 
-#: The kinds of cost of ``search.cost`` (checked by :class:`fad.engine.SearchOptions`), and the
-#: unit of each table.
+#: The kinds of ``search.cost`` and the unit of each.
 UNITS = {"flops": "GFLOPs", "latency": "ms"}
 
 #: Latency measurement: untimed rounds, then timed rounds (median), all candidates per round.
@@ -41,18 +33,8 @@ _TIMED_ROUNDS = 25
 
 
 def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
-    """The input size of the cost table: the largest image of the loader's
-    ``ResizeShortestEdge``, (short side, max size), e.g. (416, 693) for the VOC search.
-
-    Args:
-        loader: a loader config with ``mapper.augmentations`` (``dataloader.arch``).
-
-    Returns:
-        (height, width) in pixels.
-
-    Raises:
-        ValueError: if the loader has no ``ResizeShortestEdge`` with a ``max_size``.
-    """
+    """The cost table's input size (height, width): the largest image of the
+    ``ResizeShortestEdge`` of a loader config (``dataloader.arch``), (short side, max size)."""
     augmentations = loader.get("mapper", {}).get("augmentations", [])
     resize = [a for a in instantiate(augmentations) if isinstance(a, T.ResizeShortestEdge)]
     if not resize or resize[0].max_size >= sys.maxsize:  # its default: no limit
@@ -82,7 +64,7 @@ def _flops(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> li
 
 def _latencies(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
     """Per op, the median over rounds of its forward time (ms) summed over the inputs; the ops
-    take turns within each round, so a busy spell of the machine hits all of them alike."""
+    take turns in each round, so that a busy spell of the machine hits all of them alike."""
     sync = torch.cuda.synchronize if inputs[0].is_cuda else (lambda: None)
     times = [[] for _ in ops]
     with torch.no_grad():
@@ -106,17 +88,15 @@ def op_costs(
     cost: str = "flops",
     device: str = "cpu",
 ) -> torch.Tensor:
-    """The cost of each candidate op built alone, summed over the feature levels.
+    """The cost of each candidate op of width ``channels`` built alone, summed over levels.
 
     Args:
         ops: candidate names in alpha order (``none`` costs 0).
-        channels: the op width C.
-        sizes: (height, width) of each feature level; the inputs are (1, C, height, width).
-        cost: ``"flops"`` (GFLOPs) or ``"latency"`` (ms).
-        device: where latency is measured (FLOPs do not depend on it).
+        sizes: (height, width) of each level; the inputs are (1, channels, height, width).
+        cost: ``"flops"`` (fvcore, GFLOPs) or ``"latency"`` (ms, on ``device``).
 
     Returns:
-        (len(ops),) float64 costs in the unit of ``cost``, on the CPU.
+        (len(ops),) float64 costs on the CPU.
     """
     real = [name for name in ops if name != NONE]
     # Seeded, in a forked RNG: the search's random state must not depend on computing a table.
@@ -133,8 +113,8 @@ class CostTable:
 
     Args:
         ops: candidate names in alpha order, ``none`` last.
-        costs: (len(ops),) cost of each candidate in the unit of ``cost``; ``none`` costs 0.
-        cost: what the costs are, ``"flops"`` or ``"latency"``.
+        costs: (len(ops),) cost of each candidate, ``none`` at 0.
+        cost: ``"flops"`` or ``"latency"``.
     """
 
     def __init__(self, *, ops: Sequence[str], costs: torch.Tensor, cost: str):
@@ -145,28 +125,20 @@ class CostTable:
             raise ValueError("the last candidate must be 'none', at cost 0")
         if not (costs[:-1] > 0).all():
             raise ValueError(f"every real candidate must cost more than 0, got {costs.tolist()}")
-        self.ops = tuple(ops)
-        self.costs = costs
-        self.cost = cost
-        self.unit = UNITS[cost]
+        self.ops, self.costs, self.unit = tuple(ops), costs, UNITS[cost]
         #: (len(ops),) the costs divided by the largest: what the alpha step's loss uses.
         self.normalised = (costs / costs.max()).float()
 
     def expected_cost(self, towers: Mapping[str, SearchTower]) -> torch.Tensor:
-        """The cost term of the alpha step: the towers' expected normalised cost, a scalar on
-        the alphas' device, differentiable with respect to them.
-
-        Args:
-            towers: the searched towers by name (a FAD model's ``search_towers()``).
-        """
+        """The alpha step's cost term: the searched towers' (``search_towers()``) expected
+        normalised cost, a scalar differentiable with respect to their alphas."""
         return sum(tower.expected_cost(self.normalised) for tower in towers.values())
 
     def genotype_cost(self, genotype: Genotype, *, num_cells: int = 1) -> float:
         """The cost of a derived tower's ops in :attr:`unit`: its edges' ops, times its cells
         (the edges' 1x1 convs, the same for every genotype, are not counted)."""
-        index = {name: i for i, name in enumerate(self.ops)}
-        ops_cost = sum(float(self.costs[index[op]]) for node in genotype.normal for op, _ in node)
-        return num_cells * ops_cost
+        ops = [op for node in genotype.normal for op, _ in node]
+        return num_cells * sum(float(self.costs[self.ops.index(op)]) for op in ops)
 
     def log(
         self,
@@ -176,14 +148,12 @@ class CostTable:
         storage: EventStorage,
         iteration: int,
     ) -> None:
-        """Puts the expected (normalised) and the derived towers' costs into the EventStorage
-        (``cost/expected``, ``cost/<tower>/expected``, ``cost/<tower>/derived_<unit>``,
-        ``cost/derived_<unit>``) and the log.
+        """Puts the towers' expected (normalised) and derived costs into ``storage``
+        (``cost/expected``, ``cost/derived_<unit>``, and per tower ``cost/<tower>/expected``,
+        ``cost/<tower>/derived_<unit>``) and the log.
 
         Args:
-            towers: the searched towers by name.
-            genotypes: the genotype of each tower by name.
-            storage: the trainer's EventStorage.
+            towers: the searched towers by name; genotypes: their genotypes by name.
             iteration: the iterations done, for the log line.
         """
         unit = self.unit.lower()
@@ -210,21 +180,17 @@ class CostTable:
 def build_cost_table(
     *, model: torch.nn.Module, image_size: Tuple[int, int], cost: str = "flops"
 ) -> CostTable:
-    """The cost table of a search-mode FAD model's candidates (once, when a search starts).
+    """The cost table of a search-mode FAD model's candidates.
 
     Args:
-        model: the unwrapped search-mode detector, on its device; its searched towers give the
-            op width and the candidates, its backbone the strides of the head's FPN levels.
-        image_size: (height, width) of the input, e.g. :func:`cost_image_size`.
-        cost: ``"flops"`` or ``"latency"`` (measured on the model's device, averaged across
-            ranks so that every rank holds the same table).
-
-    Raises:
-        ValueError: for a model without searched towers, or whose towers differ in op width.
+        model: the unwrapped detector, on its device: its searched towers give the op width and
+            the candidates, its backbone the strides of the head's FPN levels.
+        image_size: (height, width) of the input (:func:`cost_image_size`).
+        cost: ``"flops"`` or ``"latency"`` (averaged across ranks: one table on every rank).
     """
     widths = {(t.op_channels, t.dil3) for t in model.search_towers().values()}
     if len(widths) != 1:
-        raise ValueError(f"a cost table needs searched towers of one op width, got {widths}")
+        raise ValueError(f"a cost table needs search towers of one op width, got {widths}")
     channels, dil3 = widths.pop()
     shapes = model.backbone.output_shape()
     sizes = feature_sizes(image_size, [shapes[f].stride for f in model.head_in_features])

@@ -11,7 +11,7 @@ import difflib
 import inspect
 import logging
 import os
-from typing import Any, Callable, List, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -30,8 +30,6 @@ from fad.genotypes import Genotype, load_genotype_file
 from fad.modeling.cuda_graphs import enable_cuda_graphs
 from fad.nas.derived_cells import DerivedTower
 from fad.nas.search_cells import named_arch_parameters
-
-T = TypeVar("T")
 
 #: The options of a FAD tower's config that a derived tower keeps (its shape).
 _TOWER_SHAPE = ("in_channels", "op_channels", "node_channels", "num_cells", "num_nodes")
@@ -142,11 +140,8 @@ def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
 
 
 def load_config(args: argparse.Namespace) -> DictConfig:
-    """The LazyConfig of ``--config-file`` with ``--genotype-file`` and the overrides applied.
-
-    Raises:
-        ValueError, OSError, KeyError: naming the problem.
-    """
+    """The LazyConfig of ``--config-file`` with ``--genotype-file`` and the overrides applied
+    (ValueError, OSError or KeyError naming the problem)."""
     cfg = LazyConfig.load(args.config_file)
     _update_moved_targets(cfg)
     if getattr(args, "genotype_file", None):
@@ -163,14 +158,9 @@ def load_config(args: argparse.Namespace) -> DictConfig:
 
 
 def derive_towers(model: DictConfig, genotypes: Mapping[str, Optional[Genotype]]) -> None:
-    """Turns the FAD towers of a model's config into derived towers of ``genotypes`` (in place),
-    as ``--genotype-file`` does.
-
-    Args:
-        model: the model's config; its target's ``TOWER_KEYS`` name each tower's key.
-        genotypes: by tower name (:func:`~fad.genotypes.load_genotype_file`); a tower's config
-            becomes a :class:`~fad.nas.derived_cells.DerivedTower` of its genotype with the
-            config's shape, or, for ``None`` (not searched), the detector's conv tower.
+    """What ``--genotype-file`` does: the FAD towers of a model's config (at its target's
+    ``TOWER_KEYS``) become, in place, derived towers of ``genotypes`` (by tower name) with the
+    config's shape, or the detector's conv tower for a ``None`` genotype (not searched).
 
     Raises:
         ValueError: for a genotype of a tower the model does not have, or leaves to the detector.
@@ -213,12 +203,8 @@ def _instantiate(node: Any, key: str) -> Any:
 
 
 def build_model_on_meta(cfg: DictConfig) -> nn.Module:
-    """Builds ``cfg.model`` on the meta device: its constructors check the config (towers,
-    genotypes, widths) in a moment, without allocating the weights.
-
-    Raises:
-        ValueError: a constructor's error prefixed by its config key, or a ``???`` value's.
-    """
+    """Builds ``cfg.model`` on the meta device, so that its constructors check the config in a
+    moment; raises ValueError naming the key of a refusing constructor or of a ``???`` value."""
     try:
         with torch.device("meta"):
             return _instantiate(cfg.model, "model")
@@ -229,40 +215,32 @@ def build_model_on_meta(cfg: DictConfig) -> nn.Module:
         ) from None
 
 
-def check_device(cfg: DictConfig) -> None:
-    """Refuses a CUDA ``train.device`` on a machine without one (the COCO and VOC configs run
-    on GPUs) and a ``train.cuda_graphs`` that is not a bool or has no head to replay."""
-    if torch.device(cfg.train.device).type == "cuda" and not torch.cuda.is_available():
+def check_train_options(cfg: DictConfig) -> None:
+    """Refuses a CUDA ``train.device`` on a machine without one (the COCO and VOC configs run on
+    GPUs), ``train.cuda_graphs`` without a dense head, and ill-typed options of the workers."""
+    train = cfg.train
+    if torch.device(train.device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
-            f"train.device is {cfg.train.device!r} but this machine has no CUDA device: "
+            f"train.device is {train.device!r} but this machine has no CUDA device: "
             "add train.device=cpu to the command line"
         )
-    graphs = cfg.train.get("cuda_graphs", False)
-    if not isinstance(graphs, bool):
-        raise ValueError(f"train.cuda_graphs must be True or False, got {graphs!r}")
-    if graphs and "head" not in cfg.model:
+    for key in ("cuda_graphs", "log_config_and_model"):
+        if not isinstance(train.get(key, False), bool):
+            raise ValueError(f"train.{key} must be True or False, got {train[key]!r}")
+    if train.get("cuda_graphs", False) and "head" not in cfg.model:
         raise ValueError("train.cuda_graphs replays a dense detector's head; this model has none")
-
-
-def check_worker_options(cfg: DictConfig) -> None:
-    """Refuses a ``train.cpu_threads`` that is not None or an int >= 1, and a
-    ``train.log_config_and_model`` that is not a bool (see :func:`setup_worker`)."""
-    threads = cfg.train.get("cpu_threads", None)
+    threads = train.get("cpu_threads", None)
     if threads is not None and (type(threads) is not int or threads < 1):
         raise ValueError(f"train.cpu_threads must be an int >= 1 or None, got {threads!r}")
-    verbose = cfg.train.get("log_config_and_model", False)
-    if not isinstance(verbose, bool):
-        raise ValueError(f"train.log_config_and_model must be True or False, got {verbose!r}")
 
 
 def set_cpu_threads(cfg: DictConfig, *, processes: int, loader_workers: int) -> Optional[int]:
-    """On a CPU ``train.device``, sets this process's intra-op threads to ``train.cpu_threads``,
-    at most its share of the cores it may use (divided among its ``processes``, less its
-    data-loader workers), at least 1: with more threads than free cores, OpenMP's threads wait
-    for each other (issue 25). A CUDA run and ``train.cpu_threads=None`` keep PyTorch's default.
+    """On a CPU ``train.device``, sets this process's threads to ``train.cpu_threads``, at most
+    its share of the cores (divided among its ``processes``, less its ``loader_workers``), at
+    least 1: OpenMP threads beyond the free cores wait for each other (issue 25).
 
     Returns:
-        The thread count set, or None if left as it was.
+        The thread count set, or None if left as it was (``train.cpu_threads=None``, CUDA).
     """
     threads = cfg.train.get("cpu_threads", None)
     if threads is None or torch.device(cfg.train.device).type != "cpu":
@@ -301,35 +279,26 @@ def setup_worker(cfg: DictConfig, args: argparse.Namespace, *, loaders: Sequence
         )
 
 
-def log_model(model: nn.Module, cfg: DictConfig) -> None:
-    """Logs the model whole with ``train.log_config_and_model=True``, else in one line."""
-    logger = logging.getLogger("detectron2")
-    if cfg.train.get("log_config_and_model", False):
-        logger.info(f"Model:\n{model}")
-    else:
-        n = sum(p.numel() for p in model.parameters())
-        logger.info(
-            f"Model: {type(model).__name__}, {n:,} parameters "
-            "(train.log_config_and_model=True logs it whole)"
-        )
-
-
 def build_model(cfg: DictConfig) -> nn.Module:
-    """The model on ``train.device``; with ``train.cuda_graphs``, its head replays CUDA graphs
-    (:func:`~fad.modeling.cuda_graphs.enable_cuda_graphs`, which says why not on a CPU)."""
+    """The model on ``train.device``, logged (whole with ``train.log_config_and_model=True``);
+    with ``train.cuda_graphs`` its head replays CUDA graphs (:func:`enable_cuda_graphs`)."""
     model = instantiate(cfg.model).to(cfg.train.device)
     if cfg.train.get("cuda_graphs", False):
         enable_cuda_graphs(model)
+    n = sum(p.numel() for p in model.parameters())
+    logging.getLogger("detectron2").info(
+        f"Model:\n{model}"
+        if cfg.train.get("log_config_and_model", False)
+        else f"Model: {type(model).__name__}, {n:,} parameters "
+        "(train.log_config_and_model=True logs it whole)"
+    )
     return model
 
 
 def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
-    """Generates the synthetic datasets the loaders read, then checks every dataset's files,
-    that its class count is the model's and, for a model with a mask head, that it has masks.
-
-    Raises:
-        KeyError, FileNotFoundError, ValueError: naming the dataset and the problem.
-    """
+    """Generates the synthetic datasets the loaders read, then checks each dataset's files,
+    its class count against the model's and, for a mask head, its masks (KeyError,
+    FileNotFoundError or ValueError, naming the dataset and the problem)."""
     names = [n for loader in loaders for n in loader_dataset_names(cfg.dataloader[loader])]
     datasets.prepare_datasets(names)
     datasets.check_dataset_files(names)
@@ -353,7 +322,7 @@ def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
         datasets.check_masks(loader_dataset_names(cfg.dataloader[loader]))
 
 
-def run_checked(parser: argparse.ArgumentParser, fn: Callable[..., T], *args: Any) -> T:
+def run_checked(parser: argparse.ArgumentParser, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)``, with bad input (a malformed genotype file, a missing annotation file, ...)
     reported through ``parser.error``: one line ``<script>: error: <message>``, exit status 2."""
     try:

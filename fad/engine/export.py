@@ -1,12 +1,9 @@
-"""Deployment: a dense detector traced with detectron2's ``TracingAdapter`` (as detectron2's
-``tools/deploy/export_model.py`` traces one), saved as TorchScript or ONNX.
+"""Deployment: a dense detector traced with detectron2's ``TracingAdapter``, as detectron2's
+``tools/deploy/export_model.py`` traces one, and saved as TorchScript or ONNX.
 
-The exported model takes one image after the test loader's resize, a float32 (3, H, W) tensor in
-the config's pixel format, values 0-255, at any size (the traced graph computes shapes from the
-input; the CPU-only polyphase path of :class:`fad.nas.ops.DilatedDepthwiseConv` is left out of
-traces). It returns :data:`OUTPUT_NAMES` in that image's coordinates: normalisation, padding and
-post-processing are inside, the resize back to the original size is not (scale the boxes, or
-``detectron2.modeling.postprocessing.detector_postprocess``).
+The exported model takes an image after the test loader's resize, a float32 (3, H, W) tensor in
+the config's pixel format, 0-255, at any size, and returns :data:`OUTPUT_NAMES` in its
+coordinates (normalisation and post-processing inside, the resize back to the original size not).
 """
 
 import os
@@ -26,24 +23,16 @@ from torch import nn
 
 from fad.data.synthetic import render_synthetic_image
 
-#: The exported model's outputs, in the order of detectron2's flattening of ``Instances``
-#: (fields sorted by name, then the image size): (R, 4), (R,), (R,), (2,) for R detections.
+#: The exported model's outputs, in detectron2's flattening of ``Instances`` (fields by name,
+#: then the image size): (R, 4), (R,), (R,), (2,) for R detections.
 OUTPUT_NAMES = ("pred_boxes", "pred_classes", "scores", "image_size")
-#: The file each format writes; ONNX is written with opset ``STABLE_ONNX_OPSET_VERSION``.
+#: The file of each format.
 FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx"}
 
 
 def check_export_options(*, method: str, fmt: str) -> None:
-    """Refuses an export that cannot be made: scripting (``torch.jit.script`` compiles neither
-    the FAD head nor LazyConfig-built backbones), or ONNX without the ``onnx`` package.
-
-    Args:
-        method: ``"tracing"`` or ``"scripting"``.
-        fmt: ``"torchscript"`` or ``"onnx"``.
-
-    Raises:
-        ValueError: saying why and what to do.
-    """
+    """Raises ValueError, saying why and what to do, for an export that cannot be made:
+    ``method`` ``"scripting"``, or ``fmt`` ``"onnx"`` without the ``onnx`` package."""
     if method != "tracing":
         raise ValueError(
             f"--export-method {method} is not supported: torch.jit.script compiles neither the "
@@ -60,15 +49,11 @@ def check_export_options(*, method: str, fmt: str) -> None:
 
 
 def sample_image(cfg: DictConfig, path: Optional[str] = None) -> Dict[str, object]:
-    """A sample input, prepared as the test loader prepares images (its resize and format).
-
-    Args:
-        cfg: the detector's config, with ``dataloader.test.mapper``.
-        path: an image file; ``None`` renders a 480x640 synthetic image (:mod:`fad.data.synthetic`).
+    """A sample input from the image file ``path`` (``None``: a 480x640 synthetic image),
+    prepared as ``dataloader.test.mapper`` prepares images.
 
     Returns:
-        ``{"image": (3, H, W) float32 tensor, "height": original height, "width": original
-        width}``, a detectron2 model input.
+        ``{"image": (3, H, W) float32 tensor, "height": ..., "width": ...}`` (original size).
     """
     mapper = cfg.dataloader.test.mapper
     fmt = mapper.get("image_format", "BGR")
@@ -88,21 +73,17 @@ def sample_image(cfg: DictConfig, path: Optional[str] = None) -> Dict[str, objec
 def export_model(
     model: nn.Module, image: torch.Tensor, *, fmt: str, output_dir: str
 ) -> Tuple[str, TracingAdapter]:
-    """Traces a dense detector (FCOS, RetinaNet) at ``image`` and saves it.
+    """Traces a dense detector (FCOS, RetinaNet) in eval mode at ``image`` and saves it.
 
     Args:
-        model: the detector, in eval mode.
         image: (3, H, W) sample image (:func:`sample_image`).
         fmt: ``"torchscript"`` (``model.ts`` and detectron2's ``dump_torchscript_IR`` dumps)
             or ``"onnx"`` (``model.onnx``, height and width dynamic).
         output_dir: where the files go (created if needed).
 
     Returns:
-        The path of the exported model, and the adapter (its ``outputs_schema`` rebuilds
+        The exported model's path, and the adapter (its ``outputs_schema`` rebuilds
         ``Instances`` from the outputs).
-
-    Raises:
-        ValueError: for a model in training mode, or whose outputs are not :data:`OUTPUT_NAMES`.
     """
     check_export_options(method="tracing", fmt=fmt)
     if model.training:
@@ -142,8 +123,7 @@ def export_model(
 
 
 def load_exported(path: str):
-    """An exported model: a TorchScript module, or an onnxruntime ``InferenceSession`` (CPU)
-    for a ``.onnx`` file."""
+    """A TorchScript module, or for a ``.onnx`` file an onnxruntime ``InferenceSession`` (CPU)."""
     if path.endswith(".onnx"):
         import onnxruntime
 
