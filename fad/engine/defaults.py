@@ -1,9 +1,7 @@
 """What the scripts share: arguments, config, pre-flight checks, worker setup, launch.
 
-A command checks its input once, in the main process, before any worker starts: bad input ends
-it with one ``argparse`` error line, exit status 2, before anything is written
-(:func:`launch_checked`). The pre-flight builds the model on the meta device, so that the
-model's constructors check its config (:func:`build_model_on_meta`).
+A command checks its input once, before any worker starts or anything is written, and ends bad
+input with one ``argparse`` error line (:func:`launch_checked`).
 """
 
 import argparse
@@ -31,7 +29,7 @@ from fad.modeling.cuda_graphs import enable_cuda_graphs
 from fad.nas.derived_cells import DerivedTower
 from fad.nas.search_cells import named_arch_parameters
 
-#: The options of a FAD tower's config that a derived tower keeps (its shape).
+#: The options of a FAD tower's config that a derived tower keeps.
 _TOWER_SHAPE = ("in_channels", "op_channels", "node_channels", "num_cells", "num_nodes")
 
 
@@ -121,7 +119,8 @@ def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
             i -= 1
         if i == len(parts) or override.startswith("+"):  # "+key": hydra's "add this key"
             continue
-        key, parent, child = ".".join(parts), OmegaConf.select(cfg, ".".join(parts[:i])), parts[i]
+        key, child = ".".join(parts), parts[i]
+        parent = OmegaConf.select(cfg, ".".join(parts[:i]))
         if not isinstance(parent, (DictConfig, ListConfig)):
             raise KeyError(
                 f"the override {key} names a key inside {'.'.join(parts[:i])}, which holds a "
@@ -252,10 +251,9 @@ def set_cpu_threads(cfg: DictConfig, *, processes: int, loader_workers: int) -> 
 
 
 def setup_worker(cfg: DictConfig, args: argparse.Namespace, *, loaders: Sequence[str]) -> None:
-    """What every process of a run does first: registers the ``--register-coco`` datasets, sets
-    its CPU threads (:func:`set_cpu_threads`, for the loaders ``loaders`` it reads) and runs
-    detectron2's ``default_setup`` (log.txt, config.yaml, seeds), with ``fad.*`` logging into
-    the same log.txt. The config file is echoed into the log only with
+    """What every process does first: registers the ``--register-coco`` datasets, sets its CPU
+    threads (for the ``loaders`` it reads) and runs detectron2's ``default_setup``, with
+    ``fad.*`` logging into log.txt too and the config file echoed only with
     ``train.log_config_and_model=True`` (config.yaml holds it anyway)."""
     register_datasets(args)
     workers = sum(cfg.dataloader[name].get("num_workers", 0) for name in loaders)
@@ -359,15 +357,14 @@ def create_ddp_model_for(model: nn.Module, *, ddp: Optional[dict] = None) -> nn.
     the :class:`~fad.nas.architect.Architect` averages theirs itself) and broadcast from rank 0.
     """
     alphas = named_arch_parameters(model)
-    if alphas:
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-            model, [n for n, _ in alphas]
-        )
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        model, [n for n, _ in alphas]
+    )
     kwargs = dict(ddp or {})
     if not next(model.parameters()).is_cuda:
         kwargs["device_ids"] = None
     wrapped = create_ddp_model(model, **kwargs)
-    if alphas and comm.get_world_size() > 1:
+    if comm.get_world_size() > 1:
         with torch.no_grad():
             for _, a in alphas:
                 dist.broadcast(a, src=0)

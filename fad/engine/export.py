@@ -85,7 +85,6 @@ def export_model(
         The exported model's path, and the adapter (its ``outputs_schema`` rebuilds
         ``Instances`` from the outputs).
     """
-    check_export_options(method="tracing", fmt=fmt)
     if model.training:
         raise ValueError("export a model in eval mode (model.eval())")
     # In eval mode: torch.onnx.export puts a module back in the mode it found it in.
