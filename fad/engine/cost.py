@@ -27,10 +27,6 @@ logger = logging.getLogger(__name__)
 #: The kinds of ``search.cost`` and the unit of each.
 UNITS = {"flops": "GFLOPs", "latency": "ms"}
 
-#: Latency measurement: untimed rounds, then timed rounds (median), all candidates per round.
-_WARMUP_ROUNDS = 3
-_TIMED_ROUNDS = 25
-
 
 def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
     """The cost table's input size (height, width): the largest image of the
@@ -62,20 +58,23 @@ def _flops(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> li
     return [sum(gflops(op, x) for x in inputs) for op in ops]
 
 
-def _latencies(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
-    """Per op, the median over rounds of its forward time (ms) summed over the inputs; the ops
-    take turns in each round, so that a busy spell of the machine hits all of them alike."""
+def _latencies(
+    ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor], warmup: int = 3, timed: int = 25
+) -> list:
+    """Per op, the median over ``timed`` rounds (after ``warmup``) of its forward time (ms)
+    summed over the inputs; the ops take turns in each round, so that a busy spell of the
+    machine hits all of them alike."""
     sync = torch.cuda.synchronize if inputs[0].is_cuda else (lambda: None)
     times = [[] for _ in ops]
     with torch.no_grad():
-        for r in range(_WARMUP_ROUNDS + _TIMED_ROUNDS):
+        for r in range(warmup + timed):
             for i, op in enumerate(ops):
                 sync()
                 start = time.perf_counter()
                 for x in inputs:
                     op(x)
                 sync()
-                if r >= _WARMUP_ROUNDS:
+                if r >= warmup:
                     times[i].append((time.perf_counter() - start) * 1e3)
     return [statistics.median(t) for t in times]
 

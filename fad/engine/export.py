@@ -60,8 +60,8 @@ def sample_image(cfg: DictConfig, path: Optional[str] = None) -> Dict[str, objec
     if path is None:
         rgb = render_synthetic_image(
             seed=0, index=0, image_size=(480, 640), min_size=64, max_size=224
-        )
-        image = detection_utils.convert_PIL_to_numpy(Image.fromarray(rgb.image), fmt)
+        ).image
+        image = detection_utils.convert_PIL_to_numpy(Image.fromarray(rgb), fmt)
     else:
         image = detection_utils.read_image(path, format=fmt)
     aug_input = T.AugInput(image)
