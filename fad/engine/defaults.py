@@ -341,12 +341,7 @@ def launch_checked(
     then detectron2's ``launch(main, ...)`` with the checked config."""
     cfg = run_checked(parser, prepare, args)
     launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args, cfg),
+        main, args.num_gpus, args.num_machines, args.machine_rank, args.dist_url, args=(args, cfg)
     )
 
 
