@@ -40,15 +40,13 @@ from fad.engine.checkpoint import check_init_checkpoint
 from fad.engine.defaults import (
     add_genotype_file_argument,
     build_model_on_meta,
-    check_device,
-    check_worker_options,
+    check_train_options,
     load_config,
     run_checked,
     set_cpu_threads,
 )
 from fad.engine.export import (
-    EXPORT_METHODS,
-    FORMATS,
+    FILE_NAMES,
     OUTPUT_NAMES,
     check_export_options,
     export_model,
@@ -81,11 +79,11 @@ def argument_parser() -> argparse.ArgumentParser:
     add_genotype_file_argument(parser)
     parser.add_argument(
         "--export-method",
-        choices=EXPORT_METHODS,
+        choices=("tracing", "scripting"),
         default="tracing",
         help="tracing, with detectron2's TracingAdapter (scripting is not supported)",
     )
-    parser.add_argument("--format", choices=FORMATS, default="torchscript")
+    parser.add_argument("--format", choices=FILE_NAMES, default="torchscript")
     parser.add_argument("--output", required=True, metavar="DIR", help="where the model goes")
     parser.add_argument(
         "--sample-image",
@@ -104,8 +102,7 @@ def prepare(args: argparse.Namespace) -> DictConfig:
     """Check the command and load the config, before anything is built or written."""
     check_export_options(method=args.export_method, fmt=args.format)
     cfg = load_config(args)
-    check_device(cfg)
-    check_worker_options(cfg)
+    check_train_options(cfg)
     model = build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     if "roi_heads" in cfg.model:  # its outputs have masks, which the export does not carry
         raise ValueError(

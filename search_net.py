@@ -49,13 +49,11 @@ from fad.engine.defaults import (
     build_model,
     build_model_on_meta,
     check_datasets,
-    check_device,
-    check_worker_options,
+    check_train_options,
     create_ddp_model_for,
     launch_checked,
     load_config,
     loader_dataset_names,
-    log_model,
     register_datasets,
     run_checked,
     setup_worker,
@@ -81,8 +79,7 @@ def prepare(args):
         check_init_checkpoint(cfg.train.init_checkpoint)
         if options.selection == "alpha":  # the alphas of the checkpoint suffice, on any machine
             return cfg
-    check_device(cfg)
-    check_worker_options(cfg)
+    check_train_options(cfg)
     if args.eval_only:  # the perturbation selection runs the supernet on the arch loader
         check_datasets(cfg, ["train", "arch"] if options.selection_tune_iters else ["arch"])
         return cfg
@@ -169,7 +166,6 @@ def perturbation_selected(args) -> bool:
 def build_search_trainer(cfg):
     """Model, optimizers, loaders, SearchTrainer with its hooks, and the checkpointer."""
     model = build_model(cfg)
-    log_model(model, cfg)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     cfg.arch_optimizer.params.model = model

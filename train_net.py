@@ -32,12 +32,10 @@ from fad.engine.defaults import (
     build_model,
     build_model_on_meta,
     check_datasets,
-    check_device,
-    check_worker_options,
+    check_train_options,
     create_ddp_model_for,
     launch_checked,
     load_config,
-    log_model,
     register_datasets,
     setup_worker,
 )
@@ -57,7 +55,6 @@ def do_test(cfg, model):
 
 def do_train(args, cfg) -> None:
     model = build_model(cfg)
-    log_model(model, cfg)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     train_loader = instantiate(cfg.dataloader.train)
@@ -90,8 +87,7 @@ def prepare(args):
     """Load the config and check it (once, before any worker starts)."""
     register_datasets(args)
     cfg = load_config(args)
-    check_device(cfg)
-    check_worker_options(cfg)
+    check_train_options(cfg)
     build_model_on_meta(cfg)  # the head's constructor checks towers and genotypes
     check_datasets(cfg, ["test"] if args.eval_only else ["train", "test"])
     if args.eval_only:

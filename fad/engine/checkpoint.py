@@ -1,5 +1,5 @@
-"""A DetectionCheckpointer whose files are never half-written, and the checks of the checkpoint a
-run starts from (one error line instead of a traceback from deep in the loader)."""
+"""A DetectionCheckpointer whose files are never half-written, and the pre-flight checks of the
+checkpoint a run starts from (one error line, not a traceback from deep in the loader)."""
 
 import logging
 import os
@@ -11,14 +11,6 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from fad.utils import atomic_open
-
-__all__ = [
-    "AtomicCheckpointer",
-    "check_checkpoint_file",
-    "check_init_checkpoint",
-    "check_start_checkpoint",
-    "resume_or_load",
-]
 
 
 class _AtomicLocalWrites:
@@ -38,13 +30,10 @@ class _AtomicLocalWrites:
 
 
 class AtomicCheckpointer(DetectionCheckpointer):
-    """:class:`DetectionCheckpointer` whose checkpoints and ``last_checkpoint`` tag appear whole.
-
-    fvcore's ``save`` streams ``torch.save`` into the final file name, so a run killed while
-    saving leaves a truncated checkpoint that ``--resume`` then picks up. Here fvcore's own
-    ``save`` and ``tag_last_checkpoint`` write through :func:`fad.utils.atomic_open`, so a file
-    appears only once complete. Remote paths are written as detectron2 writes them.
-    """
+    """:class:`DetectionCheckpointer` whose checkpoints and ``last_checkpoint`` tag appear whole:
+    fvcore's ``save`` streams into the final file name, so a run killed while saving would leave
+    a truncated checkpoint for ``--resume``; here it writes through :func:`fad.utils.atomic_open`
+    (remote paths as detectron2 writes them)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -52,21 +41,16 @@ class AtomicCheckpointer(DetectionCheckpointer):
 
 
 def check_checkpoint_file(path: str, *, what: str, remedy: str) -> None:
-    """Refuses, in one line, a local checkpoint that the loader would fail on deep inside.
-
-    A checkpoint in ``torch.save``'s zip format keeps its index at the end and a CRC per record,
-    so a file cut short (a full disk, an interrupted copy) or damaged anywhere fails here in a
-    read, without unpickling anything; a ``.pkl`` (detectron2's model zoo) or a file in torch's
-    legacy format is read through. Remote paths are left to detectron2, which fetches them.
+    """Refuses, in one line, a local checkpoint cut short or damaged: a zip (``torch.save``'s
+    format) fails its index or a record's CRC without unpickling anything; a ``.pkl``
+    (detectron2's model zoo) or a legacy torch file is read through. Remote paths are left alone.
 
     Args:
-        path: the checkpoint.
         what: where the path comes from, to start the message (``train.init_checkpoint``).
         remedy: what the user can do, to end the message.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file cannot be read, naming it, why, and ``remedy``.
+        FileNotFoundError, ValueError: naming the file, why and ``remedy``.
     """
     if "://" in path:
         return
@@ -108,12 +92,9 @@ def check_init_checkpoint(path: str) -> None:
 
 
 def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: bool) -> None:
-    """Checks, before any worker starts, the checkpoint that :func:`resume_or_load` will load.
-
-    With ``--resume`` that is the checkpoint ``OUTPUT/last_checkpoint`` names, which must be
-    there and readable; a directory that holds checkpoints but no ``last_checkpoint`` is
-    refused too, since a start from iteration 0 would overwrite them. Otherwise it is
-    ``train.init_checkpoint``, if one is given.
+    """Checks the checkpoint :func:`resume_or_load` will load: with ``--resume`` the one
+    ``OUTPUT/last_checkpoint`` names (refusing checkpoints without a tag, which a start from 0
+    would overwrite), else ``train.init_checkpoint``.
 
     Raises:
         FileNotFoundError, ValueError: in one line, naming the file and what to do.
@@ -145,8 +126,8 @@ def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: boo
 
 
 def resume_or_load(checkpointer: AtomicCheckpointer, path: str, *, resume: bool) -> int:
-    """``checkpointer.resume_or_load(path, resume=resume)``, for a trainer that is one of its
-    checkpointables; says so when ``--resume`` finds nothing to resume from.
+    """``checkpointer.resume_or_load`` for a trainer among its checkpointables, saying so when
+    ``--resume`` finds nothing to resume from.
 
     Returns:
         The iteration to start at: the one after the checkpoint's, or 0.

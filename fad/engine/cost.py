@@ -1,35 +1,7 @@
-"""Cost-aware search: the cost of each candidate op, and the cost term of the alpha step.
-
-Beyond the paper, a search can weigh cost (``search.cost_weight`` > 0): the alpha step's loss
-becomes ``L_val + cost_weight * sum over searched towers of tower.expected_cost(costs)``, where
-an edge's expected cost is the softmax-weighted sum of its candidates' costs
-(:meth:`fad.nas.search_cells.SearchTower.expected_cost`).
-
-The per-candidate costs come from a table computed once, when the search starts
-(:func:`build_cost_table`): each candidate is built alone as a derived op
-(:func:`fad.nas.ops.build_op`) at the towers' op width and run on the FPN levels of the
-config's input size (``search.cost``):
-
-- ``"flops"`` (default): fvcore's count (1 GFLOP = 1e9 multiply-adds), summed over the levels;
-- ``"latency"``: the median forward time of the op, batch 1, summed over the levels, measured on
-  the search's own device (averaged across ranks, so every rank holds the same table).
-
-``none`` computes nothing and costs 0.
-
-Normalisation: the loss uses the costs divided by the most expensive candidate's (every cost in
-[0, 1]). An op's FLOPs grow with the pixels of the input, so raw FLOPs would make a weight mean
-more at a larger input size; divided by the largest, the costs hardly depend on the size (only
-the borders of small maps differ), and one ``cost_weight`` means the same at any size. The cost
-term of a tower is then in units of "one most expensive op per edge": 9 edges at most.
-
-``none`` and the derivation: ``none`` is the cheapest candidate, so cost pressure moves weight
-onto it; a long search with a large weight ends with most of every edge's weight on ``none``.
-The derivation never keeps ``none``: it keeps, per node, the two edges whose best real candidate
-is strongest, each with that candidate. What the cost term decides for the derived genotype is
-therefore the ranking among the real candidates: the gradient of the expected cost raises a
-candidate's weight in proportion to how much cheaper it is than the edge's current expected
-cost, so the cheapest real candidate gains on the others, and with a large weight it is the
-derived op of every edge (tests/engine/test_cost.py).
+"""Cost-aware search (beyond the paper; docs/BENCHMARKS.md#cost-aware-search): the candidates'
+cost table, computed once when a search starts, and the alpha step's cost term. The loss uses
+the costs divided by the largest, which hardly depend on the input size, so that one
+``search.cost_weight`` means the same at any size.
 """
 
 import logging
@@ -50,48 +22,24 @@ from fad.nas.architect import average_across_ranks
 from fad.nas.ops import build_op
 from fad.nas.search_cells import SearchTower
 
-__all__ = ["UNITS", "CostTable", "build_cost_table", "cost_image_size", "feature_sizes", "op_costs"]
-
 logger = logging.getLogger(__name__)
 
-#: The kinds of cost of ``search.cost`` (checked by :class:`fad.engine.SearchOptions`), and the
-#: unit of each table.
+#: The kinds of ``search.cost`` and the unit of each.
 UNITS = {"flops": "GFLOPs", "latency": "ms"}
-
-#: Latency measurement: untimed rounds, then timed rounds (median), all candidates per round.
-_WARMUP_ROUNDS = 3
-_TIMED_ROUNDS = 25
 
 
 def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
-    """The input size of the cost table: the largest image a loader config makes.
-
-    Its ``ResizeShortestEdge`` gives images a short side of at most ``short_edge_length`` and a
-    long side of at most ``max_size``, so the largest image is (short side, max size), e.g.
-    (128, 128) for the synthetic search and (416, 693) for the VOC one.
-
-    Args:
-        loader: a loader config with ``mapper.augmentations`` (``dataloader.arch``).
-
-    Returns:
-        (height, width) in pixels.
-
-    Raises:
-        ValueError: if the loader has no ``ResizeShortestEdge``.
-    """
+    """The cost table's input size (height, width): the largest image of the
+    ``ResizeShortestEdge`` of a loader config (``dataloader.arch``), (short side, max size)."""
     augmentations = loader.get("mapper", {}).get("augmentations", [])
-    for aug in instantiate(augmentations):
-        if isinstance(aug, T.ResizeShortestEdge):
-            if aug.max_size >= sys.maxsize:  # ResizeShortestEdge's default: no limit
-                raise ValueError(
-                    "the cost table needs the input size, and the ResizeShortestEdge in "
-                    "dataloader.arch.mapper.augmentations has no max_size"
-                )
-            return int(max(aug.short_edge_length)), int(aug.max_size)
-    raise ValueError(
-        "the cost table needs the input size, from a ResizeShortestEdge in "
-        "dataloader.arch.mapper.augmentations, and there is none"
-    )
+    resize = [a for a in instantiate(augmentations) if isinstance(a, T.ResizeShortestEdge)]
+    if not resize or resize[0].max_size >= sys.maxsize:  # its default: no limit
+        raise ValueError(
+            "the cost table needs the input size, from a ResizeShortestEdge in "
+            "dataloader.arch.mapper.augmentations, and "
+            + ("it has no max_size" if resize else "there is none")
+        )
+    return int(max(resize[0].short_edge_length)), int(resize[0].max_size)
 
 
 def feature_sizes(image_size: Tuple[int, int], strides: Sequence[int]) -> Tuple[Tuple[int, int]]:
@@ -101,7 +49,7 @@ def feature_sizes(image_size: Tuple[int, int], strides: Sequence[int]) -> Tuple[
 
 
 def _flops(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
-    """Per op, its GFLOPs summed over the inputs (fvcore's count)."""
+    """Per op, its GFLOPs summed over the inputs (fvcore's count: 1 FLOP = 1 multiply-add)."""
 
     def gflops(op, x):
         count = FlopCountAnalysis(op, (x,))
@@ -110,21 +58,23 @@ def _flops(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> li
     return [sum(gflops(op, x) for x in inputs) for op in ops]
 
 
-def _latencies(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
-    """Per op, the median over rounds of its forward time (ms) summed over the inputs; the ops
-    take turns within each round, so a busy spell of the machine hits all of them alike."""
-    device = inputs[0].device
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+def _latencies(
+    ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor], warmup: int = 3, timed: int = 25
+) -> list:
+    """Per op, the median over ``timed`` rounds (after ``warmup``) of its forward time (ms)
+    summed over the inputs; the ops take turns in each round, so that a busy spell of the
+    machine hits all of them alike."""
+    sync = torch.cuda.synchronize if inputs[0].is_cuda else (lambda: None)
     times = [[] for _ in ops]
     with torch.no_grad():
-        for r in range(_WARMUP_ROUNDS + _TIMED_ROUNDS):
+        for r in range(warmup + timed):
             for i, op in enumerate(ops):
                 sync()
                 start = time.perf_counter()
                 for x in inputs:
                     op(x)
                 sync()
-                if r >= _WARMUP_ROUNDS:
+                if r >= warmup:
                     times[i].append((time.perf_counter() - start) * 1e3)
     return [statistics.median(t) for t in times]
 
@@ -137,27 +87,23 @@ def op_costs(
     cost: str = "flops",
     device: str = "cpu",
 ) -> torch.Tensor:
-    """The cost of each candidate op built alone, summed over the feature levels.
+    """The cost of each candidate op of width ``channels`` built alone, summed over levels.
 
     Args:
         ops: candidate names in alpha order (``none`` costs 0).
-        channels: the op width C.
-        sizes: (height, width) of each feature level; the inputs are (1, C, height, width).
-        cost: ``"flops"`` (GFLOPs, fvcore) or ``"latency"`` (ms, median forward time).
-        device: where latency is measured (FLOPs do not depend on it).
+        sizes: (height, width) of each level; the inputs are (1, channels, height, width).
+        cost: ``"flops"`` (fvcore, GFLOPs) or ``"latency"`` (ms, on ``device``).
 
     Returns:
-        (len(ops),) float64 costs in the unit of ``cost``, on the CPU.
+        (len(ops),) float64 costs on the CPU.
     """
     real = [name for name in ops if name != NONE]
-    # Seeded for the same table every time, in a forked RNG: the search's own random state (its
-    # train.seed, its loaders' seeds) must not depend on whether it computed a table.
+    # Seeded, in a forked RNG: the search's random state must not depend on computing a table.
     with torch.random.fork_rng(devices=[torch.device(device)] if device != "cpu" else []):
         torch.manual_seed(0)
         modules = [build_op(name, channels=channels).eval().to(device) for name in real]
         inputs = [torch.randn(1, channels, h, w, device=device) for h, w in sizes]
-    values = {"flops": _flops, "latency": _latencies}[cost](modules, inputs)
-    by_name = dict(zip(real, values))
+    by_name = dict(zip(real, {"flops": _flops, "latency": _latencies}[cost](modules, inputs)))
     return torch.tensor([by_name.get(name, 0.0) for name in ops], dtype=torch.float64)
 
 
@@ -166,8 +112,8 @@ class CostTable:
 
     Args:
         ops: candidate names in alpha order, ``none`` last.
-        costs: (len(ops),) cost of each candidate in ``unit``; ``none`` costs 0.
-        cost: what the costs are, ``"flops"`` or ``"latency"``.
+        costs: (len(ops),) cost of each candidate, ``none`` at 0.
+        cost: ``"flops"`` or ``"latency"``.
     """
 
     def __init__(self, *, ops: Sequence[str], costs: torch.Tensor, cost: str):
@@ -178,43 +124,20 @@ class CostTable:
             raise ValueError("the last candidate must be 'none', at cost 0")
         if not (costs[:-1] > 0).all():
             raise ValueError(f"every real candidate must cost more than 0, got {costs.tolist()}")
-        self.ops = tuple(ops)
-        self.costs = costs
-        self.cost = cost
-        self.unit = UNITS[cost]
+        self.ops, self.costs, self.unit = tuple(ops), costs, UNITS[cost]
         #: (len(ops),) the costs divided by the largest: what the alpha step's loss uses.
         self.normalised = (costs / costs.max()).float()
 
     def expected_cost(self, towers: Mapping[str, SearchTower]) -> torch.Tensor:
-        """The towers' expected cost in normalised units: the cost term of the alpha step.
-
-        Args:
-            towers: the searched towers by name (a FAD model's ``search_towers()``).
-
-        Returns:
-            A scalar tensor on the alphas' device, differentiable with respect to them.
-        """
+        """The alpha step's cost term: the searched towers' (``search_towers()``) expected
+        normalised cost, a scalar differentiable with respect to their alphas."""
         return sum(tower.expected_cost(self.normalised) for tower in towers.values())
 
     def genotype_cost(self, genotype: Genotype, *, num_cells: int = 1) -> float:
-        """The cost of a derived tower's ops, in :attr:`unit`: the sum over the genotype's edges
-        of their op's cost, times the cells. The edges' 1x1 convs, the same for every genotype,
-        are not counted.
-
-        Args:
-            genotype: the tower's genotype.
-            num_cells: the cells of the tower.
-        """
-        index = {name: i for i, name in enumerate(self.ops)}
-        ops_cost = sum(float(self.costs[index[op]]) for node in genotype.normal for op, _ in node)
-        return num_cells * ops_cost
-
-    def describe(self) -> str:
-        """One line per candidate: its cost and its normalised cost."""
-        return "\n".join(
-            f"  {name:34s} {float(c):10.4f} {self.unit}  {float(n):.3f}"
-            for name, c, n in zip(self.ops, self.costs, self.normalised)
-        )
+        """The cost of a derived tower's ops in :attr:`unit`: its edges' ops, times its cells
+        (the edges' 1x1 convs, the same for every genotype, are not counted)."""
+        ops = [op for node in genotype.normal for op, _ in node]
+        return num_cells * sum(float(self.costs[self.ops.index(op)]) for op in ops)
 
     def log(
         self,
@@ -224,14 +147,12 @@ class CostTable:
         storage: EventStorage,
         iteration: int,
     ) -> None:
-        """Put the expected (normalised) and the derived towers' costs into the EventStorage
-        (``cost/expected``, ``cost/<tower>/expected``, ``cost/<tower>/derived_<unit>``,
-        ``cost/derived_<unit>``) and the log.
+        """Puts the towers' expected (normalised) and derived costs into ``storage``
+        (``cost/expected``, ``cost/derived_<unit>``, and per tower ``cost/<tower>/expected``,
+        ``cost/<tower>/derived_<unit>``) and the log.
 
         Args:
-            towers: the searched towers by name.
-            genotypes: the genotype of each tower by name (``None``: not searched).
-            storage: the trainer's EventStorage.
+            towers: the searched towers by name; genotypes: their genotypes by name.
             iteration: the iterations done, for the log line.
         """
         unit = self.unit.lower()
@@ -258,27 +179,17 @@ class CostTable:
 def build_cost_table(
     *, model: torch.nn.Module, image_size: Tuple[int, int], cost: str = "flops"
 ) -> CostTable:
-    """The cost table of a search-mode FAD model's candidates (once, at the start of a search).
+    """The cost table of a search-mode FAD model's candidates.
 
     Args:
-        model: the unwrapped search-mode detector, on its device; its searched towers give the
-            op width and the candidates, its backbone the strides of the head's FPN levels.
-        image_size: (height, width) of the input, e.g. :func:`cost_image_size`.
-        cost: ``"flops"`` or ``"latency"`` (measured on the model's device; with
-            ``torch.distributed`` the ranks' measurements are averaged).
-
-    Returns:
-        The :class:`CostTable`.
-
-    Raises:
-        ValueError: for a model without searched towers.
+        model: the unwrapped detector, on its device: its searched towers give the op width and
+            the candidates, its backbone the strides of the head's FPN levels.
+        image_size: (height, width) of the input (:func:`cost_image_size`).
+        cost: ``"flops"`` or ``"latency"`` (averaged across ranks: one table on every rank).
     """
-    towers = list(model.search_towers().values())
-    if not towers:
-        raise ValueError("a cost table needs a search-mode model")
-    widths = {(t.op_channels, t.dil3) for t in towers}
+    widths = {(t.op_channels, t.dil3) for t in model.search_towers().values()}
     if len(widths) != 1:
-        raise ValueError(f"the searched towers differ in op width or space: {widths}")
+        raise ValueError(f"a cost table needs search towers of one op width, got {widths}")
     channels, dil3 = widths.pop()
     shapes = model.backbone.output_shape()
     sizes = feature_sizes(image_size, [shapes[f].stride for f in model.head_in_features])
@@ -289,8 +200,12 @@ def build_cost_table(
         costs = costs.to(device)
         average_across_ranks([costs])
     table = CostTable(ops=ops, costs=costs, cost=cost)
+    rows = "\n".join(
+        f"  {name:34s} {float(c):10.4f} {table.unit}  {float(n):.3f}"
+        for name, c, n in zip(table.ops, table.costs, table.normalised)
+    )
     logger.info(
         f"Cost table ({cost}, op width {channels}, {image_size[0]}x{image_size[1]} input, "
-        f"levels {', '.join(f'{h}x{w}' for h, w in sizes)}):\n{table.describe()}"
+        f"levels {', '.join(f'{h}x{w}' for h, w in sizes)}):\n{rows}"
     )
     return table

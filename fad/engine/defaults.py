@@ -1,8 +1,7 @@
-"""What search_net.py and train_net.py share: arguments, config, pre-flight checks, launch.
+"""What the scripts share: arguments, config, pre-flight checks, worker setup, launch.
 
-A command checks its input once, in the main process, before any worker starts
-(:func:`launch_checked`): bad input ends it with one ``argparse`` error line and exit status 2,
-before anything is written. The workers get the checked config.
+A command checks its input once, before any worker starts or anything is written, and ends bad
+input with one ``argparse`` error line (:func:`launch_checked`).
 """
 
 import argparse
@@ -10,14 +9,13 @@ import difflib
 import inspect
 import logging
 import os
-from typing import Callable, List, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import torch
 import torch.distributed as dist
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
-from detectron2.engine import default_argument_parser, default_setup, launch
-from detectron2.engine.defaults import create_ddp_model
+from detectron2.engine import create_ddp_model, default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from detectron2.utils.registry import locate
@@ -25,48 +23,19 @@ from omegaconf import DictConfig, ListConfig, MissingMandatoryValue, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from fad.data.datasets import (
-    check_dataset_files,
-    check_masks,
-    dataset_num_classes,
-    prepare_datasets,
-    register_coco_dataset,
-)
+from fad.data import datasets
 from fad.genotypes import Genotype, load_genotype_file
 from fad.modeling.cuda_graphs import enable_cuda_graphs
 from fad.nas.derived_cells import DerivedTower
 from fad.nas.search_cells import named_arch_parameters
 
-__all__ = [
-    "add_genotype_file_argument",
-    "argument_parser",
-    "build_model",
-    "build_model_on_meta",
-    "check_datasets",
-    "check_device",
-    "check_worker_options",
-    "check_override_keys",
-    "create_ddp_model_for",
-    "derive_towers",
-    "launch_checked",
-    "load_config",
-    "loader_dataset_names",
-    "log_model",
-    "register_datasets",
-    "run_checked",
-    "set_cpu_threads",
-    "setup_worker",
-]
-
-T = TypeVar("T")
-
-# Functions that moved since config.yaml files recorded them as ``_target_``.
-_MOVED_TARGETS = {"fad.solver.": "fad.engine.solver."}
+#: The options of a FAD tower's config that a derived tower keeps.
+_TOWER_SHAPE = ("in_channels", "op_channels", "node_channels", "num_cells", "num_nodes")
 
 
 def argument_parser(*, epilog: str, genotype_file: bool) -> argparse.ArgumentParser:
-    """detectron2's parser (--config-file, --num-gpus, --resume, --eval-only, overrides, ...)
-    plus ``--register-coco NAME JSON IMAGE_ROOT`` and, for training, ``--genotype-file``."""
+    """detectron2's ``default_argument_parser`` plus ``--register-coco NAME JSON IMAGE_ROOT``
+    and, with ``genotype_file``, ``--genotype-file``."""
     parser = default_argument_parser(epilog=epilog)
     parser.add_argument(
         "--register-coco",
@@ -95,7 +64,7 @@ def add_genotype_file_argument(parser: argparse.ArgumentParser) -> None:
 def register_datasets(args: argparse.Namespace) -> None:
     """Registers the ``--register-coco`` datasets (in the main process and in every worker)."""
     for name, json_file, image_root in args.register_coco:
-        register_coco_dataset(name=name, json_file=json_file, image_root=image_root)
+        datasets.register_coco_dataset(name=name, json_file=json_file, image_root=image_root)
 
 
 def loader_dataset_names(loader: DictConfig) -> List[str]:
@@ -104,30 +73,24 @@ def loader_dataset_names(loader: DictConfig) -> List[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
-def _update_moved_targets(node) -> None:
+def _update_moved_targets(node: Any) -> None:
+    """Points the ``_target_``s of a config.yaml written before ``fad.solver`` moved to
+    ``fad.engine.solver`` at the new module (in place)."""
     if isinstance(node, DictConfig):
-        target = node.get("_target_")
-        for old, new in _MOVED_TARGETS.items():
-            if isinstance(target, str) and target.startswith(old):
-                node._target_ = new + target[len(old) :]
+        if str(node.get("_target_")).startswith("fad.solver."):
+            node._target_ = "fad.engine." + node._target_[len("fad.") :]
         # Not the "???" values (a mask genotype that --genotype-file gives): reading one raises.
-        children = [node[k] for k in node if not OmegaConf.is_missing(node, k)]
-    elif isinstance(node, ListConfig):
-        children = node
-    else:
-        return
-    for child in children:
+        node = [node[k] for k in node if not OmegaConf.is_missing(node, k)]
+    for child in node if isinstance(node, (list, ListConfig)) else []:
         _update_moved_targets(child)
 
 
-def _parameters_of(target) -> Optional[List[str]]:
-    """The keyword arguments a LazyCall target takes, or ``None`` if it takes any."""
+def _parameters_of(target: Any) -> Optional[List[str]]:
+    """The keyword arguments a LazyCall target takes (a class: its ``__init__``s along the MRO),
+    or ``None`` if it takes any."""
     target = locate(target) if isinstance(target, str) else target
-    functions = (
-        [c.__init__ for c in target.__mro__ if "__init__" in vars(c)]
-        if inspect.isclass(target)
-        else [target]
-    )
+    mro = target.__mro__ if inspect.isclass(target) else []
+    functions = [c.__init__ for c in mro if "__init__" in vars(c)] or [target]
     names = []
     for fn in functions:
         try:
@@ -140,33 +103,27 @@ def _parameters_of(target) -> Optional[List[str]]:
 
 
 def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """Refuses an override whose key the config does not have.
-
-    detectron2 adds a missing key in silence, so ``train.max_iters=5`` would run with the
-    default ``train.max_iter``. A key is accepted if the config has it, or if its parent is a
-    ``LazyCall`` whose target takes it as an argument (``model.head.box_tower.dil3=True``).
+    """Refuses an override whose key the config does not have (detectron2 would add it in
+    silence: ``train.max_iters=5`` would run with the default ``train.max_iter``), unless its
+    parent is a ``LazyCall`` whose target takes it (``model.head.box_tower.dil3=True``).
 
     Raises:
         KeyError: naming the key and the closest existing one.
     """
     missing = object()
     for override in overrides:
-        if override.startswith("+"):  # hydra's explicit "add this key"
-            continue
-        key = override.split("=", 1)[0].strip().lstrip("~")
-        if not key or OmegaConf.select(cfg, key, default=missing) is not missing:
-            continue
-        parts = key.split(".")
+        parts = override.split("=", 1)[0].strip().lstrip("~").split(".")
         # The longest prefix of the key that exists, and the first part that does not.
-        i = len(parts) - 1
+        i = len(parts)
         while i > 0 and OmegaConf.select(cfg, ".".join(parts[:i]), default=missing) is missing:
             i -= 1
-        parent_key, child = ".".join(parts[:i]), parts[i]
-        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
-        where = f"{parent_key}." if parent_key else ""
+        if i == len(parts) or override.startswith("+"):  # "+key": hydra's "add this key"
+            continue
+        key, child = ".".join(parts), parts[i]
+        parent = OmegaConf.select(cfg, ".".join(parts[:i]))
         if not isinstance(parent, (DictConfig, ListConfig)):
             raise KeyError(
-                f"the override {key} names a key inside {parent_key}, which holds a "
+                f"the override {key} names a key inside {'.'.join(parts[:i])}, which holds a "
                 f"{type(parent).__name__}, not a config"
             )
         choices = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
@@ -175,18 +132,15 @@ def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
             if arguments is None or (child in arguments and i == len(parts) - 1):
                 continue
             choices += arguments
-        choices = [c for c in choices if c != "_target_"]
-        close = difflib.get_close_matches(child, choices, n=1)
+        close = difflib.get_close_matches(child, [c for c in choices if c != "_target_"], n=1)
+        where = "".join(f"{p}." for p in parts[:i])
         hint = f": did you mean {where}{close[0]}?" if close else ""
         raise KeyError(f"the override {key} names a key the config does not have{hint}")
 
 
 def load_config(args: argparse.Namespace) -> DictConfig:
-    """The LazyConfig of ``--config-file`` with ``--genotype-file`` and the overrides applied.
-
-    Raises:
-        ValueError, OSError (FileNotFoundError, ...), KeyError: naming the problem.
-    """
+    """The LazyConfig of ``--config-file`` with ``--genotype-file`` and the overrides applied
+    (ValueError, OSError or KeyError naming the problem)."""
     cfg = LazyConfig.load(args.config_file)
     _update_moved_targets(cfg)
     if getattr(args, "genotype_file", None):
@@ -202,22 +156,13 @@ def load_config(args: argparse.Namespace) -> DictConfig:
     return cfg
 
 
-#: The options of a FAD tower's config that a derived tower keeps (its shape).
-_TOWER_SHAPE = ("in_channels", "op_channels", "node_channels", "num_cells", "num_nodes")
-
-
 def derive_towers(model: DictConfig, genotypes: Mapping[str, Optional[Genotype]]) -> None:
-    """Turn the FAD towers of a model's config into derived towers of ``genotypes`` (in place).
-
-    What ``--genotype-file`` does with a search's genotypes (by tower name, as
-    :func:`~fad.genotypes.load_genotype_file` reads them): each tower's config, found under the
-    model's ``TOWER_KEYS``, becomes a :class:`~fad.nas.derived_cells.DerivedTower` of its genotype
-    with the config's widths, cells and nodes; a ``None`` genotype (a tower that was not
-    searched) makes it the detector's conv tower.
+    """What ``--genotype-file`` does: the FAD towers of a model's config (at its target's
+    ``TOWER_KEYS``) become, in place, derived towers of ``genotypes`` (by tower name) with the
+    config's shape, or the detector's conv tower for a ``None`` genotype (not searched).
 
     Raises:
-        ValueError: for a genotype of a tower the model does not have, or that it leaves to the
-            detector.
+        ValueError: for a genotype of a tower the model does not have, or leaves to the detector.
     """
     target = model._target_
     target = locate(target) if isinstance(target, str) else target
@@ -241,78 +186,60 @@ def derive_towers(model: DictConfig, genotypes: Mapping[str, Optional[Genotype]]
         OmegaConf.update(model, keys[name], derived, merge=False)
 
 
+def _instantiate(node: Any, key: str) -> Any:
+    """detectron2's ``instantiate(node)``, with the ValueError or TypeError of a constructor
+    prefixed by the key of its config node (``model.head.box_tower: ...``)."""
+    if isinstance(node, ListConfig):
+        built = [_instantiate(v, f"{key}.{i}") for i, v in enumerate(node)]
+        return ListConfig(built, flags={"allow_objects": True})
+    if not (isinstance(node, DictConfig) and "_target_" in node):
+        return instantiate(node)
+    kwargs = {k: _instantiate(v, f"{key}.{k}") for k, v in node.items() if k != "_target_"}
+    try:  # the arguments are built, so an error here is this node's
+        return instantiate({"_target_": node._target_, **kwargs})
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{key}: {e}") from None
+
+
 def build_model_on_meta(cfg: DictConfig) -> nn.Module:
-    """Builds ``cfg.model`` on the meta device: its constructors validate the config (towers,
-    genotypes, widths) in a moment, without allocating the weights.
-
-    Raises:
-        ValueError: a constructor's error, prefixed by the key of the innermost config node
-            whose constructor refused (``model.head.box_tower: ...``).
-    """
-    with torch.device("meta"):
-        try:
-            return instantiate(cfg.model)
-        except MissingMandatoryValue as e:  # a "???" of the config, e.g. a mask genotype
-            raise ValueError(
-                f"{e.full_key} has no value: set it on the command line (a genotype: "
-                "train_net.py --genotype-file FILE)"
-            ) from None
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{_failing_key(cfg.model, 'model')}: {e}") from None
-
-
-def _failing_key(node, key: str) -> str:
-    """The key of the innermost LazyCall below ``node`` (at ``key``) that fails to build."""
-    children = node.items() if isinstance(node, DictConfig) else enumerate(node)
-    for name, child in children:
-        if isinstance(child, (DictConfig, ListConfig)):
-            try:
-                instantiate(child)
-            except (ValueError, TypeError):
-                return _failing_key(child, f"{key}.{name}")
-    return key
-
-
-def check_device(cfg: DictConfig) -> None:
-    """Refuses a CUDA ``train.device`` on a machine without one (the COCO and VOC configs run
-    on GPUs by default) and a ``train.cuda_graphs`` that is not a bool, before anything is built
-    or written."""
-    device = torch.device(cfg.train.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    """Builds ``cfg.model`` on the meta device, so that its constructors check the config in a
+    moment; raises ValueError naming the key of a refusing constructor or of a ``???`` value."""
+    try:
+        with torch.device("meta"):
+            return _instantiate(cfg.model, "model")
+    except MissingMandatoryValue as e:  # a "???" of the config, e.g. a mask genotype
         raise ValueError(
-            f"train.device is {cfg.train.device!r} but this machine has no CUDA device: "
+            f"{e.full_key} has no value: set it on the command line (a genotype: "
+            "train_net.py --genotype-file FILE)"
+        ) from None
+
+
+def check_train_options(cfg: DictConfig) -> None:
+    """Refuses a CUDA ``train.device`` on a machine without one (the COCO and VOC configs run on
+    GPUs), ``train.cuda_graphs`` without a dense head, and ill-typed options of the workers."""
+    train = cfg.train
+    if torch.device(train.device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"train.device is {train.device!r} but this machine has no CUDA device: "
             "add train.device=cpu to the command line"
         )
-    graphs = cfg.train.get("cuda_graphs", False)
-    if not isinstance(graphs, bool):
-        raise ValueError(f"train.cuda_graphs must be True or False, got {graphs!r}")
-    if graphs and "head" not in cfg.model:
+    for key in ("cuda_graphs", "log_config_and_model"):
+        if not isinstance(train.get(key, False), bool):
+            raise ValueError(f"train.{key} must be True or False, got {train[key]!r}")
+    if train.get("cuda_graphs", False) and "head" not in cfg.model:
         raise ValueError("train.cuda_graphs replays a dense detector's head; this model has none")
-
-
-def check_worker_options(cfg: DictConfig) -> None:
-    """Refuses a ``train.cpu_threads`` that is not None or an int >= 1, and a
-    ``train.log_config_and_model`` that is not a bool (see :func:`setup_worker`)."""
-    threads = cfg.train.get("cpu_threads", None)
+    threads = train.get("cpu_threads", None)
     if threads is not None and (type(threads) is not int or threads < 1):
         raise ValueError(f"train.cpu_threads must be an int >= 1 or None, got {threads!r}")
-    verbose = cfg.train.get("log_config_and_model", False)
-    if not isinstance(verbose, bool):
-        raise ValueError(f"train.log_config_and_model must be True or False, got {verbose!r}")
 
 
 def set_cpu_threads(cfg: DictConfig, *, processes: int, loader_workers: int) -> Optional[int]:
-    """On a CPU ``train.device``, sets this process's intra-op threads to ``train.cpu_threads``,
-    at most its share of the cores: those this machine lets the command use, divided among its
-    ``processes``, less its data-loader worker processes (one thread each), at least 1.
-
-    With more threads than free cores, OpenMP's threads wait for each other in libgomp whenever
-    another job holds a core: a search on 2 busy cores stalled with 2 threads and ran at 1.1 s
-    an iteration with 1 (issue 25). A CUDA run, ``train.cpu_threads=None`` and a config.yaml
-    older than the key keep PyTorch's default (``OMP_NUM_THREADS``, or all cores).
+    """On a CPU ``train.device``, sets this process's threads to ``train.cpu_threads``, at most
+    its share of the cores (divided among its ``processes``, less its ``loader_workers``), at
+    least 1: OpenMP threads beyond the free cores wait for each other (issue 25).
 
     Returns:
-        The thread count set, or None if left as it was.
+        The thread count set, or None if left as it was (``train.cpu_threads=None``, CUDA).
     """
     threads = cfg.train.get("cpu_threads", None)
     if threads is None or torch.device(cfg.train.device).type != "cpu":
@@ -324,15 +251,10 @@ def set_cpu_threads(cfg: DictConfig, *, processes: int, loader_workers: int) -> 
 
 
 def setup_worker(cfg: DictConfig, args: argparse.Namespace, *, loaders: Sequence[str]) -> None:
-    """What every process of a run does first (it runs in detectron2's ``launch()`` workers):
-    registers the ``--register-coco`` datasets, sets the CPU threads (:func:`set_cpu_threads`,
-    for the data loaders ``loaders`` of ``cfg.dataloader`` that the run reads), and runs
-    detectron2's ``default_setup`` (log.txt, config.yaml, seeds), with the ``fad.*`` modules
-    logging into the same log.txt.
-
-    ``default_setup`` logs the whole config file; that is left out of the log unless
-    ``train.log_config_and_model=True`` (the full config is in the run's config.yaml anyway).
-    """
+    """What every process does first: registers the ``--register-coco`` datasets, sets its CPU
+    threads (for the ``loaders`` it reads) and runs detectron2's ``default_setup``, with
+    ``fad.*`` logging into log.txt too and the config file echoed only with
+    ``train.log_config_and_model=True`` (config.yaml holds it anyway)."""
     register_datasets(args)
     workers = sum(cfg.dataloader[name].get("num_workers", 0) for name in loaders)
     threads = set_cpu_threads(cfg, processes=args.num_gpus, loader_workers=workers)
@@ -341,8 +263,7 @@ def setup_worker(cfg: DictConfig, args: argparse.Namespace, *, loaders: Sequence
     def no_config_echo(record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Contents of args.config_file=")
 
-    verbose = cfg.train.get("log_config_and_model", False)
-    if not verbose:
+    if not cfg.train.get("log_config_and_model", False):
         logger.addFilter(no_config_echo)
     try:
         default_setup(cfg, args)
@@ -356,43 +277,33 @@ def setup_worker(cfg: DictConfig, args: argparse.Namespace, *, loaders: Sequence
         )
 
 
-def log_model(model: nn.Module, cfg: DictConfig) -> None:
-    """Logs the model whole with ``train.log_config_and_model=True``, else in one line."""
-    logger = logging.getLogger("detectron2")
-    if cfg.train.get("log_config_and_model", False):
-        logger.info(f"Model:\n{model}")
-    else:
-        n = sum(p.numel() for p in model.parameters())
-        logger.info(
-            f"Model: {type(model).__name__}, {n:,} parameters "
-            "(train.log_config_and_model=True logs it whole)"
-        )
-
-
 def build_model(cfg: DictConfig) -> nn.Module:
-    """The model on ``train.device``; with ``train.cuda_graphs``, its head replays CUDA graphs
-    (:func:`fad.modeling.cuda_graphs.enable_cuda_graphs`, which says why it does not on a CPU)."""
+    """The model on ``train.device``, logged (whole with ``train.log_config_and_model=True``);
+    with ``train.cuda_graphs`` its head replays CUDA graphs (:func:`enable_cuda_graphs`)."""
     model = instantiate(cfg.model).to(cfg.train.device)
     if cfg.train.get("cuda_graphs", False):
         enable_cuda_graphs(model)
+    n = sum(p.numel() for p in model.parameters())
+    logging.getLogger("detectron2").info(
+        f"Model:\n{model}"
+        if cfg.train.get("log_config_and_model", False)
+        else f"Model: {type(model).__name__}, {n:,} parameters "
+        "(train.log_config_and_model=True logs it whole)"
+    )
     return model
 
 
 def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
-    """Generates the synthetic datasets the loaders need, then checks every dataset's files,
-    that its class count is the model's (``model.num_classes``, or ``model.roi_heads.num_classes``
-    in Mask R-CNN) and, for a model with a mask head, that it has masks.
-
-    Raises:
-        KeyError, FileNotFoundError, ValueError: naming the dataset and the problem.
-    """
+    """Generates the synthetic datasets the loaders read, then checks each dataset's files,
+    its class count against the model's and, for a mask head, its masks (KeyError,
+    FileNotFoundError or ValueError, naming the dataset and the problem)."""
     names = [n for loader in loaders for n in loader_dataset_names(cfg.dataloader[loader])]
-    prepare_datasets(names)
-    check_dataset_files(names)
+    datasets.prepare_datasets(names)
+    datasets.check_dataset_files(names)
     key = "model.num_classes" if "num_classes" in cfg.model else "model.roi_heads.num_classes"
     num_classes = OmegaConf.select(cfg, key)
     for name in dict.fromkeys(names):
-        n = dataset_num_classes(name)
+        n = datasets.dataset_num_classes(name)
         if n != num_classes:
             raise ValueError(
                 f"dataset {name!r} has {n} classes but {key} is {num_classes}: add "
@@ -406,10 +317,10 @@ def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
                 f"the model has a mask head but dataloader.{loader}.mapper.use_instance_mask is "
                 f"not True: add dataloader.{loader}.mapper.use_instance_mask=True"
             )
-        check_masks(loader_dataset_names(cfg.dataloader[loader]))
+        datasets.check_masks(loader_dataset_names(cfg.dataloader[loader]))
 
 
-def run_checked(parser: argparse.ArgumentParser, fn: Callable[..., T], *args) -> T:
+def run_checked(parser: argparse.ArgumentParser, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)``, with bad input (a malformed genotype file, a missing annotation file, ...)
     reported through ``parser.error``: one line ``<script>: error: <message>``, exit status 2."""
     try:
@@ -426,40 +337,29 @@ def launch_checked(
     *,
     prepare: Callable[[argparse.Namespace], DictConfig],
 ) -> None:
-    """Runs ``prepare(args)`` (load and check the config) once in this process, then
-    ``launch(main, ...)`` on the requested devices with the checked config.
-
-    Bad input ends the command in ``prepare``, through :func:`run_checked`, before any worker
-    starts or any file is written.
-    """
+    """Runs ``prepare(args)`` (load and check the config) once, through :func:`run_checked`,
+    then detectron2's ``launch(main, ...)`` with the checked config."""
     cfg = run_checked(parser, prepare, args)
     launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args, cfg),
+        main, args.num_gpus, args.num_machines, args.machine_rank, args.dist_url, args=(args, cfg)
     )
 
 
 def create_ddp_model_for(model: nn.Module, *, ddp: Optional[dict] = None) -> nn.Module:
     """detectron2's ``create_ddp_model``, also for CPU models (gloo), which take no device ids.
 
-    A search model's alphas are left out of DDP: the weight step computes no gradient for them,
-    and the :class:`~fad.nas.architect.Architect` averages their gradients across ranks itself.
-    They are broadcast from rank 0 here instead, as DDP does for the parameters it holds.
+    A search model's alphas are left out of DDP (the weight step computes no gradient for them;
+    the :class:`~fad.nas.architect.Architect` averages theirs itself) and broadcast from rank 0.
     """
     alphas = named_arch_parameters(model)
-    if alphas:
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-            model, [n for n, _ in alphas]
-        )
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        model, [n for n, _ in alphas]
+    )
     kwargs = dict(ddp or {})
     if not next(model.parameters()).is_cuda:
         kwargs["device_ids"] = None
     wrapped = create_ddp_model(model, **kwargs)
-    if alphas and comm.get_world_size() > 1:
+    if comm.get_world_size() > 1:
         with torch.no_grad():
             for _, a in alphas:
                 dist.broadcast(a, src=0)

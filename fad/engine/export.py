@@ -1,30 +1,9 @@
-"""Deployment: a trained detector exported with detectron2's export API, as export_model.py does.
+"""Deployment: a dense detector traced with detectron2's ``TracingAdapter``, as detectron2's
+``tools/deploy/export_model.py`` traces one, and saved as TorchScript or ONNX.
 
-The model is traced through :class:`detectron2.export.TracingAdapter`, as detectron2's
-``tools/deploy/export_model.py`` traces its dense detectors: the exported model takes one
-image tensor and returns tensors only. For FCOS and RetinaNet (with FAD heads or not) they are
-
-    pred_boxes (R, 4), pred_classes (R,), scores (R,), image_size (2,)
-
-for the R detections of the image, in the coordinates of the image it was given.
-
-Input: the image after the test loader's resize, a float32 (3, H, W) tensor in the config's
-pixel format (BGR for the configs of this project), values 0-255; normalisation, padding and
-post-processing (score threshold, top-k, NMS) are in the exported model. The resize to the
-original image size is not, as in detectron2: scale the boxes by (original width / W, original
-height / H), or pass them as ``Instances`` to ``detectron2.modeling.postprocessing.
-detector_postprocess(instances, original_height, original_width)``.
-
-The model is traced once, at the sample image's size, and runs at any size: the traced graph
-computes shapes from the input, and the head's CPU-only path (the polyphase dilated depthwise
-conv of :class:`fad.nas.ops.DilatedDepthwiseConv`) is left out of traces for the direct conv,
-whose graph does not depend on the input size.
-
-Formats: TorchScript (``model.ts``, with detectron2's dumps of the graph beside it) and ONNX
-(``model.onnx``, opset ``STABLE_ONNX_OPSET_VERSION``, height and width dynamic), which needs the
-``onnx`` package; ``onnxruntime`` runs it. Scripting is refused: the FAD head's Python
-(generators over the FPN levels, cells built from lambdas) and the backbones that LazyConfig
-builds (their ``ListConfig`` attributes) do not compile with ``torch.jit.script``.
+The exported model takes an image after the test loader's resize, a float32 (3, H, W) tensor in
+the config's pixel format, 0-255, at any size, and returns :data:`OUTPUT_NAMES` in its
+coordinates (normalisation and post-processing inside, the resize back to the original size not).
 """
 
 import os
@@ -44,46 +23,19 @@ from torch import nn
 
 from fad.data.synthetic import render_synthetic_image
 
-__all__ = [
-    "EXPORT_METHODS",
-    "FORMATS",
-    "OUTPUT_NAMES",
-    "check_export_options",
-    "export_model",
-    "instances_outputs",
-    "load_exported",
-    "max_differences",
-    "run_exported",
-    "sample_image",
-    "tracing_adapter",
-]
-
-EXPORT_METHODS = ("tracing", "scripting")
-FORMATS = ("torchscript", "onnx")
-#: The exported model's outputs, in the order of detectron2's flattening of ``Instances``
-#: (fields sorted by name, then the image size).
+#: The exported model's outputs, in detectron2's flattening of ``Instances`` (fields by name,
+#: then the image size): (R, 4), (R,), (R,), (2,) for R detections.
 OUTPUT_NAMES = ("pred_boxes", "pred_classes", "scores", "image_size")
+#: The file of each format.
 FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx"}
-
-#: The synthetic sample image (when no --sample-image is given): its size, and its shapes sized
-#: as the synthetic dataset's are for its 128-px images.
-_SAMPLE_SIZE = (480, 640)
 
 
 def check_export_options(*, method: str, fmt: str) -> None:
-    """Raises ValueError, saying why and what to do, for an export that cannot be made.
-
-    Args:
-        method: ``"tracing"`` (``"scripting"`` is refused with the reason).
-        fmt: ``"torchscript"`` or ``"onnx"`` (which needs the ``onnx`` package).
-    """
-    if method not in EXPORT_METHODS:
-        raise ValueError(f"--export-method must be one of {', '.join(EXPORT_METHODS)}")
-    if fmt not in FORMATS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}")
-    if method == "scripting":
+    """Raises ValueError, saying why and what to do, for an export that cannot be made:
+    ``method`` ``"scripting"``, or ``fmt`` ``"onnx"`` without the ``onnx`` package."""
+    if method != "tracing":
         raise ValueError(
-            "--export-method scripting is not supported: torch.jit.script compiles neither the "
+            f"--export-method {method} is not supported: torch.jit.script compiles neither the "
             "FAD head (generators over the FPN levels, cells built from lambdas) nor the "
             "backbones LazyConfig builds (ListConfig attributes); use --export-method tracing"
         )
@@ -97,74 +49,50 @@ def check_export_options(*, method: str, fmt: str) -> None:
 
 
 def sample_image(cfg: DictConfig, path: Optional[str] = None) -> Dict[str, object]:
-    """A sample input, prepared as the test loader prepares images (its resize and format).
-
-    Args:
-        cfg: the detector's config, with ``dataloader.test.mapper`` (``augmentations``,
-            ``image_format``).
-        path: an image file; ``None`` renders a synthetic image (shapes on a textured
-            background, from :mod:`fad.data.synthetic`).
+    """A sample input from the image file ``path`` (``None``: a 480x640 synthetic image),
+    prepared as ``dataloader.test.mapper`` prepares images.
 
     Returns:
-        ``{"image": (3, H, W) float32 tensor, "height": original height, "width": original
-        width}``, a detectron2 model input.
+        ``{"image": (3, H, W) float32 tensor, "height": ..., "width": ...}`` (original size).
     """
     mapper = cfg.dataloader.test.mapper
     fmt = mapper.get("image_format", "BGR")
     if path is None:
         rgb = render_synthetic_image(
-            seed=0, index=0, image_size=_SAMPLE_SIZE, min_size=64, max_size=224
+            seed=0, index=0, image_size=(480, 640), min_size=64, max_size=224
         ).image
         image = detection_utils.convert_PIL_to_numpy(Image.fromarray(rgb), fmt)
     else:
         image = detection_utils.read_image(path, format=fmt)
-    height, width = image.shape[:2]
-    augmentations = T.AugmentationList(instantiate(list(mapper.get("augmentations", []))))
     aug_input = T.AugInput(image)
-    augmentations(aug_input)
+    T.AugmentationList(instantiate(list(mapper.get("augmentations", []))))(aug_input)
     resized = np.ascontiguousarray(aug_input.image.transpose(2, 0, 1)).astype("float32")
-    return {"image": torch.as_tensor(resized), "height": height, "width": width}
-
-
-def tracing_adapter(model: nn.Module, image: torch.Tensor) -> TracingAdapter:
-    """detectron2's ``TracingAdapter`` around a detector in eval mode: one image tensor in,
-    the flattened ``Instances`` out (:data:`OUTPUT_NAMES`).
-
-    The adapter is left in eval mode: ``torch.onnx.export`` puts a module back in the mode it
-    found it in, and a detector in training mode would compute losses.
-
-    Args:
-        model: a detectron2 dense detector (FCOS, RetinaNet), in eval mode.
-        image: (3, H, W) sample image.
-    """
-    if model.training:
-        raise ValueError("export a model in eval mode (model.eval())")
-    return TracingAdapter(model, [{"image": image}]).eval()
+    return {"image": torch.as_tensor(resized), "height": image.shape[0], "width": image.shape[1]}
 
 
 def export_model(
     model: nn.Module, image: torch.Tensor, *, fmt: str, output_dir: str
 ) -> Tuple[str, TracingAdapter]:
-    """Trace a detector at ``image`` and save it.
+    """Traces a dense detector (FCOS, RetinaNet) in eval mode at ``image`` and saves it.
 
     Args:
-        model: a detectron2 dense detector in eval mode.
-        image: (3, H, W) sample image (see :func:`sample_image`).
-        fmt: ``"torchscript"`` (``model.ts`` and the graph dumps of
-            ``detectron2.export.dump_torchscript_IR``) or ``"onnx"`` (``model.onnx``).
+        image: (3, H, W) sample image (:func:`sample_image`).
+        fmt: ``"torchscript"`` (``model.ts`` and detectron2's ``dump_torchscript_IR`` dumps)
+            or ``"onnx"`` (``model.onnx``, height and width dynamic).
         output_dir: where the files go (created if needed).
 
     Returns:
-        The path of the exported model, and the adapter (its ``outputs_schema`` rebuilds
+        The exported model's path, and the adapter (its ``outputs_schema`` rebuilds
         ``Instances`` from the outputs).
     """
-    check_export_options(method="tracing", fmt=fmt)
-    adapter = tracing_adapter(model, image)
+    if model.training:
+        raise ValueError("export a model in eval mode (model.eval())")
+    # In eval mode: torch.onnx.export puts a module back in the mode it found it in.
+    adapter = TracingAdapter(model, [{"image": image}]).eval()
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, FILE_NAMES[fmt])
     with torch.no_grad(), warnings.catch_warnings():
-        # The tracer warns about every Python value it records as a constant, as detectron2's
-        # post-processing has many; outputs are compared with the eager model's instead.
+        # A warning per Python value recorded as a constant; the outputs are checked instead.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         if fmt == "torchscript":
             traced = torch.jit.trace(adapter, (image,), check_trace=False)
@@ -181,28 +109,20 @@ def export_model(
                 output_names=list(OUTPUT_NAMES),
                 dynamic_axes={"image": {1: "height", 2: "width"}},
             )
-    _check_outputs(adapter)
-    return path, adapter
-
-
-def _check_outputs(adapter: TracingAdapter) -> None:
-    """Raises ValueError unless the traced model returned one image's ``Instances`` with the
-    fields of :data:`OUTPUT_NAMES` (which name the ONNX outputs)."""
-    schema = adapter.outputs_schema
-    try:
-        fields = tuple(schema.schemas[0].schemas[0].keys)  # [{"instances": Instances}]
+    try:  # [{"instances": Instances}]
+        fields = tuple(adapter.outputs_schema.schemas[0].schemas[0].keys)
     except (AttributeError, IndexError):
         fields = None
     if fields != OUTPUT_NAMES[:-1]:
         raise ValueError(
             f"export_model.py exports dense detectors returning {', '.join(OUTPUT_NAMES[:-1])}; "
-            f"this model's outputs are {schema}"
+            f"this model's outputs are {adapter.outputs_schema}"
         )
+    return path, adapter
 
 
 def load_exported(path: str):
-    """Load an exported model: a TorchScript module, or an onnxruntime ``InferenceSession``
-    (CPU) for a ``.onnx`` file."""
+    """A TorchScript module, or for a ``.onnx`` file an onnxruntime ``InferenceSession`` (CPU)."""
     if path.endswith(".onnx"):
         import onnxruntime
 
@@ -211,15 +131,8 @@ def load_exported(path: str):
 
 
 def run_exported(exported, image: torch.Tensor) -> List[torch.Tensor]:
-    """The outputs of a loaded exported model (:func:`load_exported`) for one image.
-
-    Args:
-        exported: a TorchScript module or an onnxruntime session.
-        image: (3, H, W) float32 image.
-
-    Returns:
-        The tensors of :data:`OUTPUT_NAMES`, on the CPU.
-    """
+    """The outputs (:data:`OUTPUT_NAMES`, on the CPU) of a :func:`load_exported` model for a
+    (3, H, W) float32 image."""
     if isinstance(exported, torch.jit.ScriptModule):
         with torch.no_grad():
             return [o.cpu() for o in exported(image)]

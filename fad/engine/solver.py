@@ -7,15 +7,11 @@ from torch import nn
 
 from fad.nas.search_cells import arch_parameters
 
-__all__ = ["get_arch_optimizer_params", "get_weight_optimizer_params"]
-
 
 def get_weight_optimizer_params(*, model: nn.Module, **kwargs: Any) -> List[Dict[str, Any]]:
-    """detectron2's default parameter groups, without the architecture weights.
-
-    ``get_default_optimizer_params`` collects every parameter of the model; in search mode that
-    includes the alphas, which must learn only on the validation split (the original FAD code let
-    SGD move them on the training loss). Use this in place of it in configs.
+    """detectron2's ``get_default_optimizer_params`` without the architecture weights, which must
+    learn only on the validation split (the original FAD code let SGD move them on the training
+    loss). The configs use it in place of detectron2's.
 
     Args:
         model: the detector (search or derived mode).
@@ -25,12 +21,9 @@ def get_weight_optimizer_params(*, model: nn.Module, **kwargs: Any) -> List[Dict
         Parameter groups for ``torch.optim`` constructors.
     """
     alphas = set(arch_parameters(model))
-    groups = []
-    for group in get_default_optimizer_params(model, **kwargs):
-        params = [p for p in group["params"] if p not in alphas]
-        if params:
-            groups.append({**group, "params": params})
-    return groups
+    groups = get_default_optimizer_params(model, **kwargs)
+    groups = [{**g, "params": [p for p in g["params"] if p not in alphas]} for g in groups]
+    return [g for g in groups if g["params"]]
 
 
 def get_arch_optimizer_params(*, model: nn.Module) -> List[nn.Parameter]:
