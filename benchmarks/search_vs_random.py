@@ -260,10 +260,10 @@ def main() -> None:
             "pretrain", FCOS_CFG, iters=args.pretrain_iters, seed=0
         ).output_dir
         backbone = pretrained / "backbone.pth"
-        state = torch.load(pretrained / "model_final.pth", map_location="cpu")["model"]
-        torch.save(
-            {"model": {k: v for k, v in state.items() if k.startswith("backbone.")}}, backbone
-        )
+        if not backbone.is_file():  # another invocation's runs may be reading it
+            state = torch.load(pretrained / "model_final.pth", map_location="cpu")["model"]
+            kept = {k: v for k, v in state.items() if k.startswith("backbone.")}
+            torch.save({"model": kept}, backbone)
         # freeze_at=5: the stem and all four ResNet stages, with frozen BatchNorm; the FPN learns.
         overrides = [f"train.init_checkpoint={backbone}", "model.backbone.bottom_up.freeze_at=5"]
     random_seeds = range(0 if args.searches_only else args.random)
