@@ -5,7 +5,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Callable, ContextManager, Dict, Iterable, Iterator, List, Optional
 
 import torch
 from detectron2.engine import AMPTrainer, SimpleTrainer
@@ -273,14 +273,10 @@ class SearchTrainer(AMPTrainer):
         # Losses that draw at random (Mask R-CNN samples anchors and RoIs) draw the same in each
         # of the second order's training losses: its finite difference of two of them then
         # measures the weights' change, not the draw.
-        devices = [torch.cuda.current_device()] if self._device_type == "cuda" else []
-        state = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices]
+        draws = _same_draws(self._device_type)
 
         def train_loss() -> torch.Tensor:
-            with torch.random.fork_rng(devices=devices):
-                torch.set_rng_state(state[0])
-                for device, cuda_state in zip(devices, state[1]):
-                    torch.cuda.set_rng_state(cuda_state, device)
+            with draws():
                 return sum(module.losses_with_frozen_features(data).values())
 
         # The first-order alpha step needs alpha gradients only. Autograd would not compute the
@@ -319,11 +315,14 @@ class SearchTrainer(AMPTrainer):
         if self.options.selection == "alpha":
             return model.genotypes(rank=self.options.genotype_rank)
         batches = [next(self._arch_data_iter) for _ in range(self.options.selection_batches)]
+        # The same draws (Mask R-CNN's sampled anchors and RoIs) in every validation pass, so that
+        # two removals differ by the removal, not by the draw.
+        draws = _same_draws(self._device_type)
 
         def val_loss() -> torch.Tensor:
             # What the model logs itself (FCOS's num_pos_anchors) goes under selection/.
             scope = get_event_storage().name_scope("selection")
-            with scope, _kept_buffers(model), _same_draws(self._device_type):
+            with scope, _kept_buffers(model), draws():
                 losses = [sum(model.losses_with_frozen_features(b).values()) for b in batches]
             loss = torch.stack(losses).mean().float()
             if comm.get_world_size() > 1:
@@ -335,9 +334,7 @@ class SearchTrainer(AMPTrainer):
             for _ in range(self.options.selection_tune_iters):
                 self._weight_step()
 
-        genotypes = model.genotypes(
-            rank=self.options.genotype_rank
-        )  # None for the towers that are not searched
+        genotypes = {name: None for name in model.fad_towers()}  # None: a tower not searched
         for name, tower in model.search_towers().items():
             selection = perturbation_genotype(
                 tower,
@@ -388,11 +385,18 @@ def _kept_buffers(model: nn.Module) -> Iterator[None]:
                 b.copy_(s)
 
 
-@contextlib.contextmanager
-def _same_draws(device_type: str) -> Iterator[None]:
-    """The same random draws (Mask R-CNN's sampled anchors and RoIs) in every validation pass,
-    so that two removals differ by the removal, not by the draw."""
+def _same_draws(device_type: str) -> Callable[[], ContextManager[None]]:
+    """A context in which the random generators of this process start from the state they
+    have now, each time it is entered."""
     devices = [torch.cuda.current_device()] if device_type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(0)
-        yield
+    state = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices]
+
+    @contextlib.contextmanager
+    def replay() -> Iterator[None]:
+        with torch.random.fork_rng(devices=devices):
+            torch.set_rng_state(state[0])
+            for device, cuda_state in zip(devices, state[1]):
+                torch.cuda.set_rng_state(cuda_state, device)
+            yield
+
+    return replay

@@ -2,27 +2,17 @@
 Architecture Selection in Differentiable NAS", DARTS-PT).
 
 The magnitude of an alpha often does not tell which candidate the supernet relies on (the paper,
-section 3); DARTS-PT asks the supernet instead: on each edge it keeps the candidate whose
-removal raises the validation loss most, and at each node the two incoming edges whose removal
-hurts most. Here, as in the paper's code:
-
-- *removing a candidate* sets its softmax weight to 0 and leaves the others' weights as they are
-  (a mask, not a renormalised softmax). It is done through the alphas alone, so it needs nothing
-  of the tower but its forward: the candidate's probability mass moves to ``none``, which
-  computes nothing (``alpha_none <- log(e^alpha_none + e^alpha_k)``, ``alpha_k <- -inf``);
-- *removing an edge* gives ``none`` all of its weight;
-- given a fine-tuning step ``tune``, the selection is the paper's progressive form: a decided
-  edge keeps its chosen candidate alone (softmax weight 1) and a decided node its two chosen
-  edges alone, and ``tune`` runs (the paper tunes the supernet a few epochs) before the next
-  decision is measured. Without it every removal is measured on the supernet as given: fixing
-  decisions without tuning jumps the decided edges' weights to 1, a supernet that its weights
-  were never trained for (on the planted-cell benchmark's teacher 0, that kept half the
-  teacher's edges, against all of them with 10 weight steps of tuning after each decision).
-  Edges are decided in cell order (node-major), not the paper's random order, so that a
-  selection is reproducible.
-
-The alphas are restored when the selection ends (also on an error); the weights are the caller's
-(``tune`` may move them).
+section 3); DARTS-PT asks the supernet: on each edge it keeps the candidate whose removal raises
+the validation loss most, and at each node the two incoming edges whose removal hurts most.
+As in the paper's code, removing a candidate moves its softmax weight onto ``none`` (which
+computes nothing) and leaves the others' as they are; removing an edge gives ``none`` all of it.
+Given a fine-tuning step ``tune``, the selection is the paper's progressive form: each decision
+is fixed (softmax weight 1 on the choice) and ``tune`` runs before the next is measured. Without
+it every removal is measured on the supernet as given (fixing decisions without tuning jumps
+weights to 1 on a supernet never trained for it: on the planted-cell benchmark's teacher 0 that
+kept half the teacher's edges, against all of them with 10 tuning steps after each decision).
+Edges are decided in cell order, not the paper's random order, so that a selection is
+reproducible; the alphas are restored at the end (also on an error).
 """
 
 import time

@@ -1,6 +1,7 @@
 """The benchmarks' shared helpers: interleaved timing and the runs' metrics."""
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -42,3 +43,29 @@ def test_final_metrics_are_the_last_value_of_each_scalar(tmp_path):
     metrics = final_metrics(tmp_path)
     assert metrics["bbox/AP"] == 12.5 and metrics["bbox/AP50"] == 30.0
     assert metrics["total_loss"] == 1.5 and metrics["lr"] == 0.01 and metrics["iteration"] == 20
+
+
+def test_variance_decomposition_tells_a_genotype_effect_from_seed_noise():
+    from search_vs_random import variance_decomposition
+
+    noise = [-0.5, 0.0, 0.5]  # the same training-seed spread for every genotype
+    apart = {f"g{i}": [3.0 * i + e for e in noise] for i in range(6)}
+    v = variance_decomposition(apart, permutations=2000)
+    assert v["within"] == pytest.approx(0.25)
+    assert v["between"] == pytest.approx(9.0 * statistics.variance(range(6)) - 0.25 / 3)
+    assert v["p"] < 0.01 and v["icc"] > 0.95
+    # Every genotype with the same spread of runs: all the variance is within genotypes.
+    same = {f"g{i}": [[0.0, 3.0, 6.0][(i + k) % 3] for k in range(3)] for i in range(6)}
+    v = variance_decomposition(same, permutations=2000)
+    assert v["within"] == 9.0 and v["between"] == 0.0 and v["icc"] == 0.0 and v["p"] > 0.5
+
+
+def test_bootstrap_margin_brackets_the_difference_of_the_group_means():
+    from search_vs_random import bootstrap_margin
+
+    searched = [[12.0, 13.0, 14.0], [12.5, 13.5, 13.0]]
+    baseline = [[10.0, 11.0, 10.5], [9.5, 10.0, 11.0], [10.5, 10.0, 11.5]]
+    low, high = bootstrap_margin(searched, baseline, reps=2000)
+    assert 0 < low < 13.0 - 10.44 < high < 4.0  # the margin of the means is about +2.56
+    low, high = bootstrap_margin(baseline, searched, reps=2000)
+    assert -4.0 < low < high < 0
