@@ -167,6 +167,8 @@ def test_search_with_amp_autocasts_on_cpu_to_bfloat16(env, tmp_path):
 
 
 def test_search_on_two_processes_keeps_alphas_identical(env, tmp_path):
+    """Also the perturbation selection at the end: both ranks take the same decisions (a
+    rank that decided otherwise would hang in the next pass's all_reduce, or fail the check)."""
     run(
         "search_net.py",
         "--num-gpus",
@@ -175,6 +177,12 @@ def test_search_on_two_processes_keeps_alphas_identical(env, tmp_path):
         SEARCH_CFG,
         *TINY,
         "train.cpu_threads=64",
+        "search.selection=perturbation",
+        "search.selection_batches=1",
+        *(
+            f"dataloader.arch.mapper.augmentations.0.{k}=64"
+            for k in ("short_edge_length", "max_size")
+        ),
         f"train.output_dir={tmp_path}",
         env=env,
     )
@@ -184,6 +192,7 @@ def test_search_on_two_processes_keeps_alphas_identical(env, tmp_path):
     assert f"CPU threads: {threads} per process (train.cpu_threads=64, 2 process(es)" in log
     # The hook compares the ranks' alpha checksums at every write and raises if they differ.
     assert len(re.findall(r"Architecture weights identical on 2 rank\(s\)", log)) == 2
+    assert log.count("100 validation passes of 1 batch(es)") == 2  # box and class towers
     load_genotype_file(str(tmp_path / "genotype.log"))
 
 
