@@ -40,8 +40,7 @@ _COLOUR_TRIES = 10
 @dataclasses.dataclass(frozen=True)
 class SyntheticObject:
     """One visible shape: ``category_id`` (1-based into :data:`SYNTHETIC_CLASSES`), RGB ``colour``,
-    boolean (H, W) ``mask`` of its visible pixels, its tight COCO ``bbox`` (x, y, w, h) and
-    ``area`` (visible pixels)."""
+    boolean (H, W) ``mask`` and ``area`` of its visible pixels, tight COCO ``bbox`` (x, y, w, h)."""
 
     category_id: int
     colour: tuple[int, int, int]
