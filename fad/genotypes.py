@@ -84,7 +84,7 @@ class Genotype:
 
     Attributes:
         normal: per node, two ``(op_name, source_index)`` edges.
-        normal_concat: ``range(2, 2 + len(normal))``.
+        normal_concat: ``range(2, 2 + len(normal))``, also given as the list (plain data).
     """
 
     normal: List[List[Tuple[str, int]]]
@@ -94,10 +94,11 @@ class Genotype:
         if not _is_seq(self.normal) or not self.normal:
             raise ValueError(f"normal must be a non-empty list of nodes, got {self.normal!r}")
         normal = [_node(node, i) for i, node in enumerate(self.normal)]
+        expected, given = range(2, 2 + len(normal)), self.normal_concat
+        if not _is_seq(given) or list(given) != list(expected):
+            raise ValueError(f"normal_concat must be {expected} or {list(expected)}, got {given!r}")
         object.__setattr__(self, "normal", normal)
-        if self.normal_concat != range(2, 2 + len(normal)):
-            expected = range(2, 2 + len(normal))
-            raise ValueError(f"normal_concat must be {expected!r}, got {self.normal_concat!r}")
+        object.__setattr__(self, "normal_concat", expected)
 
     def __hash__(self) -> int:
         return hash(repr(self))
@@ -161,10 +162,7 @@ def as_genotype(value: GenotypeLike, *, num_nodes: Optional[int] = None) -> Geno
                 "a plain-data genotype is a mapping with exactly the keys 'normal' and "
                 f"'normal_concat', got {value!r}"
             )
-        concat = value["normal_concat"]
-        if not _is_seq(concat) or list(concat) != list(range(2, 2 + len(concat))):
-            raise ValueError(f"normal_concat must be [2, 3, ...] (a list), got {concat!r}")
-        value = Genotype(normal=value["normal"], normal_concat=range(2, 2 + len(concat)))
+        value = Genotype(**value)
     elif not isinstance(value, Genotype):
         raise ValueError(
             f"a genotype must be a Genotype, its text or its plain data, got {type(value).__name__}"

@@ -65,9 +65,8 @@ def register_synthetic_datasets(root: Optional[str] = None) -> None:
     those registered before."""
     root = root or synthetic_root()
     for name, split in SYNTHETIC_SPLITS.items():
-        if name in DatasetCatalog:
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
+        DatasetCatalog.pop(name, None)
+        MetadataCatalog.pop(name, None)
         split_dir = os.path.join(root, split.subdir)
         register_coco_instances(
             name,

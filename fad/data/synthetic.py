@@ -17,7 +17,7 @@ import math
 import os
 import shutil
 import uuid
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -40,8 +40,7 @@ _COLOUR_TRIES = 10
 @dataclasses.dataclass(frozen=True)
 class SyntheticObject:
     """One visible shape: ``category_id`` (1-based into :data:`SYNTHETIC_CLASSES`), RGB ``colour``,
-    boolean (H, W) ``mask`` of its visible pixels, its tight COCO ``bbox`` (x, y, w, h) and
-    ``area`` (visible pixels)."""
+    boolean (H, W) ``mask`` and ``area`` of its visible pixels, tight COCO ``bbox`` (x, y, w, h)."""
 
     category_id: int
     colour: tuple[int, int, int]
@@ -106,12 +105,25 @@ def render_synthetic_image(
         max_objects: maximum number of objects in a non-empty image (at least one).
         empty_fraction: fraction of the images without objects.
         min_size: minimum shape size in pixels (circle diameter, square or triangle side).
-        max_size: maximum shape size in pixels.
+        max_size: maximum shape size in pixels; ``max_size * sqrt(2)`` must fit in the image.
 
     Returns:
-        The image and its visible objects with tight boxes.
+        The image and its visible objects with tight boxes; ValueError for invalid parameters.
     """
     height, width = image_size
+    for ok, problem in [
+        (max_objects >= 1, f"max_objects must be at least 1, got {max_objects}"),
+        (0.0 <= empty_fraction <= 1.0, f"empty_fraction must be in [0, 1], got {empty_fraction}"),
+        # From size 4 on, every shape covers a pixel centre wherever it is placed.
+        (4 <= min_size <= max_size, f"need 4 <= min_size <= max_size, got {min_size}, {max_size}"),
+        (  # a rotated square of side s spans up to s * sqrt(2) pixels
+            max_size * math.sqrt(2.0) <= min(height, width),
+            f"max_size {max_size} is too large for image_size {image_size}: a rotated square "
+            "must fit, so max_size * sqrt(2) <= min(height, width)",
+        ),
+    ]:
+        if not ok:
+            raise ValueError(problem)
     rng = np.random.default_rng([seed, index])
     image = _render_background(rng, height, width)
     # Exactly floor(n * empty_fraction) of the first n images are empty, spread evenly.
@@ -169,17 +181,11 @@ def render_synthetic_image(
     return SyntheticImage(image=image.astype(np.uint8), objects=objects)
 
 
+_SHAPE_DEFAULTS = render_synthetic_image.__kwdefaults__  # its parameters after `index`
+
+
 def generate_synthetic_coco(
-    *,
-    output_dir: str,
-    num_images: int,
-    image_size: tuple[int, int] = (128, 128),
-    seed: int,
-    max_objects: int = 4,
-    empty_fraction: float = 0.1,
-    min_size: int = 16,
-    max_size: int = 56,
-    masks: bool = False,
+    *, output_dir: str, num_images: int, seed: int, masks: bool = False, **shape: Any
 ) -> str:
     """Writes ``output_dir/images/NNNNN.png`` and ``output_dir/annotations.json``, unless there
     (an existing one is checked to have the same parameters). It is rendered into a temporary
@@ -189,36 +195,17 @@ def generate_synthetic_coco(
         output_dir: dataset directory to create.
         num_images: number of images.
         seed: seed; the same arguments give byte-identical JSON and identical pixels.
-        image_size, max_objects, empty_fraction, min_size, max_size: as for
-            :func:`render_synthetic_image`; ``max_size * sqrt(2)`` must fit in the image.
         masks: also write each object's visible pixels as its ``segmentation`` (RLE).
+        shape: the keyword arguments of :func:`render_synthetic_image` after ``index``.
 
     Returns:
         The path of ``annotations.json``. ValueError for invalid parameters or another dataset
         there, FileExistsError for a full ``output_dir`` without annotations.json.
     """
-    height, width = image_size
-    for ok, problem in [
-        (num_images >= 1, f"num_images must be at least 1, got {num_images}"),
-        (max_objects >= 1, f"max_objects must be at least 1, got {max_objects}"),
-        (0.0 <= empty_fraction <= 1.0, f"empty_fraction must be in [0, 1], got {empty_fraction}"),
-        # From size 4 on, every shape covers a pixel centre wherever it is placed.
-        (4 <= min_size <= max_size, f"need 4 <= min_size <= max_size, got {min_size}, {max_size}"),
-        (  # a rotated square of side s spans up to s * sqrt(2) pixels
-            max_size * math.sqrt(2.0) <= min(height, width),
-            f"max_size {max_size} is too large for image_size {image_size}: a rotated square "
-            "must fit, so max_size * sqrt(2) <= min(height, width)",
-        ),
-    ]:
-        if not ok:
-            raise ValueError(problem)
-    shape = {
-        "image_size": [int(height), int(width)],
-        "max_objects": max_objects,
-        "empty_fraction": empty_fraction,
-        "min_size": min_size,
-        "max_size": max_size,
-    }
+    if num_images < 1:
+        raise ValueError(f"num_images must be at least 1, got {num_images}")
+    shape = {**_SHAPE_DEFAULTS, **shape}  # every one, for the JSON
+    height, width = shape["image_size"] = [int(side) for side in shape["image_size"]]
     params = {"version": _VERSION, "seed": seed, "num_images": num_images, **shape}
     if masks:  # only then, so that the parameters of datasets without masks stay as they were
         params["masks"] = True
@@ -252,14 +239,10 @@ def generate_synthetic_coco(
             Image.fromarray(rendered.image).save(os.path.join(tmp_dir, IMAGES_DIR, name))
             images.append({"id": image_id, "file_name": name, "height": height, "width": width})
             for obj in rendered.objects:
-                annotation = {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": obj.category_id,
-                    "bbox": list(obj.bbox),
-                    "area": obj.area,
-                    "iscrowd": 0,
-                }
+                annotation = dict(
+                    id=len(annotations) + 1, image_id=image_id, category_id=obj.category_id
+                )
+                annotation.update(bbox=list(obj.bbox), area=obj.area, iscrowd=0)
                 if masks:
                     rle = mask_util.encode(np.asfortranarray(obj.mask, dtype=np.uint8))
                     annotation["segmentation"] = {**rle, "counts": rle["counts"].decode()}
@@ -284,14 +267,16 @@ def generate_synthetic_coco(
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point: generates a dataset, prints its JSON path; returns 0."""
     parser = argparse.ArgumentParser(
-        prog="python -m fad.data.synthetic", description=__doc__.split("\n\n")[0]
+        prog="python -m fad.data.synthetic",
+        description=__doc__.split("\n\n")[0],
+        argument_default=argparse.SUPPRESS,  # an option not given: render_synthetic_image's default
     )
     parser.add_argument("--output-dir", required=True, help="dataset directory to create")
     parser.add_argument("--num-images", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--image-size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
-    parser.add_argument("--max-objects", type=int, default=4)
-    parser.add_argument("--empty-fraction", type=float, default=0.1)
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"))
+    parser.add_argument("--max-objects", type=int)
+    parser.add_argument("--empty-fraction", type=float)
     parser.add_argument("--masks", action="store_true", help="also write instance masks (RLE)")
     print(generate_synthetic_coco(**vars(parser.parse_args(argv))))
     return 0

@@ -47,12 +47,10 @@ def genotype_to_graph(
         raise ValueError(f"first_inputs must be two names (c_k-2, c_k-1), got {first_inputs!r}")
     graph = graphviz.Digraph(
         name,
-        graph_attr={"rankdir": "LR", "labelloc": "b", **_FONT},
+        graph_attr={"rankdir": "LR", "labelloc": "b", "label": caption or None, **_FONT},
         node_attr={"style": "filled", "shape": "rect", "penwidth": "2", **_FONT},
         edge_attr=_FONT,
     )
-    if caption:
-        graph.attr(label=caption)
     for i, (c, sub) in enumerate(CELL_INPUTS):
         label = f"{c}<SUB>{sub}</SUB>"
         if first_inputs is not None:

@@ -142,7 +142,7 @@ def test_plain_data_errors():
     with pytest.raises(ValueError, match="exactly the keys"):
         gt.as_genotype({"normal": plain["normal"]})
     with pytest.raises(
-        ValueError, match=r"normal_concat must be \[2, 3, \.\.\.\] \(a list\), got \[2, 3, 5\]"
+        ValueError, match=r"normal_concat must be range\(2, 5\) or \[2, 3, 4\], got \[2, 3, 5\]"
     ):
         gt.as_genotype({**plain, "normal_concat": [2, 3, 5]})
     plain["normal"][2][0] = ["conv_9x9", 2]
