@@ -42,14 +42,13 @@ class AtomicCheckpointer(DetectionCheckpointer):
 def check_checkpoint_file(path: str, *, what: str, remedy: str) -> None:
     """Refuses, in one line, a local checkpoint that is missing, cut short or damaged: a zip
     (``torch.save``'s format) by its index and CRCs, unpickling nothing; a ``.pkl`` (detectron2's
-    model zoo) or a legacy torch file read through. Remote paths are left alone.
+    model zoo) or a legacy torch file by reading it through. Remote paths are left alone.
 
     Args:
-        what: where the path comes from, to start the message (``train.init_checkpoint``).
-        remedy: what the user can do, to end the message.
+        what: where the path comes from, to start the message; remedy: what to do, to end it.
 
     Raises:
-        FileNotFoundError, ValueError: naming the file, why and (ValueError) ``remedy``.
+        FileNotFoundError, ValueError: naming the file and why.
     """
     if "://" in path:
         return
@@ -86,13 +85,9 @@ def check_init_checkpoint(path: str) -> None:
 
 
 def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: bool) -> None:
-    """Checks the checkpoint :func:`resume_or_load` will load: with ``--resume`` the one
-    ``OUTPUT/last_checkpoint`` names (refusing checkpoints without that tag, which a start from
-    0 would overwrite), else ``train.init_checkpoint``.
-
-    Raises:
-        FileNotFoundError, ValueError: in one line, naming the file and what to do.
-    """
+    """Checks the checkpoint :func:`resume_or_load` will load (FileNotFoundError, ValueError):
+    with ``--resume`` the one ``OUTPUT/last_checkpoint`` names (refusing checkpoints without that
+    tag, which a start from 0 would overwrite), else ``train.init_checkpoint``."""
     tag = os.path.join(output_dir, "last_checkpoint")
     restart = f"or delete {tag} to start again from iteration 0"
     checkpointer = DetectionCheckpointer(torch.nn.Module(), output_dir)
@@ -117,7 +112,7 @@ def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: boo
 
 
 def resume_or_load(checkpointer: AtomicCheckpointer, path: str, *, resume: bool) -> int:
-    """``checkpointer.resume_or_load`` for a trainer among its checkpointables, saying so when
+    """``checkpointer.resume_or_load`` for a trainer among its checkpointables, warning when
     ``--resume`` finds nothing to resume from.
 
     Returns:

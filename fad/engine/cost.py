@@ -1,8 +1,7 @@
 """Cost-aware search (beyond the paper; docs/BENCHMARKS.md#cost-aware-search): the candidates'
-cost table, computed once when a search starts, and the alpha step's cost term. The loss uses
-the costs divided by the largest, which hardly depend on the input size: one
-``search.cost_weight`` means the same at any size.
-"""
+cost table, computed once when a search starts, and the alpha step's cost term, on the costs
+divided by the largest (which hardly depend on the input size: one ``search.cost_weight`` means
+the same at any size)."""
 
 import logging
 import statistics
@@ -142,11 +141,10 @@ class CostTable:
     ) -> None:
         """Puts the towers' expected (normalised) and derived costs, in all and per tower
         (``cost/expected``, ``cost/derived_<unit>``, ``cost/<tower>/...``), into ``storage``
-        and the log.
+        and the log line of ``iteration`` (the iterations done).
 
         Args:
             towers: the searched towers by name; genotypes: their genotypes by name.
-            iteration: the iterations done, for the log line.
         """
         unit = self.unit.lower()
         with torch.no_grad():
@@ -154,17 +152,15 @@ class CostTable:
         derived = {
             n: self.genotype_cost(genotypes[n], num_cells=len(t.cells)) for n, t in towers.items()
         }
-        total = {"expected": sum(expected.values()), f"derived_{unit}": sum(derived.values())}
-        scalars = {f"cost/{k}": v for k, v in total.items()}
-        for n in towers:
-            scalars.update(
-                {f"cost/{n}/expected": expected[n], f"cost/{n}/derived_{unit}": derived[n]}
-            )
+        scalars = {}
+        for kind, costs in (("expected", expected), (f"derived_{unit}", derived)):
+            scalars[f"cost/{kind}"] = sum(costs.values())
+            scalars.update({f"cost/{n}/{kind}": v for n, v in costs.items()})
         storage.put_scalars(**scalars, smoothing_hint=False)
         logger.info(
-            f"Cost at iteration {iteration}: expected {total['expected']:.3f} (normalised: 1 = "
-            f"the most expensive candidate on one edge), derived towers' ops "
-            f"{total[f'derived_{unit}']:.4f} {self.unit} "
+            f"Cost at iteration {iteration}: expected {scalars['cost/expected']:.3f} (normalised: "
+            f"1 = the most expensive candidate on one edge), derived towers' ops "
+            f"{scalars[f'cost/derived_{unit}']:.4f} {self.unit} "
             f"({', '.join(f'{n} {v:.4f}' for n, v in derived.items())})"
         )
 

@@ -93,13 +93,10 @@ def _parameters_of(target: Any) -> Optional[List[str]]:
 
 
 def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """Refuses an override of a key the config does not have (detectron2 would add it: with
-    ``train.max_iters=5`` a run keeps ``train.max_iter``), but for hydra's ``+key=value`` and an
-    argument of its parent's LazyCall target (``model.head.box_tower.dil3=True``).
-
-    Raises:
-        KeyError: naming the key and the closest existing one.
-    """
+    """Refuses, with a KeyError naming the closest existing key, an override of a key the config
+    does not have (detectron2 would add it: with ``train.max_iters=5`` a run keeps
+    ``train.max_iter``), but for hydra's ``+key=value`` and an argument of its parent's LazyCall
+    target (``model.head.box_tower.dil3=True``)."""
     missing = object()
     for override in overrides:
         parts = override.split("=", 1)[0].strip().lstrip("~").split(".")
@@ -187,8 +184,7 @@ def build_model_on_meta(cfg: DictConfig) -> nn.Module:
             return _instantiate(cfg.model, "model")
     except MissingMandatoryValue as e:  # a "???" of the config, e.g. a mask genotype
         raise ValueError(
-            f"{e.full_key} has no value: set it on the command line (a genotype: "
-            "train_net.py --genotype-file FILE)"
+            f"{e.full_key} has no value: give it (a genotype: --genotype-file)"
         ) from None
 
 
