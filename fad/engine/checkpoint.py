@@ -14,8 +14,8 @@ from fad.utils import atomic_open
 
 
 class _AtomicLocalWrites:
-    """A path manager that opens local files for writing with :func:`fad.utils.atomic_open`
-    and hands everything else (reads, remote paths) to the wrapped one."""
+    """A path manager that writes local files through :func:`fad.utils.atomic_open` and hands
+    the rest (reads, remote paths) to the wrapped one."""
 
     def __init__(self, path_manager: Any):
         self._path_manager = path_manager
@@ -30,10 +30,9 @@ class _AtomicLocalWrites:
 
 
 class AtomicCheckpointer(DetectionCheckpointer):
-    """:class:`DetectionCheckpointer` whose checkpoints and ``last_checkpoint`` tag appear whole:
-    fvcore's ``save`` streams into the final file name, so a run killed while saving would leave
-    a truncated checkpoint for ``--resume``; here it writes through :func:`fad.utils.atomic_open`
-    (remote paths as detectron2 writes them)."""
+    """:class:`DetectionCheckpointer` whose checkpoints and ``last_checkpoint`` tag appear whole
+    (fvcore's ``save`` streams into the final file: a run killed while saving would leave a
+    truncated checkpoint for ``--resume``)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -41,40 +40,37 @@ class AtomicCheckpointer(DetectionCheckpointer):
 
 
 def check_checkpoint_file(path: str, *, what: str, remedy: str) -> None:
-    """Refuses, in one line, a local checkpoint cut short or damaged: a zip (``torch.save``'s
-    format) fails its index or a record's CRC without unpickling anything; a ``.pkl``
-    (detectron2's model zoo) or a legacy torch file is read through. Remote paths are left alone.
+    """Refuses, in one line, a local checkpoint that is missing, cut short or damaged: a zip
+    (``torch.save``'s format) by its index and CRCs, unpickling nothing; a ``.pkl`` (detectron2's
+    model zoo) or a legacy torch file by reading it through. Remote paths are left alone.
 
     Args:
-        what: where the path comes from, to start the message (``train.init_checkpoint``).
-        remedy: what the user can do, to end the message.
+        what: where the path comes from, to start the message; remedy: what to do, to end it.
 
     Raises:
-        FileNotFoundError, ValueError: naming the file, why and ``remedy``.
+        FileNotFoundError, ValueError: naming the file and why.
     """
     if "://" in path:
         return
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what}: no such file: {path}")
-    with open(path, "rb") as f:
-        zipped = f.read(4) == b"PK\x03\x04"
     reason = None
     try:
-        if zipped:
-            with zipfile.ZipFile(path) as z:
-                damaged = z.testzip()
-            if damaged is not None:
-                reason = f"its record {damaged} fails its CRC check"
-        elif path.endswith(".pkl"):
-            with open(path, "rb") as f:
+        with open(path, "rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"
+            f.seek(0)
+            if zipped:
+                damaged = zipfile.ZipFile(f).testzip()
+                reason = damaged and f"its record {damaged} fails its CRC check"
+            elif path.endswith(".pkl"):
                 pickle.load(f, encoding="latin1")
-        else:
-            torch.load(path, map_location="cpu", weights_only=False)
+            else:
+                torch.load(f, map_location="cpu", weights_only=False)
     except zipfile.BadZipFile:
         reason = "the zip index at its end is missing"
     except Exception as e:  # whatever the reader raises: the message says which file and why
         reason = f"{type(e).__name__}: {e}"
-    if reason is not None:
+    if reason:
         raise ValueError(
             f"{what}: {path} cannot be read ({reason}): the file is cut short or damaged (a disk "
             f"that filled up, a copy cut short); {remedy}"
@@ -84,24 +80,17 @@ def check_checkpoint_file(path: str, *, what: str, remedy: str) -> None:
 def check_init_checkpoint(path: str) -> None:
     """:func:`check_checkpoint_file` for ``train.init_checkpoint`` (empty: none to load)."""
     if path:
-        check_checkpoint_file(
-            path,
-            what="train.init_checkpoint",
-            remedy="copy or download it again, or set train.init_checkpoint to another file",
-        )
+        remedy = "copy or download it again, or set train.init_checkpoint to another file"
+        check_checkpoint_file(path, what="train.init_checkpoint", remedy=remedy)
 
 
 def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: bool) -> None:
-    """Checks the checkpoint :func:`resume_or_load` will load: with ``--resume`` the one
-    ``OUTPUT/last_checkpoint`` names (refusing checkpoints without a tag, which a start from 0
-    would overwrite), else ``train.init_checkpoint``.
-
-    Raises:
-        FileNotFoundError, ValueError: in one line, naming the file and what to do.
-    """
+    """Checks the checkpoint :func:`resume_or_load` will load (FileNotFoundError, ValueError):
+    with ``--resume`` the one ``OUTPUT/last_checkpoint`` names (refusing checkpoints without that
+    tag, which a start from 0 would overwrite), else ``train.init_checkpoint``."""
     tag = os.path.join(output_dir, "last_checkpoint")
     restart = f"or delete {tag} to start again from iteration 0"
-    checkpointer = AtomicCheckpointer(torch.nn.Module(), output_dir)
+    checkpointer = DetectionCheckpointer(torch.nn.Module(), output_dir)
     if resume and checkpointer.has_checkpoint():
         path = checkpointer.get_checkpoint_file()
         if not os.path.isfile(path):
@@ -110,11 +99,8 @@ def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: boo
                 f"{output_dir}: put it back, write the name of another checkpoint there into "
                 f"last_checkpoint, {restart}"
             )
-        check_checkpoint_file(
-            path,
-            what="--resume",
-            remedy=f"write the name of an earlier checkpoint of {output_dir} into {tag}, {restart}",
-        )
+        remedy = f"write the name of an earlier checkpoint of {output_dir} into {tag}, {restart}"
+        check_checkpoint_file(path, what="--resume", remedy=remedy)
     elif resume and os.path.isdir(output_dir) and checkpointer.get_all_checkpoint_files():
         names = sorted(os.path.basename(p) for p in checkpointer.get_all_checkpoint_files())
         raise FileNotFoundError(
@@ -126,7 +112,7 @@ def check_start_checkpoint(*, output_dir: str, init_checkpoint: str, resume: boo
 
 
 def resume_or_load(checkpointer: AtomicCheckpointer, path: str, *, resume: bool) -> int:
-    """``checkpointer.resume_or_load`` for a trainer among its checkpointables, saying so when
+    """``checkpointer.resume_or_load`` for a trainer among its checkpointables, warning when
     ``--resume`` finds nothing to resume from.
 
     Returns:

@@ -1,14 +1,13 @@
 """Cost-aware search (beyond the paper; docs/BENCHMARKS.md#cost-aware-search): the candidates'
-cost table, computed once when a search starts, and the alpha step's cost term. The loss uses
-the costs divided by the largest, which hardly depend on the input size, so that one
-``search.cost_weight`` means the same at any size.
-"""
+cost table, computed once when a search starts, and the alpha step's cost term, on the costs
+divided by the largest (which hardly depend on the input size: one ``search.cost_weight`` means
+the same at any size)."""
 
 import logging
 import statistics
 import sys
 import time
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import detectron2.data.transforms as T
 import torch
@@ -29,16 +28,13 @@ UNITS = {"flops": "GFLOPs", "latency": "ms"}
 
 
 def cost_image_size(loader: DictConfig) -> Tuple[int, int]:
-    """The cost table's input size (height, width): the largest image of the
-    ``ResizeShortestEdge`` of a loader config (``dataloader.arch``), (short side, max size)."""
+    """The cost table's input (height, width): the largest image of the ``ResizeShortestEdge``
+    of a loader config (``dataloader.arch``), (short side, max size)."""
     augmentations = loader.get("mapper", {}).get("augmentations", [])
     resize = [a for a in instantiate(augmentations) if isinstance(a, T.ResizeShortestEdge)]
     if not resize or resize[0].max_size >= sys.maxsize:  # its default: no limit
-        raise ValueError(
-            "the cost table needs the input size, from a ResizeShortestEdge in "
-            "dataloader.arch.mapper.augmentations, and "
-            + ("it has no max_size" if resize else "there is none")
-        )
+        why = "its ResizeShortestEdge has no max_size" if resize else "it has no ResizeShortestEdge"
+        raise ValueError(f"dataloader.arch.mapper.augmentations: {why}, which the cost table needs")
     return int(max(resize[0].short_edge_length)), int(resize[0].max_size)
 
 
@@ -48,35 +44,26 @@ def feature_sizes(image_size: Tuple[int, int], strides: Sequence[int]) -> Tuple[
     return tuple((-(-h // s), -(-w // s)) for s in strides)
 
 
-def _flops(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> list:
-    """Per op, its GFLOPs summed over the inputs (fvcore's count: 1 FLOP = 1 multiply-add)."""
-
-    def gflops(op, x):
-        count = FlopCountAnalysis(op, (x,))
-        return count.unsupported_ops_warnings(False).uncalled_modules_warnings(False).total() / 1e9
-
-    return [sum(gflops(op, x) for x in inputs) for op in ops]
+def _gflops(op: torch.nn.Module, x: torch.Tensor) -> float:
+    """fvcore's count of ``op(x)`` (1 FLOP = 1 multiply-add), in GFLOPs."""
+    count = FlopCountAnalysis(op, (x,)).unsupported_ops_warnings(False)
+    return count.uncalled_modules_warnings(False).total() / 1e9
 
 
-def _latencies(
-    ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor], warmup: int = 3, timed: int = 25
-) -> list:
-    """Per op, the median over ``timed`` rounds (after ``warmup``) of its forward time (ms)
-    summed over the inputs; the ops take turns in each round, so that a busy spell of the
-    machine hits all of them alike."""
+def _latencies(ops: Sequence[torch.nn.Module], inputs: Sequence[torch.Tensor]) -> List[float]:
+    """Per op, the median over 25 rounds (after 3) of its time (ms) on all the inputs; the ops
+    take turns in each round, so that a busy spell of the machine hits all of them alike."""
     sync = torch.cuda.synchronize if inputs[0].is_cuda else (lambda: None)
     times = [[] for _ in ops]
-    with torch.no_grad():
-        for r in range(warmup + timed):
-            for i, op in enumerate(ops):
-                sync()
-                start = time.perf_counter()
-                for x in inputs:
-                    op(x)
-                sync()
-                if r >= warmup:
-                    times[i].append((time.perf_counter() - start) * 1e3)
-    return [statistics.median(t) for t in times]
+    for _ in range(3 + 25):
+        for op, op_times in zip(ops, times):
+            sync()
+            start = time.perf_counter()
+            for x in inputs:
+                op(x)
+            sync()
+            op_times.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(t[3:]) for t in times]
 
 
 def op_costs(
@@ -99,11 +86,16 @@ def op_costs(
     """
     real = [name for name in ops if name != NONE]
     # Seeded, in a forked RNG: the search's random state must not depend on computing a table.
-    with torch.random.fork_rng(devices=[torch.device(device)] if device != "cpu" else []):
+    devices = [torch.device(device)] if device != "cpu" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(0)
         modules = [build_op(name, channels=channels).eval().to(device) for name in real]
         inputs = [torch.randn(1, channels, h, w, device=device) for h, w in sizes]
-    by_name = dict(zip(real, {"flops": _flops, "latency": _latencies}[cost](modules, inputs)))
+        if cost == "latency":
+            values = _latencies(modules, inputs)
+        else:
+            values = [sum(_gflops(m, x) for x in inputs) for m in modules]
+    by_name = dict(zip(real, values))
     return torch.tensor([by_name.get(name, 0.0) for name in ops], dtype=torch.float64)
 
 
@@ -129,13 +121,13 @@ class CostTable:
         self.normalised = (costs / costs.max()).float()
 
     def expected_cost(self, towers: Mapping[str, SearchTower]) -> torch.Tensor:
-        """The alpha step's cost term: the searched towers' (``search_towers()``) expected
-        normalised cost, a scalar differentiable with respect to their alphas."""
+        """The alpha step's cost term: the searched towers' expected normalised cost, a scalar
+        differentiable with respect to their alphas."""
         return sum(tower.expected_cost(self.normalised) for tower in towers.values())
 
     def genotype_cost(self, genotype: Genotype, *, num_cells: int = 1) -> float:
-        """The cost of a derived tower's ops in :attr:`unit`: its edges' ops, times its cells
-        (the edges' 1x1 convs, the same for every genotype, are not counted)."""
+        """The cost in :attr:`unit` of a derived tower's edges' ops, times its cells (not of the
+        1x1 convs, the same for every genotype)."""
         ops = [op for node in genotype.normal for op, _ in node]
         return num_cells * sum(float(self.costs[self.ops.index(op)]) for op in ops)
 
@@ -147,13 +139,12 @@ class CostTable:
         storage: EventStorage,
         iteration: int,
     ) -> None:
-        """Puts the towers' expected (normalised) and derived costs into ``storage``
-        (``cost/expected``, ``cost/derived_<unit>``, and per tower ``cost/<tower>/expected``,
-        ``cost/<tower>/derived_<unit>``) and the log.
+        """Puts the towers' expected (normalised) and derived costs, in all and per tower
+        (``cost/expected``, ``cost/derived_<unit>``, ``cost/<tower>/...``), into ``storage``
+        and the log line of ``iteration`` (the iterations done).
 
         Args:
             towers: the searched towers by name; genotypes: their genotypes by name.
-            iteration: the iterations done, for the log line.
         """
         unit = self.unit.lower()
         with torch.no_grad():
@@ -161,17 +152,15 @@ class CostTable:
         derived = {
             n: self.genotype_cost(genotypes[n], num_cells=len(t.cells)) for n, t in towers.items()
         }
-        storage.put_scalars(
-            **{f"cost/{n}/expected": v for n, v in expected.items()},
-            **{f"cost/{n}/derived_{unit}": v for n, v in derived.items()},
-            **{"cost/expected": sum(expected.values())},
-            **{f"cost/derived_{unit}": sum(derived.values())},
-            smoothing_hint=False,
-        )
+        scalars = {}
+        for kind, costs in (("expected", expected), (f"derived_{unit}", derived)):
+            scalars[f"cost/{kind}"] = sum(costs.values())
+            scalars.update({f"cost/{n}/{kind}": v for n, v in costs.items()})
+        storage.put_scalars(**scalars, smoothing_hint=False)
         logger.info(
-            f"Cost at iteration {iteration}: expected {sum(expected.values()):.3f} (normalised: "
+            f"Cost at iteration {iteration}: expected {scalars['cost/expected']:.3f} (normalised: "
             f"1 = the most expensive candidate on one edge), derived towers' ops "
-            f"{sum(derived.values()):.4f} {self.unit} "
+            f"{scalars[f'cost/derived_{unit}']:.4f} {self.unit} "
             f"({', '.join(f'{n} {v:.4f}' for n, v in derived.items())})"
         )
 

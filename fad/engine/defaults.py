@@ -1,8 +1,6 @@
-"""What the scripts share: arguments, config, pre-flight checks, worker setup, launch.
-
-A command checks its input once, before any worker starts or anything is written, and ends bad
-input with one ``argparse`` error line (:func:`launch_checked`).
-"""
+"""What the scripts share: arguments, config, pre-flight checks, worker setup, launch. A command
+checks its input once, before any worker starts or anything is written, and ends bad input with
+one ``argparse`` error line (:func:`run_checked`)."""
 
 import argparse
 import difflib
@@ -29,13 +27,10 @@ from fad.modeling.cuda_graphs import enable_cuda_graphs
 from fad.nas.derived_cells import DerivedTower
 from fad.nas.search_cells import named_arch_parameters
 
-#: The options of a FAD tower's config that a derived tower keeps.
-_TOWER_SHAPE = ("in_channels", "op_channels", "node_channels", "num_cells", "num_nodes")
-
 
 def argument_parser(*, epilog: str, genotype_file: bool) -> argparse.ArgumentParser:
-    """detectron2's ``default_argument_parser`` plus ``--register-coco NAME JSON IMAGE_ROOT``
-    and, with ``genotype_file``, ``--genotype-file``."""
+    """detectron2's ``default_argument_parser`` plus ``--register-coco`` and, with
+    ``genotype_file``, ``--genotype-file``."""
     parser = default_argument_parser(epilog=epilog)
     parser.add_argument(
         "--register-coco",
@@ -55,9 +50,8 @@ def add_genotype_file_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--genotype-file",
         metavar="FILE",
-        help="genotype.log of a search (a labelled line per tower; None for a tower that was "
-        "not searched): makes the config's FAD towers (model.head.box_tower and cls_tower, or "
-        "model.roi_heads.mask_head.tower) derived towers of those genotypes",
+        help="genotype.log of a search (a labelled line per tower, None: not searched): makes "
+        "the config's FAD towers derived towers of those genotypes",
     )
 
 
@@ -89,53 +83,38 @@ def _parameters_of(target: Any) -> Optional[List[str]]:
     """The keyword arguments a LazyCall target takes (a class: its ``__init__``s along the MRO),
     or ``None`` if it takes any."""
     target = locate(target) if isinstance(target, str) else target
-    mro = target.__mro__ if inspect.isclass(target) else []
-    functions = [c.__init__ for c in mro if "__init__" in vars(c)] or [target]
-    names = []
-    for fn in functions:
-        try:
-            params = inspect.signature(fn).parameters.values()
-        except (TypeError, ValueError):  # a builtin without a signature
-            return None
-        names += [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    names = [n for n in dict.fromkeys(names) if n != "self"]
-    return names or None
+    functions = [c.__init__ for c in getattr(target, "__mro__", ()) if "__init__" in vars(c)]
+    try:
+        params = [inspect.signature(f).parameters.values() for f in functions or [target]]
+    except (TypeError, ValueError):  # a builtin without a signature
+        return None
+    names = [p.name for ps in params for p in ps if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return [n for n in dict.fromkeys(names) if n != "self"] or None
 
 
 def check_override_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """Refuses an override whose key the config does not have (detectron2 would add it in
-    silence: ``train.max_iters=5`` would run with the default ``train.max_iter``), unless its
-    parent is a ``LazyCall`` whose target takes it (``model.head.box_tower.dil3=True``).
-
-    Raises:
-        KeyError: naming the key and the closest existing one.
-    """
+    """Refuses, with a KeyError naming the closest existing key, an override of a key the config
+    does not have (detectron2 would add it: with ``train.max_iters=5`` a run keeps
+    ``train.max_iter``), but for hydra's ``+key=value`` and an argument of its parent's LazyCall
+    target (``model.head.box_tower.dil3=True``)."""
     missing = object()
     for override in overrides:
         parts = override.split("=", 1)[0].strip().lstrip("~").split(".")
-        # The longest prefix of the key that exists, and the first part that does not.
-        i = len(parts)
+        i = len(parts)  # parts[:i]: the longest prefix of the key that exists
         while i > 0 and OmegaConf.select(cfg, ".".join(parts[:i]), default=missing) is missing:
             i -= 1
-        if i == len(parts) or override.startswith("+"):  # "+key": hydra's "add this key"
+        if i == len(parts) or override.startswith("+"):
             continue
-        key, child = ".".join(parts), parts[i]
-        parent = OmegaConf.select(cfg, ".".join(parts[:i]))
-        if not isinstance(parent, (DictConfig, ListConfig)):
-            raise KeyError(
-                f"the override {key} names a key inside {'.'.join(parts[:i])}, which holds a "
-                f"{type(parent).__name__}, not a config"
-            )
-        choices = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
+        parent = OmegaConf.select(cfg, ".".join(parts[:i]))  # None, a number: no keys
+        choices = [str(k) for k in parent] if isinstance(parent, DictConfig) else []
         if "_target_" in choices:
             arguments = _parameters_of(parent._target_)
-            if arguments is None or (child in arguments and i == len(parts) - 1):
+            if arguments is None or (parts[i] in arguments and i == len(parts) - 1):
                 continue
             choices += arguments
-        close = difflib.get_close_matches(child, [c for c in choices if c != "_target_"], n=1)
-        where = "".join(f"{p}." for p in parts[:i])
-        hint = f": did you mean {where}{close[0]}?" if close else ""
-        raise KeyError(f"the override {key} names a key the config does not have{hint}")
+        close = difflib.get_close_matches(parts[i], [c for c in choices if c != "_target_"], n=1)
+        hint = f": did you mean {'.'.join([*parts[:i], close[0]])}?" if close else ""
+        raise KeyError(f"the override {'.'.join(parts)} names a key the config does not have{hint}")
 
 
 def load_config(args: argparse.Namespace) -> DictConfig:
@@ -145,9 +124,7 @@ def load_config(args: argparse.Namespace) -> DictConfig:
     _update_moved_targets(cfg)
     if getattr(args, "genotype_file", None):
         derive_towers(cfg.model, load_genotype_file(args.genotype_file))
-    # One by one, so that an override may name a key an earlier one made (e.g. one edge of a
-    # genotype given whole just before).
-    for override in args.opts:
+    for override in args.opts:  # one by one: one may edit a key an earlier one made
         check_override_keys(cfg, [override])
         try:
             cfg = LazyConfig.apply_overrides(cfg, [override])
@@ -157,13 +134,9 @@ def load_config(args: argparse.Namespace) -> DictConfig:
 
 
 def derive_towers(model: DictConfig, genotypes: Mapping[str, Optional[Genotype]]) -> None:
-    """What ``--genotype-file`` does: the FAD towers of a model's config (at its target's
-    ``TOWER_KEYS``) become, in place, derived towers of ``genotypes`` (by tower name) with the
-    config's shape, or the detector's conv tower for a ``None`` genotype (not searched).
-
-    Raises:
-        ValueError: for a genotype of a tower the model does not have, or leaves to the detector.
-    """
+    """What ``--genotype-file`` does, in place: the FAD towers of a model's config (its target's
+    ``TOWER_KEYS``) become derived towers of ``genotypes`` (by tower name) of the config's shape,
+    or the detector's conv tower for a ``None`` genotype (ValueError for a tower it lacks)."""
     target = model._target_
     target = locate(target) if isinstance(target, str) else target
     keys = getattr(target, "TOWER_KEYS", {})
@@ -177,18 +150,20 @@ def derive_towers(model: DictConfig, genotypes: Mapping[str, Optional[Genotype]]
         if genotype is not None and tower is None:
             raise ValueError(
                 f"the genotype file has a {name} genotype but model.{keys[name]} is the "
-                "detector's conv tower: give a config whose model has FAD towers"
+                "detector's conv tower, not a FAD tower"
             )
         derived = None
         if genotype is not None:  # plain data, so that config.yaml holds lists to override
-            shape = {k: tower[k] for k in _TOWER_SHAPE if k in tower}
-            derived = L(DerivedTower)(genotype=genotype.to_plain(), **shape)
+            shape = ("in_channels", "op_channels", "node_channels", "num_cells", "num_nodes")
+            derived = L(DerivedTower)(
+                genotype=genotype.to_plain(), **{k: tower[k] for k in shape if k in tower}
+            )
         OmegaConf.update(model, keys[name], derived, merge=False)
 
 
 def _instantiate(node: Any, key: str) -> Any:
-    """detectron2's ``instantiate(node)``, with the ValueError or TypeError of a constructor
-    prefixed by the key of its config node (``model.head.box_tower: ...``)."""
+    """detectron2's ``instantiate(node)``, with a constructor's ValueError or TypeError prefixed
+    by the key of its node (``model.head.box_tower: ...``)."""
     if isinstance(node, ListConfig):
         built = [_instantiate(v, f"{key}.{i}") for i, v in enumerate(node)]
         return ListConfig(built, flags={"allow_objects": True})
@@ -209,14 +184,13 @@ def build_model_on_meta(cfg: DictConfig) -> nn.Module:
             return _instantiate(cfg.model, "model")
     except MissingMandatoryValue as e:  # a "???" of the config, e.g. a mask genotype
         raise ValueError(
-            f"{e.full_key} has no value: set it on the command line (a genotype: "
-            "train_net.py --genotype-file FILE)"
+            f"{e.full_key} has no value: give it (a genotype: --genotype-file)"
         ) from None
 
 
 def check_train_options(cfg: DictConfig) -> None:
-    """Refuses a CUDA ``train.device`` on a machine without one (the COCO and VOC configs run on
-    GPUs), ``train.cuda_graphs`` without a dense head, and ill-typed options of the workers."""
+    """Refuses a CUDA ``train.device`` on a machine without one, ``train.cuda_graphs`` without a
+    dense head, and ill-typed ``train`` options of the workers."""
     train = cfg.train
     if torch.device(train.device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
@@ -234,9 +208,9 @@ def check_train_options(cfg: DictConfig) -> None:
 
 
 def set_cpu_threads(cfg: DictConfig, *, processes: int, loader_workers: int) -> Optional[int]:
-    """On a CPU ``train.device``, sets this process's threads to ``train.cpu_threads``, at most
-    its share of the cores (divided among its ``processes``, less its ``loader_workers``), at
-    least 1: OpenMP threads beyond the free cores wait for each other (issue 25).
+    """On a CPU ``train.device``, sets torch's threads to ``train.cpu_threads``, at most this
+    process's share of the cores (among ``processes``) less its ``loader_workers``, at least 1:
+    OpenMP threads beyond the free cores wait for each other (issue 25).
 
     Returns:
         The thread count set, or None if left as it was (``train.cpu_threads=None``, CUDA).
@@ -251,10 +225,9 @@ def set_cpu_threads(cfg: DictConfig, *, processes: int, loader_workers: int) -> 
 
 
 def setup_worker(cfg: DictConfig, args: argparse.Namespace, *, loaders: Sequence[str]) -> None:
-    """What every process does first: registers the ``--register-coco`` datasets, sets its CPU
-    threads (for the ``loaders`` it reads) and runs detectron2's ``default_setup``, with
-    ``fad.*`` logging into log.txt too and the config file echoed only with
-    ``train.log_config_and_model=True`` (config.yaml holds it anyway)."""
+    """What every process does first: the ``--register-coco`` datasets, its CPU threads (for the
+    ``loaders`` it reads), detectron2's ``default_setup`` (echoing the config file only with
+    ``train.log_config_and_model=True``: config.yaml holds it) and ``fad.*`` logging to log.txt."""
     register_datasets(args)
     workers = sum(cfg.dataloader[name].get("num_workers", 0) for name in loaders)
     threads = set_cpu_threads(cfg, processes=args.num_gpus, loader_workers=workers)
@@ -279,7 +252,7 @@ def setup_worker(cfg: DictConfig, args: argparse.Namespace, *, loaders: Sequence
 
 def build_model(cfg: DictConfig) -> nn.Module:
     """The model on ``train.device``, logged (whole with ``train.log_config_and_model=True``);
-    with ``train.cuda_graphs`` its head replays CUDA graphs (:func:`enable_cuda_graphs`)."""
+    with ``train.cuda_graphs`` its head replays CUDA graphs."""
     model = instantiate(cfg.model).to(cfg.train.device)
     if cfg.train.get("cuda_graphs", False):
         enable_cuda_graphs(model)
@@ -294,9 +267,8 @@ def build_model(cfg: DictConfig) -> nn.Module:
 
 
 def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
-    """Generates the synthetic datasets the loaders read, then checks each dataset's files,
-    its class count against the model's and, for a mask head, its masks (KeyError,
-    FileNotFoundError or ValueError, naming the dataset and the problem)."""
+    """Generates the synthetic datasets the loaders read, then checks each one's files, its class
+    count against the model's and, for a mask head, its masks (naming the dataset and why)."""
     names = [n for loader in loaders for n in loader_dataset_names(cfg.dataloader[loader])]
     datasets.prepare_datasets(names)
     datasets.check_dataset_files(names)
@@ -311,7 +283,7 @@ def check_datasets(cfg: DictConfig, loaders: Sequence[str]) -> None:
             )
     if OmegaConf.select(cfg, "model.roi_heads.mask_head") is None:
         return
-    for loader in (name for name in loaders if name != "test"):  # the loaders that train
+    for loader in [name for name in loaders if name != "test"]:  # the loaders that train
         if not OmegaConf.select(cfg, f"dataloader.{loader}.mapper.use_instance_mask"):
             raise ValueError(
                 f"the model has a mask head but dataloader.{loader}.mapper.use_instance_mask is "
@@ -337,8 +309,8 @@ def launch_checked(
     *,
     prepare: Callable[[argparse.Namespace], DictConfig],
 ) -> None:
-    """Runs ``prepare(args)`` (load and check the config) once, through :func:`run_checked`,
-    then detectron2's ``launch(main, ...)`` with the checked config."""
+    """detectron2's ``launch(main, ...)`` with the config ``prepare(args)`` loads and checks
+    once (:func:`run_checked`)."""
     cfg = run_checked(parser, prepare, args)
     launch(
         main, args.num_gpus, args.num_machines, args.machine_rank, args.dist_url, args=(args, cfg)
@@ -346,21 +318,15 @@ def launch_checked(
 
 
 def create_ddp_model_for(model: nn.Module, *, ddp: Optional[dict] = None) -> nn.Module:
-    """detectron2's ``create_ddp_model``, also for CPU models (gloo), which take no device ids.
-
-    A search model's alphas are left out of DDP (the weight step computes no gradient for them;
-    the :class:`~fad.nas.architect.Architect` averages theirs itself) and broadcast from rank 0.
-    """
-    alphas = named_arch_parameters(model)
-    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-        model, [n for n, _ in alphas]
-    )
-    kwargs = dict(ddp or {})
-    if not next(model.parameters()).is_cuda:
-        kwargs["device_ids"] = None
-    wrapped = create_ddp_model(model, **kwargs)
+    """detectron2's ``create_ddp_model``, also for CPU models (gloo: no device ids), with a search
+    model's alphas left out of DDP (the weight step computes no gradient for them; the
+    :class:`~fad.nas.architect.Architect` averages theirs) and broadcast from rank 0."""
+    alphas = dict(named_arch_parameters(model))
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, list(alphas))
+    cpu = {} if next(model.parameters()).is_cuda else {"device_ids": None}
+    wrapped = create_ddp_model(model, **{**(ddp or {}), **cpu})
     if comm.get_world_size() > 1:
         with torch.no_grad():
-            for _, a in alphas:
-                dist.broadcast(a, src=0)
+            for alpha in alphas.values():
+                dist.broadcast(alpha, src=0)
     return wrapped
