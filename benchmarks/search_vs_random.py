@@ -37,7 +37,7 @@ try) trains only the new searches' genotypes and compares them with the same ran
 (``--searches-only`` runs the new searches and their trainings alone, e.g. while the baselines
 still train in another invocation; run again without it to compare).
 
-    python benchmarks/search_vs_random.py --random 6 --train-seeds 3 \
+    python benchmarks/search_vs_random.py --search-seeds 4 --random 6 --train-seeds 3 \
         --test-images 512 --output-dir output/search_vs_random   # 1.5-2 hours on 2 shared cores
     python benchmarks/search_vs_random.py --search-iters 4 --train-iters 20 --random 2 \
         --train-seeds 2 --pretrain-iters 10 --selection-batches 1   # smoke run
